@@ -1,0 +1,73 @@
+"""`twap simulate` as a user runs it: a real process, exit codes, stdout and stderr."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.core.builders import S, book
+from twapcore import RecordingWriter
+
+TWAP = [sys.executable, "-c", "from twapclient.cli import main; main()"]
+
+
+def _twap(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*TWAP, *args], capture_output=True, text=True, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("rec") / "market.jsonl.gz"
+    with RecordingWriter(path) as writer:
+        for i in range(90):
+            writer.write(book(asks=((str(101 + i / 100), "0.5"),), ts=i * S, version=i))
+    return path
+
+
+def test_json_report_is_byte_identical_across_runs(recording: Path) -> None:
+    args = ("simulate", str(recording), "--quantity", "1", "--limit-price", "102", "--json")
+
+    first, second = _twap(*args), _twap(*args)
+
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == second.stdout
+    assert json.loads(first.stdout)["status"] == "completed"
+
+
+def test_table_report_shows_status_and_slices(recording: Path) -> None:
+    result = _twap("simulate", str(recording), "--quantity", "1", "--slices", "4")
+
+    assert result.returncode == 0, result.stderr
+    assert "completed" in result.stdout
+    assert "slices" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--quantity", "-2"), "quantity -2 must be greater than 0"),
+        (("--quantity", "abc"), "--quantity 'abc' is not a decimal number"),
+        (("--symbol", "ETH-USDT"), "no book for binance ETH-USDT"),
+        (("--quantity", "NaN"), "--quantity 'NaN' must be a finite number"),
+    ],
+)
+def test_bad_input_is_one_line_and_a_nonzero_exit(
+    recording: Path, args: tuple[str, ...], message: str
+) -> None:
+    result = _twap("simulate", str(recording), *args)
+
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_missing_recording_is_named(tmp_path: Path) -> None:
+    result = _twap("simulate", str(tmp_path / "nope.jsonl"))
+
+    assert result.returncode == 2
+    assert "nope.jsonl' does not exist" in result.stderr

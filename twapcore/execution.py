@@ -1,0 +1,315 @@
+"""The state machine of one TWAP order: pure, deterministic, serializable.
+
+The caller owns time and market data: it calls `step(now_ns, book)` when a slice
+falls due (see `next_due_ns`) and persists `to_state()` if it needs to resume.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from decimal import Decimal
+from typing import Any
+
+from twapcore.errors import InvalidOrder, InvalidState, TwapError
+from twapcore.fills import LiquidityLedger, fill_model_named
+from twapcore.models import (
+    BookSnapshot,
+    Fill,
+    OrderStatus,
+    Side,
+    SkipReason,
+    SliceResult,
+    SliceStatus,
+)
+from twapcore.schedule import DEFAULT_LOT_SIZE, PlannedSlice, plan_twap, seconds_to_ns_exact
+
+__all__ = ["STATE_VERSION", "TwapExecution", "TwapOrderSpec"]
+
+STATE_VERSION = 1
+_ZERO = Decimal(0)
+_DECIMAL_FIELDS = (
+    "quantity",
+    "limit_price",
+    "duration_s",
+    "interval_s",
+    "catch_up_cap",
+    "max_book_age_s",
+    "lot_size",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TwapOrderSpec:
+    """What the user asked for. Quantities and prices in the symbol's units, times in seconds."""
+
+    exchange: str
+    symbol: str
+    side: Side
+    quantity: Decimal
+    limit_price: Decimal
+    duration_s: Decimal
+    slices: int | None = None
+    interval_s: Decimal | None = None
+    fill_model: str = "walk_book"
+    catch_up_cap: Decimal = Decimal(3)
+    max_book_age_s: Decimal = Decimal(5)
+    lot_size: Decimal | None = None  # None: the instrument's, else DEFAULT_LOT_SIZE
+    token_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form: decimals as strings."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = str(value) if isinstance(value, Decimal) else value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TwapOrderSpec:
+        values = dict(data)
+        for name in _DECIMAL_FIELDS:
+            if values.get(name) is not None:
+                values[name] = Decimal(str(values[name]))
+        values["side"] = Side(values["side"])
+        return cls(**values)
+
+
+def _fill_to_state(fill: Fill) -> list[Any]:
+    return [fill.slice_index, str(fill.price), str(fill.qty), fill.ts]
+
+
+def _result_to_state(result: SliceResult) -> dict[str, Any]:
+    return {
+        "index": result.index,
+        "due_ns": result.due_ns,
+        "executed_ns": result.executed_ns,
+        "target_qty": str(result.target_qty),
+        "filled_qty": str(result.filled_qty),
+        "status": result.status.value,
+        "fills": [_fill_to_state(f) for f in result.fills],
+        "reason": result.reason,
+        "book_mid": None if result.book_mid is None else str(result.book_mid),
+        "book_version": result.book_version,
+    }
+
+
+def _result_from_state(data: dict[str, Any]) -> SliceResult:
+    return SliceResult(
+        index=int(data["index"]),
+        due_ns=int(data["due_ns"]),
+        executed_ns=int(data["executed_ns"]),
+        target_qty=Decimal(data["target_qty"]),
+        filled_qty=Decimal(data["filled_qty"]),
+        status=SliceStatus(data["status"]),
+        fills=tuple(Fill(int(i), Decimal(p), Decimal(q), int(t)) for i, p, q, t in data["fills"]),
+        reason=data["reason"],
+        book_mid=None if data["book_mid"] is None else Decimal(data["book_mid"]),
+        book_version=data["book_version"],
+    )
+
+
+class TwapExecution:
+    """Executes one `TwapOrderSpec` slice by slice.
+
+    * target of a slice = planned cumulative quantity − filled so far (catch-up),
+      capped at `catch_up_cap` × that slice's planned size and at what remains;
+    * a missing, stale or out-of-sync book skips the slice with a reason; the
+      unfilled quantity carries over to later slices;
+    * after the last slice the order is `completed` (all filled) or `expired`.
+    """
+
+    def __init__(self, spec: TwapOrderSpec, start_ns: int) -> None:
+        if not spec.limit_price.is_finite() or spec.limit_price <= 0:
+            raise InvalidOrder(f"limit_price {spec.limit_price} must be greater than 0")
+        if not spec.catch_up_cap.is_finite() or spec.catch_up_cap < 1:
+            raise InvalidOrder(f"catch_up_cap {spec.catch_up_cap} must be at least 1")
+        if not spec.max_book_age_s.is_finite() or spec.max_book_age_s <= 0:
+            raise InvalidOrder(f"max_book_age_s {spec.max_book_age_s} must be greater than 0")
+        self.spec = spec
+        self.start_ns = start_ns
+        self.plan: tuple[PlannedSlice, ...] = plan_twap(
+            spec.quantity,
+            start_ns,
+            spec.duration_s,
+            slices=spec.slices,
+            interval_s=spec.interval_s,
+            lot_size=spec.lot_size or DEFAULT_LOT_SIZE,
+        )
+        self.end_ns = start_ns + seconds_to_ns_exact(spec.duration_s)
+        self._fill_model = fill_model_named(spec.fill_model)
+        self._max_book_age_ns = seconds_to_ns_exact(spec.max_book_age_s, "max_book_age_s")
+        self._cumulative: list[Decimal] = []
+        running = _ZERO
+        for planned in self.plan:
+            running += planned.qty
+            self._cumulative.append(running)
+        self._ledger = LiquidityLedger()
+        self.status = OrderStatus.ACCEPTED
+        self.results: list[SliceResult] = []
+        self.filled_qty = _ZERO
+        self.notional = _ZERO
+        self.ended_ns: int | None = None
+
+    # --- read-only views -------------------------------------------------
+    @property
+    def next_index(self) -> int:
+        return len(self.results)
+
+    @property
+    def next_due_ns(self) -> int | None:
+        """When the next slice falls due, or None once the order has ended."""
+        if self.status.is_final:
+            return None
+        return self.plan[self.next_index].due_ns
+
+    @property
+    def remaining_qty(self) -> Decimal:
+        return self.spec.quantity - self.filled_qty
+
+    @property
+    def average_price(self) -> Decimal | None:
+        return None if self.filled_qty == _ZERO else self.notional / self.filled_qty
+
+    @property
+    def fills(self) -> list[Fill]:
+        return [f for r in self.results for f in r.fills]
+
+    # --- transitions ------------------------------------------------------
+    def step(
+        self, now_ns: int, book: BookSnapshot | None, ledger: LiquidityLedger | None = None
+    ) -> SliceResult:
+        """Execute the slice that is due at or before `now_ns` against `book`.
+
+        `ledger` is shared between orders that paper-trade the same books; when
+        omitted the execution uses its own.
+        """
+        planned = self._due_slice(now_ns)
+        if book is not None and (book.exchange, book.symbol) != (
+            self.spec.exchange,
+            self.spec.symbol,
+        ):
+            raise TwapError(
+                f"book of {book.exchange} {book.symbol} given to an order on "
+                f"{self.spec.exchange} {self.spec.symbol}"
+            )
+        target = self._target(planned)
+        reason = self._unusable_book_reason(now_ns, book)
+        if reason is not None or book is None:
+            return self._record(planned, now_ns, target, (), reason, book)
+        executions = self._fill_model.fill(
+            self.spec.side, target, self.spec.limit_price, book, ledger or self._ledger
+        )
+        fills = tuple(Fill(planned.index, e.price, e.qty, now_ns) for e in executions)
+        filled = sum((f.qty for f in fills), _ZERO)
+        if filled < target:
+            reason = self._shortfall_reason(book, ledger or self._ledger)
+        return self._record(planned, now_ns, target, fills, reason, book)
+
+    def skip(self, now_ns: int, reason: SkipReason | str) -> SliceResult:
+        """Record the due slice as skipped (e.g. `server_down`); its quantity carries over."""
+        planned = self._due_slice(now_ns)
+        return self._record(planned, now_ns, self._target(planned), (), str(reason), None)
+
+    def cancel(self, now_ns: int) -> None:
+        """Stop the order; what has filled stays filled. Idempotent while working."""
+        if self.status.is_final:
+            raise InvalidOrder(f"order is already {self.status.value}; it cannot be cancelled")
+        self.status = OrderStatus.CANCELLED
+        self.ended_ns = now_ns
+
+    # --- internals --------------------------------------------------------
+    def _due_slice(self, now_ns: int) -> PlannedSlice:
+        if self.status.is_final:
+            raise InvalidOrder(f"order is {self.status.value}; no slice is due")
+        planned = self.plan[self.next_index]
+        if now_ns < planned.due_ns:
+            raise InvalidOrder(
+                f"slice {planned.index} is due at {planned.due_ns} ns, not yet at {now_ns} ns"
+            )
+        return planned
+
+    def _target(self, planned: PlannedSlice) -> Decimal:
+        behind = self._cumulative[planned.index] - self.filled_qty
+        return max(_ZERO, min(behind, planned.qty * self.spec.catch_up_cap, self.remaining_qty))
+
+    def _unusable_book_reason(self, now_ns: int, book: BookSnapshot | None) -> str | None:
+        if book is None:
+            return SkipReason.NO_BOOK.value
+        if book.age_ns(now_ns) > self._max_book_age_ns:
+            return SkipReason.STALE_BOOK.value
+        return None
+
+    def _shortfall_reason(self, book: BookSnapshot, ledger: LiquidityLedger) -> str:
+        best = next(ledger.available(book, self.spec.side), None)
+        if best is None:
+            return SkipReason.NO_LIQUIDITY.value
+        return SkipReason.LIMIT_PRICE.value
+
+    def _record(
+        self,
+        planned: PlannedSlice,
+        now_ns: int,
+        target: Decimal,
+        fills: tuple[Fill, ...],
+        reason: str | None,
+        book: BookSnapshot | None,
+    ) -> SliceResult:
+        filled = sum((f.qty for f in fills), _ZERO)
+        if filled == _ZERO:
+            status = SliceStatus.SKIPPED
+        elif filled < target:
+            status = SliceStatus.PARTIAL
+        else:
+            status = SliceStatus.FILLED
+        result = SliceResult(
+            index=planned.index,
+            due_ns=planned.due_ns,
+            executed_ns=now_ns,
+            target_qty=target,
+            filled_qty=filled,
+            status=status,
+            fills=fills,
+            reason=reason,
+            book_mid=None if book is None else book.mid,
+            book_version=None if book is None else book.version,
+        )
+        self._apply(result)
+        return result
+
+    def _apply(self, result: SliceResult) -> None:
+        self.results.append(result)
+        self.filled_qty += result.filled_qty
+        self.notional += result.notional
+        self.status = OrderStatus.WORKING
+        if self.next_index == len(self.plan):
+            done = self.filled_qty == self.spec.quantity
+            self.status = OrderStatus.COMPLETED if done else OrderStatus.EXPIRED
+            self.ended_ns = result.executed_ns
+
+    # --- persistence -------------------------------------------------------
+    def to_state(self) -> dict[str, Any]:
+        """A JSON-ready dict from which `from_state` rebuilds an identical execution."""
+        return {
+            "state_version": STATE_VERSION,
+            "spec": self.spec.to_dict(),
+            "start_ns": self.start_ns,
+            "status": self.status.value,
+            "ended_ns": self.ended_ns,
+            "results": [_result_to_state(r) for r in self.results],
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> TwapExecution:
+        if state.get("state_version") != STATE_VERSION:
+            raise InvalidState(
+                f"state_version {state.get('state_version')!r} is not {STATE_VERSION}"
+            )
+        try:
+            execution = cls(TwapOrderSpec.from_dict(state["spec"]), int(state["start_ns"]))
+            for data in state["results"]:
+                execution._apply(_result_from_state(data))
+            execution.status = OrderStatus(state["status"])
+            execution.ended_ns = state["ended_ns"]
+        except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+            raise InvalidState(f"execution state cannot be restored: {exc!r}") from exc
+        return execution

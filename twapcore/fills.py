@@ -1,0 +1,131 @@
+"""Paper fill models: how much of a slice a displayed book would have filled.
+
+A buy takes asks (lowest first), a sell takes bids (highest first), never past
+the limit price. `LiquidityLedger` remembers what paper fills have already
+taken from the displayed levels of one book version, so two slices or two
+orders never consume the same displayed size twice while the book is unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Protocol
+
+from twapcore.errors import InvalidOrder
+from twapcore.models import BookSnapshot, Level, Side
+
+__all__ = [
+    "FILL_MODELS",
+    "FillModel",
+    "LiquidityLedger",
+    "TopOfBook",
+    "WalkBook",
+    "fill_model_named",
+]
+
+_ZERO = Decimal(0)
+
+
+class LiquidityLedger:
+    """Displayed size already consumed per (exchange, symbol) for its current book version.
+
+    When a newer book version is seen the old consumption is forgotten: the venue
+    has republished its levels, which is the best knowledge of what is resting.
+    """
+
+    def __init__(self) -> None:
+        self._versions: dict[tuple[str, str], int] = {}
+        self._taken: dict[tuple[str, str], dict[tuple[Side, Decimal], Decimal]] = {}
+
+    def _book_taken(self, book: BookSnapshot) -> dict[tuple[Side, Decimal], Decimal]:
+        key = (book.exchange, book.symbol)
+        if self._versions.get(key) != book.version:
+            self._versions[key] = book.version
+            self._taken[key] = {}
+        return self._taken[key]
+
+    def available(self, book: BookSnapshot, side: Side) -> Iterator[Level]:
+        """Levels a taker on `side` can hit, best first, net of what was taken."""
+        taken = self._book_taken(book)
+        for level in book.asks if side is Side.BUY else book.bids:
+            left = level.qty - taken.get((side, level.price), _ZERO)
+            if left > _ZERO:
+                yield Level(level.price, left)
+
+    def take(self, book: BookSnapshot, side: Side, price: Decimal, qty: Decimal) -> None:
+        taken = self._book_taken(book)
+        taken[(side, price)] = taken.get((side, price), _ZERO) + qty
+
+
+def _within_limit(side: Side, price: Decimal, limit_price: Decimal) -> bool:
+    return price <= limit_price if side is Side.BUY else price >= limit_price
+
+
+class FillModel(Protocol):
+    name: str
+
+    def fill(
+        self,
+        side: Side,
+        qty: Decimal,
+        limit_price: Decimal,
+        book: BookSnapshot,
+        ledger: LiquidityLedger,
+    ) -> list[Level]:
+        """(price, qty) executions for up to `qty`; records them in `ledger`."""
+        ...
+
+
+class _LevelWalker:
+    """Takes levels best first within the limit; `max_levels` bounds how deep it goes."""
+
+    name = ""
+    max_levels: int | None = None
+
+    def fill(
+        self,
+        side: Side,
+        qty: Decimal,
+        limit_price: Decimal,
+        book: BookSnapshot,
+        ledger: LiquidityLedger,
+    ) -> list[Level]:
+        executions: list[Level] = []
+        remaining = qty
+        for depth, level in enumerate(ledger.available(book, side)):
+            if remaining <= _ZERO or (self.max_levels is not None and depth >= self.max_levels):
+                break
+            if not _within_limit(side, level.price, limit_price):
+                break
+            take = min(remaining, level.qty)
+            executions.append(Level(level.price, take))
+            remaining -= take
+        for execution in executions:
+            ledger.take(book, side, execution.price, execution.qty)
+        return executions
+
+
+class TopOfBook(_LevelWalker):
+    """Fill at the best available level only, up to its displayed size."""
+
+    name = "top_of_book"
+    max_levels = 1
+
+
+class WalkBook(_LevelWalker):
+    """Walk the levels while their price is within the limit (the default)."""
+
+    name = "walk_book"
+    max_levels = None
+
+
+FILL_MODELS: dict[str, FillModel] = {m.name: m for m in (WalkBook(), TopOfBook())}
+
+
+def fill_model_named(name: str) -> FillModel:
+    try:
+        return FILL_MODELS[name]
+    except KeyError:
+        allowed = ", ".join(sorted(FILL_MODELS))
+        raise InvalidOrder(f"fill model {name!r} is not one of: {allowed}") from None

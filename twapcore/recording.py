@@ -1,0 +1,211 @@
+"""Recordings: JSON Lines (optionally gzip), one book or trade message per line.
+
+A book line is exactly the WebSocket book message of the server::
+
+    {"type":"book","exchange":"binance","symbol":"BTC-USDT","ts_event":<ns>,
+     "ts_recv":<ns>,"seq":<int|null>,"bids":[["64000.10","0.512"],...],"asks":[...]}
+
+and a trade line is::
+
+    {"type":"trade","exchange":"binance","symbol":"BTC-USDT","side":"buy",
+     "price":"64000.1","qty":"0.01","ts_event":<ns>,"ts_recv":<ns>,"trade_id":"123"}
+
+Readers stream line by line in constant memory; decimals stay strings on the
+wire and become `Decimal` only when a model is built.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+from collections.abc import Iterable, Iterator
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+import orjson
+
+from twapcore.errors import RecordingError
+from twapcore.models import BookSnapshot, Level, Side, Trade
+
+__all__ = [
+    "RecordingWriter",
+    "book_from_record",
+    "book_to_record",
+    "iter_records",
+    "open_text",
+    "read_recording",
+    "record_from_model",
+    "trade_from_record",
+    "trade_to_record",
+]
+
+Record = dict[str, Any]
+
+
+def open_text(path: str | Path, mode: str = "rt") -> IO[str]:
+    """Open a text file, transparently gzip-compressed when its name ends in `.gz`."""
+    p = Path(path)
+    if "r" in mode and not p.is_file():
+        raise RecordingError(f"recording {str(p)!r} does not exist or is not a file")
+    if p.suffix == ".gz":
+        return gzip.open(p, mode, encoding="utf-8")  # type: ignore[return-value]
+    return open(p, mode, encoding="utf-8")
+
+
+def iter_records(paths: str | Path | Iterable[str | Path]) -> Iterator[Record]:
+    """Yield every message of one or more recordings, in file order, as plain dicts."""
+    path_list = [paths] if isinstance(paths, str | Path) else list(paths)
+    for path in path_list:
+        with open_text(path) as handle:
+            for line_no, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    record = orjson.loads(line)
+                except orjson.JSONDecodeError as exc:
+                    raise RecordingError(f"{path}:{line_no}: not valid JSON ({exc})") from exc
+                if not isinstance(record, dict) or "type" not in record:
+                    raise RecordingError(f"{path}:{line_no}: a message needs a 'type' field")
+                yield record
+
+
+def _dec(value: Any, what: str) -> Decimal:
+    try:
+        return Decimal(value)
+    except (InvalidOperation, TypeError, ValueError) as exc:
+        raise RecordingError(f"{what} {value!r} is not a decimal number") from exc
+
+
+def _levels(raw: Iterable[Any], depth: int | None) -> tuple[Level, ...]:
+    rows = list(raw) if depth is None else list(raw)[:depth]
+    return tuple(Level(_dec(p, "price"), _dec(q, "quantity")) for p, q, *_ in rows)
+
+
+def book_from_record(record: Record, depth: int | None = None, version: int = 0) -> BookSnapshot:
+    """Build a `BookSnapshot` from a book message (optionally keeping only `depth` levels)."""
+    try:
+        return BookSnapshot(
+            exchange=record["exchange"],
+            symbol=record["symbol"],
+            bids=_levels(record["bids"], depth),
+            asks=_levels(record["asks"], depth),
+            ts_event=int(record["ts_event"]),
+            ts_recv=int(record["ts_recv"]),
+            seq=record.get("seq"),
+            version=version,
+        )
+    except KeyError as exc:
+        raise RecordingError(f"book message lacks the field {exc.args[0]!r}") from exc
+
+
+def trade_from_record(record: Record) -> Trade:
+    """Build a `Trade` from a trade message."""
+    try:
+        return Trade(
+            exchange=record["exchange"],
+            symbol=record["symbol"],
+            side=Side(record["side"]),
+            price=_dec(record["price"], "price"),
+            qty=_dec(record["qty"], "quantity"),
+            ts_event=int(record["ts_event"]),
+            ts_recv=int(record["ts_recv"]),
+            trade_id=record.get("trade_id"),
+        )
+    except KeyError as exc:
+        raise RecordingError(f"trade message lacks the field {exc.args[0]!r}") from exc
+
+
+def _fmt(value: Decimal) -> str:
+    # format(..., "f") never switches to exponent notation (str(Decimal("1E-8")) would).
+    return format(value, "f")
+
+
+def book_to_record(book: BookSnapshot, depth: int | None = None) -> Record:
+    """The wire/recording form of a book, best levels first, at most `depth` per side."""
+    bids = book.bids if depth is None else book.bids[:depth]
+    asks = book.asks if depth is None else book.asks[:depth]
+    return {
+        "type": "book",
+        "exchange": book.exchange,
+        "symbol": book.symbol,
+        "ts_event": book.ts_event,
+        "ts_recv": book.ts_recv,
+        "seq": book.seq,
+        "bids": [[_fmt(lv.price), _fmt(lv.qty)] for lv in bids],
+        "asks": [[_fmt(lv.price), _fmt(lv.qty)] for lv in asks],
+    }
+
+
+def trade_to_record(trade: Trade) -> Record:
+    return {
+        "type": "trade",
+        "exchange": trade.exchange,
+        "symbol": trade.symbol,
+        "side": trade.side.value,
+        "price": _fmt(trade.price),
+        "qty": _fmt(trade.qty),
+        "ts_event": trade.ts_event,
+        "ts_recv": trade.ts_recv,
+        "trade_id": trade.trade_id,
+    }
+
+
+def record_from_model(item: BookSnapshot | Trade, depth: int | None = None) -> Record:
+    if isinstance(item, BookSnapshot):
+        return book_to_record(item, depth)
+    return trade_to_record(item)
+
+
+def read_recording(
+    paths: str | Path | Iterable[str | Path], depth: int | None = None
+) -> Iterator[BookSnapshot | Trade]:
+    """Yield the models of a recording; unknown message types are skipped."""
+    for version, record in enumerate(iter_records(paths), start=1):
+        kind = record["type"]
+        if kind == "book":
+            yield book_from_record(record, depth, version)
+        elif kind == "trade":
+            yield trade_from_record(record)
+
+
+class RecordingWriter:
+    """Append book and trade messages to a JSONL (or JSONL.gz) file."""
+
+    def __init__(self, path: str | Path, depth: int | None = None) -> None:
+        self.path = Path(path)
+        self.depth = depth
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        raw: io.RawIOBase | gzip.GzipFile
+        if self.path.suffix == ".gz":
+            # mtime=0 keeps the output byte-identical for identical input.
+            raw = gzip.GzipFile(self.path, "wb", mtime=0)
+        else:
+            raw = io.FileIO(self.path, "wb")
+        self._raw = raw
+        self._out = io.BufferedWriter(raw)
+        self.count = 0
+
+    def write(self, item: BookSnapshot | Trade) -> None:
+        self.write_record(record_from_model(item, self.depth))
+
+    def write_record(self, record: Record) -> None:
+        self._out.write(orjson.dumps(record))
+        self._out.write(b"\n")
+        self.count += 1
+
+    def close(self) -> None:
+        self._out.flush()
+        self._raw.close()
+
+    def __enter__(self) -> RecordingWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
