@@ -1,0 +1,1 @@
+"""twapserver: the FastAPI service, collectors and paper-trading engine of twap."""
