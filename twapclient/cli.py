@@ -146,7 +146,10 @@ def convert_command(
 
 
 def main() -> None:
-    """Entry point: user errors become one line on stderr and exit code 2, no traceback."""
+    """Entry point: user errors become one line on stderr and exit code 2, no traceback.
+
+    Option-parsing errors are reported by typer itself (usage and the error, exit 2).
+    """
     try:
         app()
     except (CliError, TwapError, OSError) as exc:
