@@ -21,6 +21,8 @@ from twapcore import (
     normalize_symbol,
     simulate,
 )
+from twapcore.durations import parse_duration_ns
+from twapcore.recording import demo_recording
 
 app = typer.Typer(
     name="twap",
@@ -44,11 +46,6 @@ def _decimal(value: str, option: str) -> Decimal:
     if not parsed.is_finite():
         raise CliError(f"{option} {value!r} must be a finite number")
     return parsed
-
-
-def demo_recording() -> Path:
-    """The small recording shipped with twapcore (Binance BTC-USDT, see its PROVENANCE)."""
-    return Path(__file__).resolve().parent.parent / "twapcore" / "data" / "demo.jsonl.gz"
 
 
 @app.command("simulate")
@@ -134,7 +131,7 @@ def convert_command(
 ) -> None:
     """Convert raw exchange captures into a twap recording (needs twapcore[feeds])."""
     try:
-        from twapcore.feeds.convert import convert_captures, parse_duration_ns
+        from twapcore.feeds.convert import convert_captures
     except ImportError as exc:  # cryptofeed is an optional extra of twapcore
         raise CliError(f"convert needs cryptofeed: pip install 'twapcore[feeds]' ({exc})") from exc
     every_ns = None if every is None else parse_duration_ns(every)

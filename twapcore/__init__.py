@@ -10,9 +10,11 @@ network I/O or imports a web framework; cryptofeed is used only by
 from twapcore.analytics import ExecutionReport, MarketCounters, MarketTotals, build_report
 from twapcore.book import BinanceDepthSync, OrderBook, kraken_checksum, verify_kraken_checksum
 from twapcore.candles import INTERVALS, CandleBuilder, candles_from_trades, interval_ns
+from twapcore.durations import parse_duration_ns
 from twapcore.errors import (
     BookIntegrityError,
     ChecksumMismatch,
+    InvalidDuration,
     InvalidOrder,
     InvalidState,
     RecordingError,
@@ -58,6 +60,7 @@ __all__ = [
     "ChecksumMismatch",
     "ExecutionReport",
     "Fill",
+    "InvalidDuration",
     "InvalidOrder",
     "InvalidState",
     "Level",
@@ -94,6 +97,7 @@ __all__ = [
     "kraken_checksum",
     "normalize_exchange",
     "normalize_symbol",
+    "parse_duration_ns",
     "plan_twap",
     "read_recording",
     "simulate",

@@ -9,6 +9,7 @@ from __future__ import annotations
 __all__ = [
     "BookIntegrityError",
     "ChecksumMismatch",
+    "InvalidDuration",
     "InvalidOrder",
     "InvalidState",
     "RecordingError",
@@ -27,6 +28,10 @@ class TwapError(Exception):
 
 class InvalidOrder(TwapError, ValueError):
     """An order specification breaks a rule (quantity, limit, duration, slices...)."""
+
+
+class InvalidDuration(TwapError, ValueError):
+    """A duration string cannot be read as a positive whole number of nanoseconds."""
 
 
 class UnknownExchange(TwapError, LookupError):

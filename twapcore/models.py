@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
+from typing import NamedTuple
 
 __all__ = [
     "NS_PER_SECOND",
@@ -69,8 +70,9 @@ class SkipReason(StrEnum):
     END_OF_RECORDING = "end_of_recording"
 
 
-@dataclass(frozen=True, slots=True)
-class Level:
+class Level(NamedTuple):
+    """One price level. A named tuple, not a dataclass: books are built by the thousand."""
+
     price: Decimal
     qty: Decimal
 

@@ -34,11 +34,17 @@ class _SymbolState:
     book: BookSnapshot | None = None
     lot_size: Decimal | None = None
     counters: MarketCounters = field(default_factory=MarketCounters)
+    live: int = 0  # orders of this symbol that started and have not ended
 
     def current_book(self) -> BookSnapshot | None:
         if self.book is None and self.latest is not None:
             self.book = book_from_record(self.latest, version=self.version)
         return self.book
+
+
+def _mid(record: dict[str, Any]) -> Decimal | None:
+    bids, asks = record["bids"], record["asks"]
+    return (Decimal(bids[0][0]) + Decimal(asks[0][0])) / 2 if bids and asks else None
 
 
 @dataclass(slots=True)
@@ -81,6 +87,9 @@ class _Simulation:
             else replace(run.spec, lot_size=state.lot_size)
         )
         run.execution = TwapExecution(spec, start_ns)
+        if not state.live and state.latest is not None:
+            state.counters.on_mid(state.latest["ts_recv"], _mid(state.latest))
+        state.live += 1
         run.arrival_mid = state.counters.mid
         run.market_start = state.counters.totals(start_ns)
 
@@ -113,44 +122,50 @@ class _Simulation:
         end_ns = execution.ended_ns if execution.ended_ns is not None else execution.end_ns
         window = state.counters.totals(end_ns) - run.market_start
         run.report = build_report(execution, run.arrival_mid, state.counters.mid, window)
+        state.live -= 1
 
     def feed(self, records: Iterable[dict[str, Any]]) -> None:
-        states = self.states
+        # The hot loop: one dict lookup per message for symbols without orders; trades
+        # and mids are turned into Decimals only while an order of the symbol is live.
+        get_state, heap = self.states.get, self.heap
+        messages, last_ts = self.messages, self.last_ts
         for record in records:
-            self.messages += 1
-            key = (record.get("exchange", ""), record.get("symbol", ""))
+            messages += 1
+            state = get_state((record.get("exchange", ""), record.get("symbol", "")))
             kind = record["type"]
-            if key not in self.seen and kind == "book":
-                self.seen.add(key)
-            state = states.get(key)
             if state is None:
+                if kind == "book":
+                    self.seen.add((record["exchange"], record["symbol"]))
                 continue
             if kind == "instrument":
                 lot = record.get("lot_size")
                 state.lot_size = None if lot is None else Decimal(lot)
                 continue
-            ts = int(record["ts_recv"])
-            if self.heap and self.heap[0][0] < ts:
+            ts = record["ts_recv"]
+            if heap and heap[0][0] < ts:
+                self.last_ts = last_ts
                 self._execute_due(ts, inclusive=False)
-            self.last_ts = max(self.last_ts, ts)
-            if kind == "book":
-                self._on_book(key, state, record, ts)
-            elif kind == "trade":
-                state.counters.on_trade(Decimal(record["price"]), Decimal(record["qty"]))
+            if ts > last_ts:
+                last_ts = ts
+            if kind == "trade":
+                if state.live:
+                    state.counters.on_trade(Decimal(record["price"]), Decimal(record["qty"]))
+            elif kind == "book":
+                self._on_book(state, record, ts)
+        self.messages, self.last_ts = messages, last_ts
 
-    def _on_book(self, key: _Key, state: _SymbolState, record: dict[str, Any], ts: int) -> None:
-        first_book = state.latest is None
-        state.latest = record
-        state.version += 1
-        state.book = None
-        bids, asks = record["bids"], record["asks"]
-        mid = (Decimal(bids[0][0]) + Decimal(asks[0][0])) / 2 if bids and asks else None
-        state.counters.on_mid(ts, mid)
-        if first_book:
+    def _on_book(self, state: _SymbolState, record: dict[str, Any], ts: int) -> None:
+        if state.latest is None:
+            key = (record["exchange"], record["symbol"])
             for idx, run in enumerate(self.runs):
                 if run.start_ns is None and (run.spec.exchange, run.spec.symbol) == key:
                     run.start_ns = ts
                     heapq.heappush(self.heap, (ts, idx))
+        state.latest = record
+        state.version += 1
+        state.book = None
+        if state.live:
+            state.counters.on_mid(ts, _mid(record))
 
     def finish(self) -> SimulationResult:
         self._execute_due(self.last_ts, inclusive=True)
@@ -158,7 +173,8 @@ class _Simulation:
         missing = [r.spec for r in self.runs if r.report is None]
         if missing:
             spec = missing[0]
-            held = ", ".join(f"{e} {s}" for e, s in sorted(self.seen)) or "no books"
+            books = self.seen | {k for k, st in self.states.items() if st.latest is not None}
+            held = ", ".join(f"{e} {s}" for e, s in sorted(books)) or "no books"
             raise UnknownSymbol(
                 f"the recording has no book for {spec.exchange} {spec.symbol}; it holds: {held}"
             )

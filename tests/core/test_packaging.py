@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import zipfile
@@ -47,21 +48,25 @@ def test_twapcore_wheel_installs_alone_and_simulates(tmp_path: Path) -> None:
     wheel = next((tmp_path / "dist").glob("twapcore-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert "twapcore/execution.py" in names
+    assert "twapcore/data/demo.jsonl.gz" in names
     assert not any(
         n.startswith(("twapserver/", "twapclient/")) or "__pycache__" in n for n in names
     )
     subprocess.run([sys.executable, "-m", "venv", str(tmp_path / "venv")], check=True)
     python = tmp_path / "venv" / "bin" / "python"
     subprocess.run([python, "-m", "pip", "install", "--quiet", str(wheel)], check=True)
+    # A clean environment: a PYTHONPATH pointing at the repo would shadow the wheel.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
 
     ran = subprocess.run(
         [python, "-c", SIMULATE, str(tmp_path / "rec.jsonl")],
+        env=env,
         capture_output=True,
         text=True,
         check=True,
         cwd=tmp_path,
     )
-    has_fastapi = subprocess.run([python, "-c", "import fastapi"], capture_output=True)
+    has_fastapi = subprocess.run([python, "-c", "import fastapi"], capture_output=True, env=env)
 
     status, filled, location = ran.stdout.split()
     assert (status, filled) == ("completed", "0.50000000")

@@ -1,0 +1,195 @@
+"""Fake Binance spot: combined-stream WebSocket replay plus the REST calls cryptofeed makes."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Coroutine, Mapping
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from ._captures import BinanceCapture, BinanceSource
+from ._replay import OneShotFaults, Pacer, WebSocketVenue
+
+LOG = logging.getLogger(__name__)
+
+WS_PATH = "/binance"  # cryptofeed appends "/stream?streams=a@x/b@y" to its endpoint address
+_DEFAULT_DEPTH_LIMIT = 100  # what Binance answers without a limit
+_MAX_DEPTH_LIMIT = 5000
+
+
+class DepthBook:
+    """The fake's true order book of one symbol for one connection.
+
+    It starts as the captured REST snapshot and takes every diff the replay sends (or skips on
+    purpose), so ``/api/v3/depth`` answers what Binance would at that moment: a client that
+    refetches after a gap can bridge again, exactly as against the real exchange.
+    """
+
+    def __init__(self, snapshot: Mapping[str, Any]) -> None:
+        self.last_update_id: int = snapshot["lastUpdateId"]
+        # price -> (price text, quantity text): the texts are served back unchanged.
+        self._bids = {Decimal(p): (p, q) for p, q in snapshot["bids"]}
+        self._asks = {Decimal(p): (p, q) for p, q in snapshot["asks"]}
+
+    def apply(self, diff: Mapping[str, Any]) -> None:
+        """Apply a ``depthUpdate`` unless the book already contains it (``u <= lastUpdateId``).
+
+        Diffs that straddle the snapshot are applied whole: levels are absolute quantities, so
+        re-applying the part the snapshot already has changes nothing.
+        """
+        if diff["u"] <= self.last_update_id:
+            return
+        for levels, side in ((diff["b"], self._bids), (diff["a"], self._asks)):
+            for price, qty in levels:
+                if Decimal(qty) == 0:
+                    side.pop(Decimal(price), None)
+                else:
+                    side[Decimal(price)] = (price, qty)
+        self.last_update_id = diff["u"]
+
+    def body(self, limit: int) -> bytes:
+        """The ``/api/v3/depth`` response body with at most ``limit`` levels a side."""
+        bids = [self._bids[p] for p in sorted(self._bids, reverse=True)[:limit]]
+        asks = [self._asks[p] for p in sorted(self._asks)[:limit]]
+        return orjson.dumps({"lastUpdateId": self.last_update_id, "bids": bids, "asks": asks})
+
+
+def _symbol(stream: str) -> str:
+    return stream.split("@", 1)[0].upper()
+
+
+def _as_agg_trade(stream: str, trade: Mapping[str, Any]) -> str:
+    """A raw ``@trade`` event re-labelled as the ``aggTrade`` cryptofeed parses.
+
+    One trade is an aggregate of one: the trade id fills the aggregate, first and last ids.
+    """
+    data = {
+        "e": "aggTrade",
+        "E": trade["E"],
+        "s": trade["s"],
+        "a": trade["t"],
+        "p": trade["p"],
+        "q": trade["q"],
+        "f": trade["t"],
+        "l": trade["t"],
+        "T": trade["T"],
+        "m": trade["m"],
+        "M": trade.get("M", True),
+    }
+    return orjson.dumps({"stream": stream, "data": data}).decode()
+
+
+class BinanceVenue(WebSocketVenue):
+    """Replays every capture source that has a requested stream, each paced from its origin."""
+
+    name = "binance"
+
+    def __init__(self, capture: BinanceCapture, speed: float | None) -> None:
+        super().__init__(speed)
+        self.capture = capture
+        self.depth_requests: Counter[str] = Counter()  # symbol -> /api/v3/depth calls
+        self._served: dict[str, DepthBook] = {}  # symbol -> book of the latest connection
+        self._gaps = OneShotFaults()  # by symbol: depth diffs to skip
+
+    def routes(self) -> list[web.RouteDef]:
+        """The WebSocket and REST routes of this venue."""
+        return [
+            web.get(WS_PATH + "/stream", self.handle),
+            web.get("/api/v3/exchangeInfo", self._exchange_info),
+            web.get("/api/v3/depth", self._depth),
+        ]
+
+    def arm_gap(self, symbol: str | None) -> None:
+        """Skip the next depth diff of ``symbol`` (any symbol if None) on any connection."""
+        self._gaps.arm(symbol.upper() if symbol else None)
+
+    def on_open(
+        self, ws: web.WebSocketResponse, request: web.Request
+    ) -> list[Coroutine[Any, Any, None]]:
+        requested = [s for s in request.query.get("streams", "").split("/") if s]
+        replays = []
+        served: set[str] = set()
+        for source in self.capture.sources:
+            routes = _routes(source, requested)
+            if not routes:
+                continue
+            served.update(out for out, _ in routes.values())
+            books = {
+                _symbol(s): DepthBook(self.capture.snapshots[_symbol(s)])
+                for s in routes
+                if "@depth" in s and _symbol(s) in self.capture.snapshots
+            }
+            # The newest connection's books answer REST: the replay starts over for it.
+            self._served.update(books)
+            replays.append(self._replay(ws, source, routes, books))
+        missing = set(requested) - served
+        if missing:
+            LOG.warning("binance: no capture for streams %s", sorted(missing))
+        return replays
+
+    async def _replay(
+        self,
+        ws: web.WebSocketResponse,
+        source: BinanceSource,
+        routes: Mapping[str, tuple[str, bool]],
+        books: Mapping[str, DepthBook],
+    ) -> None:
+        pacer = Pacer(self.speed, source.origin)
+        for message in source.messages:
+            route = routes.get(message.stream)
+            if route is None:
+                continue
+            await pacer.wait(message.ts)
+            stream, adapt_trade = route
+            text = message.raw
+            if message.data is not None and message.data["e"] == "depthUpdate":
+                symbol = message.data["s"]
+                if symbol in books:
+                    books[symbol].apply(message.data)
+                if self._gaps.take(symbol):
+                    LOG.info("binance: skipped %s diff U=%s", symbol, message.data["U"])
+                    continue
+            elif adapt_trade and message.data is not None:
+                text = _as_agg_trade(stream, message.data)
+            await ws.send_str(text)
+
+    async def _exchange_info(self, request: web.Request) -> web.Response:
+        return web.Response(body=self.capture.exchange_info, content_type="application/json")
+
+    async def _depth(self, request: web.Request) -> web.Response:
+        symbol = request.query.get("symbol", "").upper()
+        try:
+            limit = min(int(request.query.get("limit", _DEFAULT_DEPTH_LIMIT)), _MAX_DEPTH_LIMIT)
+        except ValueError:
+            return _error(-1100, "Illegal characters found in parameter 'limit'.")
+        self.depth_requests[symbol] += 1
+        book = self._served.get(symbol)
+        if book is None and symbol in self.capture.snapshots:
+            book = DepthBook(self.capture.snapshots[symbol])
+        if book is None:
+            return _error(-1121, "Invalid symbol.")
+        return web.Response(body=book.body(limit), content_type="application/json")
+
+
+def _routes(source: BinanceSource, requested: list[str]) -> dict[str, tuple[str, bool]]:
+    """Captured stream -> (stream name to send under, adapt ``@trade`` to ``aggTrade``?)."""
+    routes = {}
+    for stream in requested:
+        if stream in source.streams:
+            routes[stream] = (stream, False)
+        elif stream.endswith("@aggTrade"):
+            # The hftbacktest capture recorded raw trades; cryptofeed only parses aggTrade.
+            raw_trades = stream.removesuffix("@aggTrade") + "@trade"
+            if raw_trades in source.streams:
+                routes[raw_trades] = (stream, True)
+    return routes
+
+
+def _error(code: int, msg: str) -> web.Response:
+    return web.Response(
+        status=400, body=orjson.dumps({"code": code, "msg": msg}), content_type="application/json"
+    )
