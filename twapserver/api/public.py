@@ -1,0 +1,182 @@
+"""Public market-data routes: exchanges, symbols, klines, health."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel, Field
+
+from twapcore import INTERVALS, NS_PER_SECOND, Candle
+from twapserver.api.deps import HubDep, SessionDep, require_market
+from twapserver.db.candles import fetch_candles
+
+router = APIRouter(tags=["market data"])
+
+_NOT_FOUND = {
+    404: {
+        "description": "Unknown exchange or symbol",
+        "content": {
+            "application/json": {
+                "example": {"detail": "exchange 'ftx' is not collected by this server"}
+            }
+        },
+    }
+}
+
+
+class ExchangePublic(BaseModel):
+    name: str = Field(examples=["binance"])
+    symbols: list[str] = Field(examples=[["BTC-USDT", "ETH-USDT"]])
+
+
+class SymbolPublic(BaseModel):
+    symbol: str = Field(examples=["BTC-USDT"])
+    tick_size: Decimal | None = Field(None, examples=["0.01"])
+    lot_size: Decimal | None = Field(None, examples=["0.00001"])
+    has_book: bool
+    stale: bool
+
+
+class KlinePublic(BaseModel):
+    open_time: datetime
+    open_ns: int
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal
+    trades: int
+
+    @classmethod
+    def of(cls, candle: Candle) -> KlinePublic:
+        return cls(
+            open_time=datetime.fromtimestamp(candle.open_ns / NS_PER_SECOND, tz=UTC),
+            open_ns=candle.open_ns,
+            open=candle.open,
+            high=candle.high,
+            low=candle.low,
+            close=candle.close,
+            volume=candle.volume,
+            trades=candle.trades,
+        )
+
+
+class FeedHealthPublic(BaseModel):
+    exchange: str
+    symbol: str
+    connected: bool
+    stale: bool
+    last_message_age_s: float | None
+    messages: int
+    reconnects: int
+    gaps: int
+    checksum_failures: int
+    resyncs: int
+
+
+class HealthPublic(BaseModel):
+    status: str = Field(examples=["ok", "degraded"])
+    feeds: list[FeedHealthPublic]
+
+
+@router.get("/exchanges", response_model=list[ExchangePublic])
+async def list_exchanges(hub: HubDep) -> list[ExchangePublic]:
+    """Exchanges this server collects, with their symbols."""
+    return [
+        ExchangePublic(name=e, symbols=[i.symbol for i in hub.instruments(e)])
+        for e in hub.exchanges()
+    ]
+
+
+@router.get(
+    "/exchanges/{exchange}/symbols", response_model=list[SymbolPublic], responses=_NOT_FOUND
+)
+async def list_symbols(exchange: str, hub: HubDep) -> list[SymbolPublic]:
+    """Symbols collected on `exchange`, with tick and lot size where the venue publishes them."""
+    if exchange not in hub.exchanges():
+        raise HTTPException(404, f"exchange {exchange!r} is not collected by this server")
+    now = time.time_ns()
+    return [
+        SymbolPublic(
+            symbol=i.symbol,
+            tick_size=i.tick_size,
+            lot_size=i.lot_size,
+            has_book=hub.book(exchange, i.symbol) is not None,
+            stale=hub.is_stale(exchange, i.symbol, now),
+        )
+        for i in hub.instruments(exchange)
+    ]
+
+
+@router.get(
+    "/klines/{exchange}/{symbol}",
+    response_model=list[KlinePublic],
+    responses={
+        **_NOT_FOUND,
+        422: {
+            "description": "Bad interval or limit",
+            "content": {
+                "application/json": {
+                    "example": {
+                        "detail": "interval '2m' is not one of: 1m, 3m, 5m, 15m, 30m, 1h, 4h, 1d"
+                    }
+                }
+            },
+        },
+    },
+)
+async def klines(
+    exchange: str,
+    symbol: str,
+    hub: HubDep,
+    session: SessionDep,
+    interval: Annotated[str, Query(description=f"One of {', '.join(INTERVALS)}")] = "1m",
+    limit: Annotated[int, Query(ge=1, le=1000, description="1..1000 candles")] = 100,
+    start: Annotated[int | None, Query(description="Earliest open time, ns since epoch")] = None,
+    end: Annotated[
+        int | None, Query(description="Open times before this, ns since epoch (exclusive)")
+    ] = None,
+) -> list[KlinePublic]:
+    """OHLCV candles built from collected trades by exchange time, oldest first."""
+    if interval not in INTERVALS:
+        raise HTTPException(422, f"interval {interval!r} is not one of: {', '.join(INTERVALS)}")
+    require_market(hub, exchange, symbol)
+    stored = await fetch_candles(session, exchange, symbol, interval, limit, start, end)
+    by_open = {c.open_ns: c for c in stored}
+    live = hub.open_candle(exchange, symbol, interval)
+    if (
+        live is not None
+        and (start is None or live.open_ns >= start)
+        and (end is None or live.open_ns < end)
+    ):
+        by_open[live.open_ns] = live
+    return [KlinePublic.of(by_open[k]) for k in sorted(by_open)[-limit:]]
+
+
+@router.get("/health", response_model=HealthPublic)
+async def health(hub: HubDep) -> HealthPublic:
+    """Per venue and symbol: connected, last message age, reconnects, gaps, checksum failures."""
+    now = time.time_ns()
+    feeds = []
+    for exchange, symbol in hub.markets():
+        h = hub.health(exchange, symbol)
+        feeds.append(
+            FeedHealthPublic(
+                exchange=exchange,
+                symbol=symbol,
+                connected=h.connected,
+                stale=hub.is_stale(exchange, symbol, now),
+                last_message_age_s=h.age_s(now),
+                messages=h.messages,
+                reconnects=h.reconnects,
+                gaps=h.gaps,
+                checksum_failures=h.checksum_failures,
+                resyncs=h.resyncs,
+            )
+        )
+    ok = bool(feeds) and all(f.connected and not f.stale for f in feeds)
+    return HealthPublic(status="ok" if ok else "degraded", feeds=feeds)

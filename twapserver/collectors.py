@@ -1,0 +1,185 @@
+"""Collectors: cryptofeed feeds running inside the server's event loop, feeding the hub.
+
+cryptofeed's own exchange classes do the venue work (connections, snapshots,
+sequence checks, Kraken checksums); this module adds what the product needs
+on top, each at O(1) per message:
+
+* book callbacks hand the hub a *provider* (cryptofeed's live book object plus
+  the receive time); top-N snapshots are built only when someone reads them;
+* feed health: connections and reconnects (from `subscribe`, called by
+  cryptofeed on every (re)connect), Binance sequence gaps (a reset inside
+  `_check_update_id`), Kraken checksum failures (`BadChecksum` out of `_book`).
+  After a gap or a checksum failure the hub stops serving the book until
+  cryptofeed has rebuilt it, so a wrong book is never served.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import ssl
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+from cryptofeed import FeedHandler
+from cryptofeed.defines import L2_BOOK, TRADES
+from cryptofeed.exceptions import BadChecksum
+from cryptofeed.feed import Feed
+
+from twapcore.feeds import book_from_cryptofeed, trade_from_cryptofeed
+from twapcore.feeds.normalize import canonical_symbol, exchange_name
+from twapcore.models import BookSnapshot
+from twapserver.feeds import FeedEndpoints, feed_class
+from twapserver.hub import InstrumentInfo, MarketHub
+from twapserver.settings import Settings
+
+__all__ = ["Collectors"]
+
+log = logging.getLogger("twapserver.collectors")
+
+
+def _observed(venue: type[Feed], hub: MarketHub) -> type[Feed]:
+    """A subclass of `venue` that reports connection and integrity events to `hub`."""
+
+    class Observed(venue):  # type: ignore[valid-type,misc]
+        async def subscribe(self, conn: Any, *args: Any, **kwargs: Any) -> Any:
+            hub.on_connect(exchange_name(self.id), self._twap_symbols(conn))
+            return await super().subscribe(conn, *args, **kwargs)
+
+        def _twap_symbols(self, conn: Any) -> list[str]:
+            subscription = getattr(conn, "subscription", None) or {}
+            native = {s for symbols in subscription.values() for s in symbols}
+            if not native:
+                return list(self.normalized_symbols)
+            return [self.exchange_symbol_to_std_symbol(s) for s in native]
+
+        def _check_update_id(self, std_pair: str, msg: dict[str, Any]) -> bool:
+            skip: bool = super()._check_update_id(std_pair, msg)
+            if std_pair not in self.last_update_id:
+                # A gap: cryptofeed has reset the books of *every* symbol of this feed.
+                exchange = exchange_name(self.id)
+                hub.on_integrity_failure(exchange, canonical_symbol(std_pair), "gap")
+                for other in self.normalized_symbols:
+                    hub.invalidate(exchange, canonical_symbol(other))
+            return skip
+
+        async def _book(self, msg: Any, pair: str, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return await super()._book(msg, pair, *args, **kwargs)
+            except BadChecksum:
+                # Kraken passes the normalized pair; cryptofeed reconnects and resubscribes.
+                hub.on_integrity_failure(exchange_name(self.id), canonical_symbol(pair), "checksum")
+                raise
+
+    Observed.__name__ = f"Observed{venue.__name__}"
+    return Observed
+
+
+def _fetch_json(url: str, context: ssl.SSLContext | None) -> Any:
+    with urllib.request.urlopen(url, timeout=10, context=context) as response:
+        return json.load(response)
+
+
+class Collectors:
+    """One cryptofeed `FeedHandler` with an L2_BOOK + TRADES feed per configured venue."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        hub: MarketHub,
+        on_trade: Callable[[Any], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.hub = hub
+        self.handler: FeedHandler | None = None
+        self._tasks_before: set[asyncio.Task[Any]] = set()
+        self._ssl = (
+            ssl.create_default_context(cafile=str(settings.venue_ca_file))
+            if settings.venue_ca_file
+            else None
+        )
+        self._extra_trade_sink = on_trade
+
+    async def _on_book(self, book: Any, receipt_timestamp: float) -> None:
+        depth = self.settings.book_depth
+
+        def provider(book: Any = book, ts: float = receipt_timestamp) -> BookSnapshot:
+            return book_from_cryptofeed(book, ts, depth)
+
+        exchange = exchange_name(book.exchange)
+        symbol = canonical_symbol(book.symbol)
+        self.hub.on_book(exchange, symbol, provider, int(receipt_timestamp * 1e9))
+
+    async def _on_trade(self, trade: Any, receipt_timestamp: float) -> None:
+        normalized = trade_from_cryptofeed(trade, receipt_timestamp)
+        self.hub.on_trade(normalized)
+        if self._extra_trade_sink is not None:
+            self._extra_trade_sink(normalized)
+
+    def _build_feed(self, exchange: str, symbols: list[str]) -> Feed:
+        # Runs in a worker thread: cryptofeed fetches symbol info with a blocking call.
+        override = self.settings.venue_endpoints.get(exchange)
+        endpoints = FeedEndpoints(override.ws_url, override.rest_url) if override else None
+        venue = _observed(feed_class(exchange, endpoints, self._ssl), self.hub)
+        options: dict[str, Any] = {}
+        if exchange == "kraken":
+            options["checksum_validation"] = True
+        feed: Feed = venue(
+            symbols=symbols,
+            channels=[L2_BOOK, TRADES],
+            callbacks={L2_BOOK: self._on_book, TRADES: self._on_trade},
+            **options,
+        )
+        self._register_instruments(exchange, symbols, feed)
+        return feed
+
+    def _register_instruments(self, exchange: str, symbols: list[str], feed: Feed) -> None:
+        from twapcore.feeds._instruments import sizes_by_exchange_symbol
+
+        sizes: dict[str, Any] = {}
+        with contextlib.suppress(Exception):  # sizes are informative; never block collection
+            sizes = sizes_by_exchange_symbol(
+                _fetch_json(feed.rest_endpoints[0].route("instruments"), self._ssl)
+            )
+        for symbol in symbols:
+            native = feed.std_symbol_to_exchange_symbol(symbol)
+            size = sizes.get(native)
+            self.hub.register(
+                InstrumentInfo(
+                    exchange,
+                    symbol,
+                    None if size is None else size.tick_size,
+                    None if size is None else size.lot_size,
+                )
+            )
+
+    async def start(self) -> None:
+        """Build every feed (symbol lookups in threads) and start them in this loop."""
+        for exchange, symbols in self.settings.exchanges.items():
+            for symbol in symbols:
+                self.hub.register(InstrumentInfo(exchange, symbol))
+        self._tasks_before = asyncio.all_tasks()
+        # A config dict replaces cryptofeed's defaults; disabled log = no feedhandler.log in cwd.
+        self.handler = FeedHandler(config={"log": {"disabled": True}, "uvloop": False})
+        for exchange, symbols in self.settings.exchanges.items():
+            try:
+                feed = await asyncio.to_thread(self._build_feed, exchange, symbols)
+            except Exception as exc:  # one unreachable venue must not stop the others
+                log.error("cannot start the %s feed: %s", exchange, exc)
+                continue
+            self.handler.add_feed(feed)
+        self.handler.run(start_loop=False, install_signal_handlers=False)
+
+    async def stop(self) -> None:
+        if self.handler is None:
+            return
+        await self.handler.stop_async()
+        # cryptofeed leaves watchdog sleeps and reconnect back-offs behind.
+        leftovers = asyncio.all_tasks() - self._tasks_before - {asyncio.current_task()}
+        for task in leftovers:
+            task.cancel()
+        await asyncio.gather(*leftovers, return_exceptions=True)
+        self.handler = None

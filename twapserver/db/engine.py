@@ -1,0 +1,115 @@
+"""Async engines, sessions and schema migrations.
+
+`make_engine` builds the one engine a process shares; `upgrade_database` brings
+a database's schema to the newest Alembic revision. The migrations ship inside
+the package (`twapserver/db/migrations`) and run without an `alembic.ini`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, event, text
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+__all__ = [
+    "DEFAULT_DATABASE_URL",
+    "alembic_config",
+    "make_engine",
+    "make_sessionmaker",
+    "upgrade_database",
+]
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./twap.db"
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+# Any fixed 64-bit number; every process that migrates takes the same lock.
+_MIGRATION_LOCK_ID = 0x7477_6170_6462  # "twapdb"
+
+
+def make_engine(url: str = DEFAULT_DATABASE_URL) -> AsyncEngine:
+    """An async engine for `url` (`sqlite+aiosqlite://…` or `postgresql+asyncpg://…`).
+
+    SQLite connections are switched to WAL with `synchronous=NORMAL`, so the
+    API can read while the engine task writes, and get `foreign_keys=ON`, which
+    SQLite leaves off by default.
+    """
+    engine = create_async_engine(url)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine.sync_engine, "connect", _configure_sqlite)
+    return engine
+
+
+def _configure_sqlite(dbapi_connection: Any, connection_record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        # With WAL, NORMAL cannot corrupt the database; a power loss may only
+        # drop the last commits, and it saves an fsync per commit.
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+    finally:
+        cursor.close()
+
+
+def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """A session factory bound to `engine`.
+
+    Objects are not expired on commit: under asyncio, touching an expired
+    attribute would need an implicit (and forbidden) database round trip.
+    """
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """The Alembic configuration of the packaged migrations, with no `alembic.ini`.
+
+    `connection` (a sync connection, e.g. from `AsyncConnection.run_sync`) is
+    what `env.py` migrates; it is required for online commands.
+    """
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["connection"] = connection
+    return config
+
+
+async def upgrade_database(url: str = DEFAULT_DATABASE_URL) -> None:
+    """Migrate the database at `url` to the newest revision; a no-op when it is already there.
+
+    Safe to call from every process at start-up: the migration holds a database
+    lock, so concurrent callers wait for the first one and then find nothing to
+    do. A migration that fails leaves the schema as it was.
+    """
+    engine = make_engine(url)
+    try:
+        async with engine.begin() as connection:
+            await _lock_for_migration(connection)
+            await connection.run_sync(_upgrade_to_head)
+    finally:
+        await engine.dispose()
+
+
+async def _lock_for_migration(connection: AsyncConnection) -> None:
+    if connection.dialect.name == "postgresql":
+        await connection.execute(
+            text("SELECT pg_advisory_xact_lock(:lock_id)"), {"lock_id": _MIGRATION_LOCK_ID}
+        )
+    elif connection.dialect.name == "sqlite":
+        # sqlite3 (legacy transaction control) starts no transaction before DDL,
+        # so every CREATE would commit on its own; an explicit BEGIN IMMEDIATE
+        # makes the migration one transaction and takes the write lock up front.
+        await connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _upgrade_to_head(connection: Connection) -> None:
+    command.upgrade(alembic_config(connection), "head")

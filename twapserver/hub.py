@@ -1,0 +1,194 @@
+"""MarketHub: the latest book per (exchange, symbol), recent trades, live candles, feed health.
+
+Feeds push into it on every message, so each push is O(1): a book update only
+stores a *provider* that can produce a `BookSnapshot`; the snapshot (top-N,
+Decimal levels) is built when someone asks for it, once per book version.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from twapcore import (
+    INTERVALS,
+    NS_PER_SECOND,
+    BookSnapshot,
+    Candle,
+    CandleBuilder,
+    Trade,
+)
+
+__all__ = ["FeedHealth", "InstrumentInfo", "MarketHub"]
+
+BookProvider = Callable[[], BookSnapshot]
+
+
+@dataclass(slots=True)
+class FeedHealth:
+    """Health of one (exchange, symbol) feed."""
+
+    connected: bool = False
+    last_message_ns: int | None = None
+    messages: int = 0
+    reconnects: int = 0
+    gaps: int = 0
+    checksum_failures: int = 0
+    resyncs: int = 0
+
+    def age_s(self, now_ns: int) -> float | None:
+        if self.last_message_ns is None:
+            return None
+        return max(0, now_ns - self.last_message_ns) / NS_PER_SECOND
+
+
+@dataclass(frozen=True, slots=True)
+class InstrumentInfo:
+    exchange: str
+    symbol: str
+    tick_size: Decimal | None = None
+    lot_size: Decimal | None = None
+
+
+@dataclass(slots=True)
+class _Market:
+    info: InstrumentInfo
+    health: FeedHealth = field(default_factory=FeedHealth)
+    provider: BookProvider | None = None
+    ts_recv: int = 0
+    version: int = 0
+    cached: BookSnapshot | None = None
+    trades: deque[Trade] = field(default_factory=lambda: deque(maxlen=1000))
+    candles: dict[str, CandleBuilder] = field(default_factory=dict)
+
+
+class MarketHub:
+    """In-memory market state shared by the REST, WS and engine parts of one process."""
+
+    def __init__(self, max_book_age_s: float = 5.0) -> None:
+        self.max_book_age_ns = int(max_book_age_s * NS_PER_SECOND)
+        self._markets: dict[tuple[str, str], _Market] = {}
+        self.closed_candles: list[Candle] = []
+
+    # --- registration ------------------------------------------------------
+    def register(self, info: InstrumentInfo) -> None:
+        """Declare a collected (exchange, symbol); keeps health across re-registration."""
+        key = (info.exchange, info.symbol)
+        market = self._markets.get(key)
+        if market is None:
+            self._markets[key] = _Market(
+                info, candles={i: CandleBuilder(info.exchange, info.symbol, i) for i in INTERVALS}
+            )
+        else:
+            market.info = info
+
+    def exchanges(self) -> list[str]:
+        return sorted({exchange for exchange, _ in self._markets})
+
+    def instruments(self, exchange: str) -> list[InstrumentInfo]:
+        return [m.info for (e, _), m in sorted(self._markets.items()) if e == exchange]
+
+    def has(self, exchange: str, symbol: str) -> bool:
+        return (exchange, symbol) in self._markets
+
+    def health(self, exchange: str, symbol: str) -> FeedHealth:
+        return self._markets[(exchange, symbol)].health
+
+    def markets(self) -> list[tuple[str, str]]:
+        return sorted(self._markets)
+
+    # --- feed events -------------------------------------------------------------
+    def on_connect(self, exchange: str, symbols: list[str]) -> None:
+        """A connection (re)opened for `symbols`; each open after the first is a reconnect."""
+        for symbol in symbols:
+            market = self._markets.get((exchange, symbol))
+            if market is None:
+                continue
+            health = market.health
+            if health.connected or health.messages:
+                health.reconnects += 1
+            health.connected = True
+
+    def on_integrity_failure(self, exchange: str, symbol: str, kind: str) -> None:
+        """A sequence gap or checksum failure: stop serving the book until it is rebuilt."""
+        market = self._markets.get((exchange, symbol))
+        if market is None:
+            return
+        if kind == "gap":
+            market.health.gaps += 1
+        else:
+            market.health.checksum_failures += 1
+        market.health.resyncs += 1
+        self.invalidate(exchange, symbol)
+
+    def invalidate(self, exchange: str, symbol: str) -> None:
+        """Forget the current book (it is being rebuilt); readers get None until then."""
+        market = self._markets.get((exchange, symbol))
+        if market is not None:
+            market.provider = None
+            market.cached = None
+
+    # --- updates (hot path) ------------------------------------------------
+    def on_book(self, exchange: str, symbol: str, provider: BookProvider, ts_recv: int) -> None:
+        """A book changed; `provider` builds its snapshot later, on demand."""
+        market = self._markets.get((exchange, symbol))
+        if market is None:
+            return
+        market.provider = provider
+        market.ts_recv = ts_recv
+        market.version += 1
+        market.cached = None
+        health = market.health
+        health.connected = True
+        health.last_message_ns = ts_recv
+        health.messages += 1
+
+    def on_trade(self, trade: Trade) -> None:
+        market = self._markets.get((trade.exchange, trade.symbol))
+        if market is None:
+            return
+        market.trades.append(trade)
+        market.health.last_message_ns = trade.ts_recv
+        market.health.messages += 1
+        for builder in market.candles.values():
+            self.closed_candles.extend(builder.add(trade))
+
+    # --- reads ----------------------------------------------------------------
+    def book(self, exchange: str, symbol: str) -> BookSnapshot | None:
+        """The latest book (built now if it changed since the last read), or None."""
+        market = self._markets.get((exchange, symbol))
+        if market is None or market.provider is None:
+            return None
+        if market.cached is None:
+            snapshot = market.provider()
+            # Versions are the hub's own so that fills share one liquidity ledger per change.
+            market.cached = BookSnapshot(
+                snapshot.exchange,
+                snapshot.symbol,
+                snapshot.bids,
+                snapshot.asks,
+                snapshot.ts_event,
+                snapshot.ts_recv,
+                snapshot.seq,
+                market.version,
+            )
+        return market.cached
+
+    def is_stale(self, exchange: str, symbol: str, now_ns: int) -> bool:
+        market = self._markets.get((exchange, symbol))
+        if market is None or market.provider is None:
+            return True
+        return now_ns - market.ts_recv > self.max_book_age_ns
+
+    def recent_trades(self, exchange: str, symbol: str) -> list[Trade]:
+        return list(self._markets[(exchange, symbol)].trades)
+
+    def open_candle(self, exchange: str, symbol: str, interval: str) -> Candle | None:
+        return self._markets[(exchange, symbol)].candles[interval].current()
+
+    def take_closed_candles(self) -> list[Candle]:
+        """Candles closed (or amended) since the last call, for persistence."""
+        closed, self.closed_candles = self.closed_candles, []
+        return closed
