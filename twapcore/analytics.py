@@ -29,6 +29,14 @@ class MarketTotals:
     mid_ns: Decimal = _ZERO  # Σ mid × nanoseconds it was displayed
     covered_ns: int = 0
 
+    def __add__(self, other: MarketTotals) -> MarketTotals:
+        return MarketTotals(
+            self.volume + other.volume,
+            self.notional + other.notional,
+            self.mid_ns + other.mid_ns,
+            self.covered_ns + other.covered_ns,
+        )
+
     def __sub__(self, other: MarketTotals) -> MarketTotals:
         return MarketTotals(
             self.volume - other.volume,

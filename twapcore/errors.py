@@ -27,7 +27,14 @@ class TwapError(Exception):
 
 
 class InvalidOrder(TwapError, ValueError):
-    """An order specification breaks a rule (quantity, limit, duration, slices...)."""
+    """An order specification breaks a rule (quantity, limit, duration, slices...).
+
+    `reason` is a stable machine-readable code (e.g. `below_lot_size`) for APIs.
+    """
+
+    def __init__(self, message: str, reason: str = "invalid_order") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class InvalidDuration(TwapError, ValueError):

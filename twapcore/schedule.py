@@ -51,29 +51,35 @@ def plan_twap(
     first is due at once and the order's end is `start_ns + duration`.
     """
     if not quantity.is_finite() or quantity <= 0:
-        raise InvalidOrder(f"quantity {quantity} must be greater than 0")
+        raise InvalidOrder(f"quantity {quantity} must be greater than 0", "invalid_quantity")
     if not lot_size.is_finite() or lot_size <= 0:
         raise InvalidOrder(f"lot size {lot_size} must be greater than 0")
     duration_ns = seconds_to_ns_exact(duration_s)
     if duration_ns <= 0:
-        raise InvalidOrder(f"duration_s {duration_s} must be greater than 0")
+        raise InvalidOrder(f"duration_s {duration_s} must be greater than 0", "invalid_duration")
     if (slices is None) == (interval_s is None):
-        raise InvalidOrder("give exactly one of slices or interval_s")
+        raise InvalidOrder("give exactly one of slices or interval_s", "invalid_slices")
     if interval_s is not None:
         interval_ns = seconds_to_ns_exact(interval_s, "interval_s")
         if interval_ns <= 0:
-            raise InvalidOrder(f"interval_s {interval_s} must be greater than 0")
+            raise InvalidOrder(f"interval_s {interval_s} must be greater than 0", "invalid_slices")
         if interval_ns > duration_ns:
-            raise InvalidOrder(f"interval_s {interval_s} is longer than duration_s {duration_s}")
+            raise InvalidOrder(
+                f"interval_s {interval_s} is longer than duration_s {duration_s}", "invalid_slices"
+            )
         slices = duration_ns // interval_ns
     assert slices is not None
     if slices < 1:
-        raise InvalidOrder(f"slices {slices} must be at least 1")
+        raise InvalidOrder(f"slices {slices} must be at least 1", "invalid_slices")
     lots = quantity / lot_size
     if lots < 1:
-        raise InvalidOrder(f"quantity {quantity} is below the lot size {lot_size}")
+        raise InvalidOrder(
+            f"quantity {quantity} is below the lot size {lot_size}", "below_lot_size"
+        )
     if lots != lots.to_integral_value():
-        raise InvalidOrder(f"quantity {quantity} is not a multiple of the lot size {lot_size}")
+        raise InvalidOrder(
+            f"quantity {quantity} is not a multiple of the lot size {lot_size}", "not_lot_multiple"
+        )
     count = min(slices, int(lots))
     per_slice = (lots // count) * lot_size
     last = quantity - per_slice * (count - 1)

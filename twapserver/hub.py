@@ -71,6 +71,8 @@ class MarketHub:
         self.max_book_age_ns = int(max_book_age_s * NS_PER_SECOND)
         self._markets: dict[tuple[str, str], _Market] = {}
         self.closed_candles: list[Candle] = []
+        # Called with every trade of a collected symbol (engine statistics, recorder).
+        self.trade_listeners: list[Callable[[Trade], None]] = []
 
     # --- registration ------------------------------------------------------
     def register(self, info: InstrumentInfo) -> None:
@@ -154,6 +156,8 @@ class MarketHub:
         market.health.messages += 1
         for builder in market.candles.values():
             self.closed_candles.extend(builder.add(trade))
+        for listener in self.trade_listeners:
+            listener(trade)
 
     # --- reads ----------------------------------------------------------------
     def book(self, exchange: str, symbol: str) -> BookSnapshot | None:

@@ -1,0 +1,1 @@
+"""TWAP paper orders: request validation, persistence and the execution engine."""

@@ -1,0 +1,237 @@
+"""The paper-trading engine: one task per process runs every order's due slices.
+
+A heap holds (next due time, order id), so each wake-up touches only the orders
+that are due — never a poll of every order. A slice takes the hub's current
+book, runs `TwapExecution.step` (the same code as `twap simulate`), and commits
+the slice row, its fills and the order's new state in one transaction. All
+orders share one `LiquidityLedger`, so two orders never take the same
+displayed size of one book version.
+
+On start it reloads working orders: slices that fell due while the server was
+down are recorded as skipped (`server_down`) and their quantity carries over;
+an order whose end passed while down ends `expired` with what it had filled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from twapcore import (
+    LiquidityLedger,
+    MarketCounters,
+    MarketTotals,
+    SkipReason,
+    SliceResult,
+    Trade,
+    TwapExecution,
+)
+from twapserver.db.models import OrderRow
+from twapserver.hub import MarketHub
+from twapserver.orders import repository
+
+__all__ = ["Engine", "LiveOrder", "OrderListener"]
+
+log = logging.getLogger("twapserver.engine")
+
+OrderListener = Callable[["LiveOrder", SliceResult | None], None]
+
+
+@dataclass(slots=True)
+class LiveOrder:
+    """An order this engine is working on."""
+
+    order: OrderRow
+    execution: TwapExecution
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    window: MarketTotals = field(default_factory=MarketTotals)
+    last_totals: MarketTotals | None = None
+
+
+class Engine:
+    """Executes the due slices of every working order of this process."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        hub: MarketHub,
+        clock: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self.sessions = sessions
+        self.hub = hub
+        self.clock = clock
+        self.ledger = LiquidityLedger()
+        self.listeners: list[OrderListener] = []
+        self._live: dict[int, LiveOrder] = {}
+        self._heap: list[tuple[int, int]] = []
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._counters: dict[tuple[str, str], MarketCounters] = {}
+        self.lateness_ns: list[int] = []  # slice start lateness, for benchmarks
+        hub.trade_listeners.append(self._on_trade)
+
+    # --- lifecycle -----------------------------------------------------------------------
+    async def start(self, run: bool = True) -> None:
+        """Reload working orders (catching up missed slices) and start the run loop."""
+        now = self.clock()
+        async with self.sessions() as session:
+            loaded = await repository.load_working_orders(session)
+        for order, execution in loaded:
+            live = LiveOrder(order, execution, window=repository.saved_window(order))
+            live.last_totals = self._counters_for(order).totals(now)
+            await self._skip_missed(live, now)
+            self._track(live)
+        if run:
+            self._task = asyncio.create_task(self._run_forever())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    # --- orders ----------------------------------------------------------------------------
+    def submit(self, order: OrderRow, execution: TwapExecution) -> LiveOrder:
+        """Start working an order that was just persisted."""
+        live = LiveOrder(order, execution)
+        self._track(live)
+        return live
+
+    def live(self, order_id: int) -> LiveOrder | None:
+        return self._live.get(order_id)
+
+    async def cancel(self, order: OrderRow) -> TwapExecution:
+        """Cancel a working order and persist it; raises `InvalidOrder` if it already ended."""
+        live = self._live.get(order.id)
+        if live is None:
+            async with self.sessions() as session:
+                slices, fills = await repository.load_history(session, order.id)
+            live = LiveOrder(order, repository.execution_from_rows(order, slices, fills))
+        async with live.lock:
+            now = self.clock()
+            live.execution.cancel(now)
+            await self._commit(live, None, now)
+        self._live.pop(order.id, None)
+        return live.execution
+
+    def market_window(self, live: LiveOrder) -> MarketTotals:
+        """Trades and mids seen during the order's life so far."""
+        if live.execution.status.is_final or live.last_totals is None:
+            return live.window
+        now_totals = self._counters_for(live.order).totals(self.clock())
+        return live.window + (now_totals - live.last_totals)
+
+    # --- the loop ------------------------------------------------------------------------------
+    async def run_due(self, now_ns: int) -> int:
+        """Execute every slice due at or before `now_ns`; returns how many ran."""
+        executed = 0
+        while self._heap and self._heap[0][0] <= now_ns:
+            due, order_id = heapq.heappop(self._heap)
+            live = self._live.get(order_id)
+            if live is None or live.execution.next_due_ns != due:
+                continue  # cancelled, or a stale heap entry
+            self.lateness_ns.append(max(0, now_ns - due))
+            await self._execute(live, now_ns)
+            executed += 1
+        return executed
+
+    async def _run_forever(self) -> None:
+        while True:
+            now = self.clock()
+            try:
+                await self.run_due(now)
+            except Exception:  # keep the engine alive; the failed slice is retried
+                log.exception("engine iteration failed")
+                await asyncio.sleep(1)
+            self._wakeup.clear()
+            delay = (self._heap[0][0] - self.clock()) / 1e9 if self._heap else 3600.0
+            if delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), timeout=delay)
+
+    async def _execute(self, live: LiveOrder, now_ns: int) -> None:
+        async with live.lock:
+            execution = live.execution
+            if execution.status.is_final:
+                return
+            spec = execution.spec
+            book = self.hub.book(spec.exchange, spec.symbol)
+            counters = self._counters_for(live.order)
+            if book is not None:
+                counters.on_mid(now_ns, book.mid)
+            if live.last_totals is None:
+                live.last_totals = counters.totals(now_ns)
+            try:
+                result = execution.step(now_ns, book, self.ledger)
+            except Exception:
+                # The state machine refused (e.g. clock went backwards): retry later.
+                log.exception("slice of order %s failed", live.order.token_id)
+                self._push(live)
+                return
+            await self._commit(live, result, now_ns)
+
+    async def _skip_missed(self, live: LiveOrder, now_ns: int) -> None:
+        execution = live.execution
+        while (due := execution.next_due_ns) is not None and due < now_ns:
+            result = execution.skip(due, SkipReason.SERVER_DOWN)
+            await self._commit(live, result, due)
+
+    async def _commit(self, live: LiveOrder, result: SliceResult | None, now_ns: int) -> None:
+        totals = self._counters_for(live.order).totals(now_ns)
+        if live.last_totals is not None:
+            live.window = live.window + (totals - live.last_totals)
+        live.last_totals = totals
+        async with self.sessions() as session, session.begin():
+            if result is not None:
+                await repository.record_slice(
+                    session, live.order, live.execution, result, now_ns, self._extra(live)
+                )
+            else:
+                await repository.save_order_state(
+                    session, live.order, live.execution, now_ns, self._extra(live)
+                )
+        if live.execution.status.is_final:
+            self._live.pop(live.order.id, None)
+        else:
+            self._push(live)
+        for listener in self.listeners:
+            listener(live, result)
+
+    # --- helpers ------------------------------------------------------------------------------
+    def _extra(self, live: LiveOrder) -> dict[str, object]:
+        return {"market_window": repository.totals_to_json(live.window)}
+
+    def _track(self, live: LiveOrder) -> None:
+        if live.execution.status.is_final:
+            return
+        self._live[live.order.id] = live
+        self._push(live)
+
+    def _push(self, live: LiveOrder) -> None:
+        due = live.execution.next_due_ns
+        if due is None:
+            return
+        wake = not self._heap or due < self._heap[0][0]
+        heapq.heappush(self._heap, (due, live.order.id))
+        if wake:
+            self._wakeup.set()
+
+    def _counters_for(self, order: OrderRow) -> MarketCounters:
+        key = (order.exchange, order.symbol)
+        counters = self._counters.get(key)
+        if counters is None:
+            counters = self._counters[key] = MarketCounters()
+        return counters
+
+    def _on_trade(self, trade: Trade) -> None:
+        counters = self._counters.get((trade.exchange, trade.symbol))
+        if counters is not None:
+            counters.on_trade(trade.price, trade.qty)

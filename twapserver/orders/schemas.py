@@ -1,0 +1,129 @@
+"""Request and response bodies of the orders API (separate Create / Public models)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# Documented bounds of an order (see README and /docs).
+MAX_DURATION_S = Decimal(7 * 86400)
+MIN_DURATION_S = Decimal(1)
+MAX_SLICES = 1000
+MIN_SLICE_INTERVAL_S = Decimal("0.1")
+MAX_CATCH_UP_CAP = Decimal(100)
+
+TOKEN_ID_PATTERN = r"^[A-Za-z0-9_.:\-]{1,64}$"
+
+ORDER_EXAMPLE = {
+    "token_id": "my-order-0001",
+    "exchange": "binance",
+    "symbol": "BTC-USDT",
+    "side": "buy",
+    "quantity": "0.5",
+    "limit_price": "70000",
+    "duration_s": 600,
+    "slices": 20,
+}
+
+
+class TwapOrderCreate(BaseModel):
+    """A TWAP order: `quantity` split over `duration_s` seconds in `slices` (or `interval_s`)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [ORDER_EXAMPLE]})
+
+    token_id: str = Field(
+        pattern=TOKEN_ID_PATTERN,
+        description="Client-chosen id, unique per user forever (1-64 of A-Z a-z 0-9 _ . : -).",
+    )
+    exchange: str = Field(description="A collected exchange, e.g. binance.")
+    symbol: str = Field(description="A collected symbol, e.g. BTC-USDT.")
+    side: Literal["buy", "sell"]
+    quantity: Decimal = Field(description="Base quantity, > 0, a multiple of the lot size.")
+    limit_price: Decimal = Field(description="Worst price: buys never above, sells never below.")
+    duration_s: Decimal = Field(description=f"Seconds, {MIN_DURATION_S}..{MAX_DURATION_S}.")
+    slices: int | None = Field(None, description=f"1..{MAX_SLICES}; or give interval_s.")
+    interval_s: Decimal | None = Field(None, description="Seconds between slices.")
+    fill_model: Literal["walk_book", "top_of_book"] = "walk_book"
+    catch_up_cap: Decimal = Field(
+        Decimal(3),
+        description=f"A slice trades at most this many planned slices (1..{MAX_CATCH_UP_CAP}).",
+    )
+
+
+class PlannedSlicePublic(BaseModel):
+    index: int
+    due_ns: int
+    qty: Decimal
+
+
+class FillPublic(BaseModel):
+    slice_index: int
+    price: Decimal
+    qty: Decimal
+    ts_ns: int
+
+
+class SlicePublic(BaseModel):
+    index: int
+    due_ns: int
+    executed_ns: int
+    target_qty: Decimal
+    filled_qty: Decimal
+    status: str
+    reason: str | None
+    book_mid: Decimal | None
+
+
+class OrderPublic(BaseModel):
+    """An order's status and progress."""
+
+    token_id: str
+    exchange: str
+    symbol: str
+    side: str
+    status: str = Field(examples=["accepted", "working", "completed", "expired", "cancelled"])
+    quantity: Decimal
+    filled_qty: Decimal
+    remaining_qty: Decimal
+    average_price: Decimal | None
+    limit_price: Decimal
+    slices_done: int
+    slices_total: int
+    next_slice_ns: int | None
+    created_ns: int
+    updated_ns: int
+
+
+class OrderDetail(OrderPublic):
+    """An order with its fills, slices (with skip reasons) and analytics."""
+
+    fills: list[FillPublic]
+    slices: list[SlicePublic]
+    schedule: list[PlannedSlicePublic]
+    analytics: dict[str, object]
+
+
+class OrderAccepted(BaseModel):
+    status: Literal["accepted"] = "accepted"
+    token_id: str
+    order: OrderPublic
+    schedule: list[PlannedSlicePublic]
+
+
+class OrderRejected(BaseModel):
+    """Why an order was not accepted; no order was created and the token_id is still free."""
+
+    status: Literal["rejected"] = "rejected"
+    reason: str = Field(examples=["duplicate_token_id", "unknown_symbol", "below_lot_size"])
+    message: str = Field(
+        examples=["quantity 0.000001 is below the lot size 0.00001 of binance BTC-USDT"]
+    )
+
+
+class OrderList(BaseModel):
+    orders: list[OrderPublic]
+    next_after: int | None = Field(
+        None, description="Pass as `after` to get the next (older) page; null on the last page."
+    )
