@@ -5,16 +5,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from twapserver.api import public
+from twapserver.api import auth, orders, public
+from twapserver.api.errors import install_error_handlers
+from twapserver.auth import make_token_codec
 from twapserver.db.candles import upsert_candles
 from twapserver.db.engine import make_engine, make_sessionmaker, upgrade_database
 from twapserver.demo import DEMO_RECORDING, register_recording, replay_forever
 from twapserver.hub import MarketHub
+from twapserver.orders.engine import Engine
+from twapserver.recorder import recorder_for
 from twapserver.settings import Settings
 
 __all__ = ["create_app"]
@@ -39,9 +44,20 @@ async def flush_candles(app: FastAPI) -> int:
         return await upsert_candles(session, closed)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """The twap server for `settings` (default: from the `TWAP_` environment)."""
+def create_app(
+    settings: Settings | None = None,
+    clock: Callable[[], int] = time.time_ns,
+    run_engine: bool = True,
+) -> FastAPI:
+    """The twap server for `settings` (default: from the `TWAP_` environment).
+
+    `clock` (ns since the epoch) drives order timing; tests inject one, and pass
+    `run_engine=False` to execute due slices themselves with `app.state.engine.run_due`.
+    """
     settings = settings or Settings()
+    # Before anything starts: raises InsecureSecretError (naming TWAP_JWT_SECRET)
+    # for a missing, default or short secret outside demo mode.
+    tokens = make_token_codec(settings)
     hub = MarketHub(max_book_age_s=settings.max_book_age_s)
 
     @asynccontextmanager
@@ -49,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await upgrade_database(settings.database_url)
         engine = make_engine(settings.database_url)
         app.state.sessions = make_sessionmaker(engine)
+        app.state.engine = Engine(app.state.sessions, hub, clock)
         tasks: list[asyncio.Task[None]] = []
         collectors = None
         if settings.demo:
@@ -60,10 +77,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
             collectors = Collectors(settings, hub)
             await collectors.start()
+        # Recording (TWAP_RECORD_DIR): after the feeds registered their instruments.
+        recorder = recorder_for(settings, hub)
+        if recorder is not None:
+            log.info("recording to %s", recorder.start())
         tasks.append(asyncio.create_task(_flush_candles_forever(app)))
+        await app.state.engine.start(run=run_engine)
         try:
             yield
         finally:
+            await app.state.engine.stop()
             for task in tasks:
                 task.cancel()
             for task in tasks:
@@ -71,6 +94,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     await task
             if collectors is not None:
                 await collectors.stop()
+            if recorder is not None:
+                await recorder.stop()
             await flush_candles(app)
             await engine.dispose()
 
@@ -85,5 +110,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.hub = hub
+    app.state.tokens = tokens
+    # Seconds since the epoch for token iat/exp; tests swap it to expire tokens.
+    app.state.token_clock = time.time
+    install_error_handlers(app)
     app.include_router(public.router)
+    app.include_router(auth.router)
+    app.include_router(orders.router)
     return app

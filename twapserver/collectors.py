@@ -22,8 +22,10 @@ import logging
 import ssl
 import urllib.request
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import cryptofeed
 from cryptofeed import FeedHandler
 from cryptofeed.defines import L2_BOOK, TRADES
 from cryptofeed.exceptions import BadChecksum
@@ -39,6 +41,13 @@ from twapserver.settings import Settings
 __all__ = ["Collectors"]
 
 log = logging.getLogger("twapserver.collectors")
+
+_CRYPTOFEED_DIR = str(Path(cryptofeed.__file__).resolve().parent)
+
+
+def _runs_cryptofeed_code(task: asyncio.Task[Any]) -> bool:
+    code = getattr(task.get_coro(), "cr_code", None)
+    return code is not None and code.co_filename.startswith(_CRYPTOFEED_DIR)
 
 
 def _observed(venue: type[Feed], hub: MarketHub) -> type[Feed]:
@@ -177,8 +186,13 @@ class Collectors:
         if self.handler is None:
             return
         await self.handler.stop_async()
-        # cryptofeed leaves watchdog sleeps and reconnect back-offs behind.
-        leftovers = asyncio.all_tasks() - self._tasks_before - {asyncio.current_task()}
+        # cryptofeed leaves watchdog sleeps and reconnect back-offs behind. Only its own
+        # tasks: others started since (the server's, a caller's shutdown) are not ours to end.
+        leftovers = {
+            task
+            for task in asyncio.all_tasks() - self._tasks_before - {asyncio.current_task()}
+            if _runs_cryptofeed_code(task)
+        }
         for task in leftovers:
             task.cancel()
         await asyncio.gather(*leftovers, return_exceptions=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -49,6 +50,16 @@ class Settings(BaseSettings):
         None, description="Extra CA certificate (PEM) trusted for venue WebSockets."
     )
     jwt_secret: str = DEFAULT_JWT_SECRET
+    jwt_algorithm: Literal["HS256", "HS384", "HS512"] = Field(
+        "HS256", description="HMAC algorithm signing the JWTs (the secret is symmetric)."
+    )
+    access_token_ttl_s: int = Field(900, gt=0, description="Access token lifetime, seconds.")
+    refresh_token_ttl_s: int = Field(
+        7 * 86400, gt=0, description="Refresh token lifetime, seconds."
+    )
+    allow_registration: bool = Field(
+        False, description="Serve POST /auth/register (self-service sign-up)."
+    )
 
     @field_validator("exchanges")
     @classmethod

@@ -21,11 +21,10 @@ def free_port() -> int:
         return port
 
 
-@contextmanager
-def twapserver(
+def start_twapserver(
     *args: str, cwd: Path, env: dict[str, str] | None = None, ready_path: str = "/health"
-) -> Iterator[str]:
-    """Run `twapserver run ARGS --port <free>` and yield its base URL once it answers."""
+) -> tuple[subprocess.Popen[str], str]:
+    """Start `twapserver run ARGS --port <free>`; return the process once its URL answers."""
     port = free_port()
     command = [sys.executable, "-c", "from twapserver.cli import main; main()", "run"]
     process = subprocess.Popen(
@@ -37,23 +36,36 @@ def twapserver(
         text=True,
     )
     base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        if process.poll() is not None:
+            raise AssertionError(f"twapserver exited early:\n{process.stdout.read()}")  # type: ignore[union-attr]
+        try:
+            httpx.get(base + ready_path, timeout=1)
+            return process, base
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                stop_twapserver(process)
+                raise AssertionError("twapserver did not answer within 30 s") from None
+            time.sleep(0.05)
+
+
+def stop_twapserver(process: subprocess.Popen[str]) -> None:
+    process.terminate()
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise AssertionError(f"twapserver exited early:\n{process.stdout.read()}")  # type: ignore[union-attr]
-            try:
-                httpx.get(base + ready_path, timeout=1)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise AssertionError("twapserver did not answer within 30 s") from None
-                time.sleep(0.05)
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@contextmanager
+def twapserver(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, ready_path: str = "/health"
+) -> Iterator[str]:
+    """Run `twapserver run ARGS --port <free>` and yield its base URL once it answers."""
+    process, base = start_twapserver(*args, cwd=cwd, env=env, ready_path=ready_path)
+    try:
         yield base
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_twapserver(process)
