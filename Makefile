@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run demo test lint bench clean
+.PHONY: run demo simulate test lint bench clean
 
 $(BIN)/.installed: pyproject.toml packaging/*/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,7 +13,17 @@ $(BIN)/.installed: pyproject.toml packaging/*/pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
-run: $(BIN)/.installed
+# A random JWT secret made once per checkout (never committed): the server refuses a default one.
+.twap-secret:
+	umask 077 && $(PYTHON) -c "import secrets; print(secrets.token_urlsafe(48))" > $@
+
+run: $(BIN)/.installed .twap-secret
+	TWAP_JWT_SECRET=$${TWAP_JWT_SECRET:-$$(cat .twap-secret)} $(BIN)/twapserver run --host $(HOST) --port $(PORT)
+
+demo: $(BIN)/.installed .twap-secret
+	TWAP_JWT_SECRET=$${TWAP_JWT_SECRET:-$$(cat .twap-secret)} $(BIN)/twapserver run --demo --host $(HOST) --port $(PORT)
+
+simulate: $(BIN)/.installed
 	$(BIN)/twap simulate --demo
 
 test: $(BIN)/.installed
@@ -28,6 +38,8 @@ lint: $(BIN)/.installed
 
 bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/bench_simulate.py
+	$(BIN)/python benchmarks/bench_ingest.py
+	$(BIN)/python benchmarks/bench_orders.py
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache

@@ -9,7 +9,13 @@ network I/O or imports a web framework; cryptofeed is used only by
 
 from twapcore.analytics import ExecutionReport, MarketCounters, MarketTotals, build_report
 from twapcore.book import BinanceDepthSync, OrderBook, kraken_checksum, verify_kraken_checksum
-from twapcore.candles import INTERVALS, CandleBuilder, candles_from_trades, interval_ns
+from twapcore.candles import (
+    INTERVALS,
+    CandleBuilder,
+    CandleSeries,
+    candles_from_trades,
+    interval_ns,
+)
 from twapcore.durations import parse_duration_ns
 from twapcore.errors import (
     BookIntegrityError,
@@ -57,6 +63,7 @@ __all__ = [
     "BookSnapshot",
     "Candle",
     "CandleBuilder",
+    "CandleSeries",
     "ChecksumMismatch",
     "ExecutionReport",
     "Fill",

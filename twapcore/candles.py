@@ -10,7 +10,7 @@ from typing import TypeVar
 from twapcore.errors import UnknownInterval
 from twapcore.models import NS_PER_SECOND, Candle, Trade
 
-__all__ = ["INTERVALS", "CandleBuilder", "candles_from_trades", "interval_ns"]
+__all__ = ["INTERVALS", "CandleBuilder", "CandleSeries", "candles_from_trades", "interval_ns"]
 
 INTERVALS: dict[str, int] = {
     "1m": 60 * NS_PER_SECOND,
@@ -38,28 +38,38 @@ _K = TypeVar("_K", int, tuple[str, str, int])
 
 @dataclass(slots=True)
 class _Bar:
+    """A candle being built; open and close follow exchange time, not arrival order."""
+
     open: Decimal
     high: Decimal
     low: Decimal
     close: Decimal
     volume: Decimal
     trades: int
+    open_ts: int
+    close_ts: int
 
-    def add(self, price: Decimal, qty: Decimal) -> None:
-        self.high = max(self.high, price)
-        self.low = min(self.low, price)
-        self.close = price
+    def add(self, price: Decimal, qty: Decimal, ts: int) -> None:
+        # Plain comparisons: this runs once per trade in the live collectors.
+        if price > self.high:
+            self.high = price
+        elif price < self.low:
+            self.low = price
+        if ts >= self.close_ts:
+            self.close, self.close_ts = price, ts
+        elif ts < self.open_ts:
+            self.open, self.open_ts = price, ts
         self.volume += qty
         self.trades += 1
 
 
 def _add_trade(bars: dict[_K, _Bar], key: _K, trade: Trade) -> None:
     bar = bars.get(key)
+    price, ts = trade.price, trade.ts_event
     if bar is None:
-        price = trade.price
-        bars[key] = _Bar(price, price, price, price, trade.qty, 1)
+        bars[key] = _Bar(price, price, price, price, trade.qty, 1, ts, ts)
     else:
-        bar.add(trade.price, trade.qty)
+        bar.add(price, trade.qty, ts)
 
 
 class CandleBuilder:
@@ -86,14 +96,15 @@ class CandleBuilder:
     def add(self, trade: Trade) -> list[Candle]:
         bucket = trade.ts_event - trade.ts_event % self._length
         current = self._current
+        if bucket == current:  # the common case: one more trade in the open candle
+            self._bars[bucket].add(trade.price, trade.qty, trade.ts_event)
+            return []
         if current is not None and bucket < current - self._retain_ns:
             self.dropped_late += 1
             return []
         _add_trade(self._bars, bucket, trade)
         if current is not None and bucket < current:
             return [self._candle(bucket)]
-        if current is not None and bucket == current:
-            return []
         self._current = bucket
         closed = [self._candle(b) for b in sorted(self._bars) if b < bucket and b >= (current or 0)]
         for old in [b for b in self._bars if b < bucket - self._retain_ns]:
@@ -120,11 +131,83 @@ class CandleBuilder:
         return None if self._current is None else self._candle(self._current)
 
 
+def _merge(interval: str, open_ns: int, minutes: Iterable[Candle]) -> Candle:
+    """One candle of `interval` from its 1m candles (in time order)."""
+    ordered = sorted(minutes, key=lambda c: c.open_ns)
+    first = ordered[0]
+    return Candle(
+        exchange=first.exchange,
+        symbol=first.symbol,
+        interval=interval,
+        open_ns=open_ns,
+        open=first.open,
+        high=max(c.high for c in ordered),
+        low=min(c.low for c in ordered),
+        close=ordered[-1].close,
+        volume=sum((c.volume for c in ordered), Decimal(0)),
+        trades=sum(c.trades for c in ordered),
+    )
+
+
+class CandleSeries:
+    """Candles of every interval for one (exchange, symbol), at the cost of one per trade.
+
+    Trades go into a 1m `CandleBuilder` only; each other interval is rolled up
+    from the 1m candles of its bucket when one of them closes (or is amended by
+    a late trade), so an amendment replaces its minute instead of adding twice.
+    `add` returns every candle that changed (1m and rolled up, to upsert);
+    `current(interval)` includes the still-open minute.
+    """
+
+    def __init__(self, exchange: str, symbol: str, intervals: Iterable[str] = INTERVALS) -> None:
+        self._minute = CandleBuilder(exchange, symbol, "1m")
+        self._higher = {i: interval_ns(i) for i in intervals if i != "1m"}
+        # interval -> bucket open -> minute open -> closed 1m candle
+        self._minutes: dict[str, dict[int, dict[int, Candle]]] = {i: {} for i in self._higher}
+
+    @property
+    def dropped_late(self) -> int:
+        return self._minute.dropped_late
+
+    def add(self, trade: Trade) -> list[Candle]:
+        closed = self._minute.add(trade)
+        if not closed:
+            return closed
+        changed = list(closed)
+        for interval, length in self._higher.items():
+            buckets = self._minutes[interval]
+            touched = set()
+            for minute in closed:
+                bucket = minute.open_ns - minute.open_ns % length
+                buckets.setdefault(bucket, {})[minute.open_ns] = minute
+                touched.add(bucket)
+            changed.extend(_merge(interval, b, buckets[b].values()) for b in sorted(touched))
+            # Keep the newest two buckets: enough for amendments of the previous one.
+            for old in sorted(buckets)[:-2]:
+                del buckets[old]
+        return changed
+
+    def current(self, interval: str) -> Candle | None:
+        """The open candle of `interval` (None before the first trade)."""
+        minute = self._minute.current()
+        if minute is None or interval == "1m":
+            return minute
+        length = self._higher[interval]
+        bucket = minute.open_ns - minute.open_ns % length
+        closed = self._minutes[interval].get(bucket, {})
+        return _merge(interval, bucket, [*closed.values(), minute])
+
+
 def candles_from_trades(trades: Iterable[Trade], interval: str) -> list[Candle]:
-    """All candles of `interval`, ordered by (exchange, symbol, open time)."""
+    """All candles of `interval`, ordered by (exchange, symbol, open time).
+
+    Open and close are the prices of the earliest and latest trade by exchange
+    time; among trades with equal times, the earlier one in `trades` opens and
+    the later one closes.
+    """
     length = interval_ns(interval)
     bars: dict[tuple[str, str, int], _Bar] = {}
-    for trade in sorted(trades, key=lambda t: t.ts_event):
+    for trade in trades:
         key = (trade.exchange, trade.symbol, trade.ts_event - trade.ts_event % length)
         _add_trade(bars, key, trade)
     return [

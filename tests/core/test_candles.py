@@ -3,8 +3,19 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from twapcore import CandleBuilder, Side, Trade, UnknownInterval, candles_from_trades, interval_ns
+from twapcore import (
+    INTERVALS,
+    CandleBuilder,
+    CandleSeries,
+    Side,
+    Trade,
+    UnknownInterval,
+    candles_from_trades,
+    interval_ns,
+)
 
 M = 60 * 1_000_000_000
 
@@ -68,3 +79,43 @@ def test_builder_drops_trades_older_than_its_retention() -> None:
 
     assert builder.add(_trade(10, "10", "1")) == []
     assert builder.dropped_late == 1
+
+
+_trades = st.lists(
+    st.tuples(
+        st.integers(min_value=0, max_value=3 * 3600),  # seconds since start, exchange time
+        st.integers(min_value=0, max_value=50),  # seconds the trade arrives late
+        st.integers(min_value=90, max_value=110),
+        st.integers(min_value=1, max_value=9),
+    ),
+    min_size=1,
+    max_size=80,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=_trades)
+def test_rolled_up_series_equals_candles_computed_from_all_trades(
+    rows: list[tuple[int, int, int, int]],
+) -> None:
+    S = 1_000_000_000
+    trades = [
+        Trade("binance", "BTC-USDT", Side.BUY, Decimal(p), Decimal(q), t * S, (t + late) * S)
+        for t, late, p, q in rows
+    ]
+    arrivals = sorted(trades, key=lambda t: t.ts_recv)
+    series = CandleSeries("binance", "BTC-USDT")
+    stored: dict[tuple[str, int], object] = {}
+
+    for trade in arrivals:
+        for candle in series.add(trade):
+            stored[(candle.interval, candle.open_ns)] = candle
+    for interval in INTERVALS:
+        current = series.current(interval)
+        assert current is not None
+        stored[(interval, current.open_ns)] = current
+
+    for interval in INTERVALS:
+        expected = candles_from_trades(arrivals, interval)
+        got = sorted((c for (i, _), c in stored.items() if i == interval), key=lambda c: c.open_ns)  # type: ignore[attr-defined]
+        assert got == expected, interval
