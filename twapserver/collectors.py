@@ -21,7 +21,6 @@ import json
 import logging
 import ssl
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,7 @@ from cryptofeed.defines import L2_BOOK, TRADES
 from cryptofeed.exceptions import BadChecksum
 from cryptofeed.feed import Feed
 
-from twapcore.feeds import book_from_cryptofeed, trade_from_cryptofeed
+from twapcore.feeds import book_from_cryptofeed_ns, trade_from_cryptofeed_ns
 from twapcore.feeds.normalize import canonical_symbol, exchange_name
 from twapcore.models import BookSnapshot
 from twapserver.feeds import FeedEndpoints, feed_class
@@ -87,6 +86,13 @@ def _observed(venue: type[Feed], hub: MarketHub) -> type[Feed]:
     return Observed
 
 
+def _receipt_ns(receipt_timestamp: float) -> int:
+    # cryptofeed's receive time is time.time(): a float only good to ~0.2 us at
+    # today's epoch, so plain rounding loses nothing (exchange times, which are
+    # exact milliseconds, go through seconds_to_ns instead).
+    return round(receipt_timestamp * 1e9)
+
+
 def _fetch_json(url: str, context: ssl.SSLContext | None) -> Any:
     with urllib.request.urlopen(url, timeout=10, context=context) as response:
         return json.load(response)
@@ -99,7 +105,6 @@ class Collectors:
         self,
         settings: Settings,
         hub: MarketHub,
-        on_trade: Callable[[Any], None] | None = None,
     ) -> None:
         self.settings = settings
         self.hub = hub
@@ -110,23 +115,21 @@ class Collectors:
             if settings.venue_ca_file
             else None
         )
-        self._extra_trade_sink = on_trade
 
     async def _on_book(self, book: Any, receipt_timestamp: float) -> None:
         depth = self.settings.book_depth
 
-        def provider(book: Any = book, ts: float = receipt_timestamp) -> BookSnapshot:
-            return book_from_cryptofeed(book, ts, depth)
+        ts_recv = _receipt_ns(receipt_timestamp)
+
+        def provider(book: Any = book, ts: int = ts_recv) -> BookSnapshot:
+            return book_from_cryptofeed_ns(book, ts, depth)
 
         exchange = exchange_name(book.exchange)
         symbol = canonical_symbol(book.symbol)
-        self.hub.on_book(exchange, symbol, provider, int(receipt_timestamp * 1e9))
+        self.hub.on_book(exchange, symbol, provider, ts_recv)
 
     async def _on_trade(self, trade: Any, receipt_timestamp: float) -> None:
-        normalized = trade_from_cryptofeed(trade, receipt_timestamp)
-        self.hub.on_trade(normalized)
-        if self._extra_trade_sink is not None:
-            self._extra_trade_sink(normalized)
+        self.hub.on_trade(trade_from_cryptofeed_ns(trade, _receipt_ns(receipt_timestamp)))
 
     def _build_feed(self, exchange: str, symbols: list[str]) -> Feed:
         # Runs in a worker thread: cryptofeed fetches symbol info with a blocking call.

@@ -13,11 +13,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from twapcore import (
-    INTERVALS,
     NS_PER_SECOND,
     BookSnapshot,
     Candle,
-    CandleBuilder,
+    CandleSeries,
     Trade,
 )
 
@@ -55,13 +54,13 @@ class InstrumentInfo:
 @dataclass(slots=True)
 class _Market:
     info: InstrumentInfo
+    candles: CandleSeries
     health: FeedHealth = field(default_factory=FeedHealth)
     provider: BookProvider | None = None
     ts_recv: int = 0
     version: int = 0
     cached: BookSnapshot | None = None
     trades: deque[Trade] = field(default_factory=lambda: deque(maxlen=1000))
-    candles: dict[str, CandleBuilder] = field(default_factory=dict)
 
 
 class MarketHub:
@@ -80,9 +79,7 @@ class MarketHub:
         key = (info.exchange, info.symbol)
         market = self._markets.get(key)
         if market is None:
-            self._markets[key] = _Market(
-                info, candles={i: CandleBuilder(info.exchange, info.symbol, i) for i in INTERVALS}
-            )
+            self._markets[key] = _Market(info, CandleSeries(info.exchange, info.symbol))
         else:
             market.info = info
 
@@ -154,8 +151,9 @@ class MarketHub:
         market.trades.append(trade)
         market.health.last_message_ns = trade.ts_recv
         market.health.messages += 1
-        for builder in market.candles.values():
-            self.closed_candles.extend(builder.add(trade))
+        changed = market.candles.add(trade)
+        if changed:
+            self.closed_candles.extend(changed)
         for listener in self.trade_listeners:
             listener(trade)
 
@@ -190,7 +188,7 @@ class MarketHub:
         return list(self._markets[(exchange, symbol)].trades)
 
     def open_candle(self, exchange: str, symbol: str, interval: str) -> Candle | None:
-        return self._markets[(exchange, symbol)].candles[interval].current()
+        return self._markets[(exchange, symbol)].candles.current(interval)
 
     def take_closed_candles(self) -> list[Candle]:
         """Candles closed (or amended) since the last call, for persistence."""
