@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import inspect
 import json
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
@@ -24,7 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import uvicorn
 from cryptofeed.symbols import Symbols
+from fastapi import FastAPI
 
 from twapcore import (
     BinanceDepthSync,
@@ -239,3 +241,19 @@ def capture_truth(folder: Path) -> CaptureTruth:
     return CaptureTruth(
         binance_tops, binance_last_id, _kraken_books(folder), tuple(_trades(folder))
     )
+
+
+@contextlib.asynccontextmanager
+async def serving(app: FastAPI) -> AsyncIterator[str]:
+    """Run ``app`` under uvicorn in this loop on a free port; yield its base URL."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    try:
+        await wait_for(lambda: server.started or task.done(), "uvicorn to start")
+        if not server.started:
+            raise AssertionError(f"uvicorn did not start: {task.exception()!r}")
+        host, port = server.servers[0].sockets[0].getsockname()[:2]
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, timeout=15)

@@ -17,8 +17,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
-from fastapi import FastAPI
 
 from tests.server.fake_venues import (
     BINANCE_SYMBOLS,
@@ -28,6 +26,7 @@ from tests.server.fake_venues import (
     capture_truth,
     cryptofeed_captures,
     fake_exchange,
+    serving,
     top_of,
     venue_settings,
     wait_for,
@@ -85,22 +84,6 @@ class LiveServer:
     async def health(self) -> dict[tuple[str, str], dict[str, object]]:
         response = await self.http.get("/health")
         return {(f["exchange"], f["symbol"]): f for f in response.json()["feeds"]}
-
-
-@contextlib.asynccontextmanager
-async def serving(app: FastAPI) -> AsyncIterator[str]:
-    """Run ``app`` under uvicorn in this loop on a free port; yield its base URL."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    try:
-        await wait_for(lambda: server.started or task.done(), "uvicorn to start")
-        if not server.started:
-            raise AssertionError(f"uvicorn did not start: {task.exception()!r}")
-        host, port = server.servers[0].sockets[0].getsockname()[:2]
-        yield f"http://{host}:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, timeout=15)
 
 
 @contextlib.asynccontextmanager
