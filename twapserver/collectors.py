@@ -109,6 +109,7 @@ class Collectors:
         self.settings = settings
         self.hub = hub
         self.handler: FeedHandler | None = None
+        self._retry_task: asyncio.Task[None] | None = None
         self._tasks_before: set[asyncio.Task[Any]] = set()
         self._ssl = (
             ssl.create_default_context(cafile=str(settings.venue_ca_file))
@@ -176,16 +177,40 @@ class Collectors:
         self._tasks_before = asyncio.all_tasks()
         # A config dict replaces cryptofeed's defaults; disabled log = no feedhandler.log in cwd.
         self.handler = FeedHandler(config={"log": {"disabled": True}, "uvloop": False})
-        for exchange, symbols in self.settings.exchanges.items():
-            try:
-                feed = await asyncio.to_thread(self._build_feed, exchange, symbols)
-            except Exception as exc:  # one unreachable venue must not stop the others
-                log.error("cannot start the %s feed: %s", exchange, exc)
-                continue
-            self.handler.add_feed(feed)
+        failed = [
+            (exchange, symbols)
+            for exchange, symbols in self.settings.exchanges.items()
+            if not await self._add_feed(exchange, symbols)
+        ]
         self.handler.run(start_loop=False, install_signal_handlers=False)
+        if failed:
+            self._retry_task = asyncio.create_task(self._retry(failed))
+
+    async def _add_feed(self, exchange: str, symbols: list[str]) -> bool:
+        """Build and add one venue's feed; on failure record the error in the hub's health."""
+        assert self.handler is not None
+        try:
+            feed = await asyncio.to_thread(self._build_feed, exchange, symbols)
+        except Exception as exc:  # one unreachable venue must not stop the others
+            log.error("cannot start the %s feed (retrying): %s", exchange, exc)
+            for symbol in symbols:
+                self.hub.on_feed_error(exchange, symbol, f"cannot start the feed: {exc}")
+            return False
+        # Before run() the handler starts it with the others; after, add_feed starts it now.
+        self.handler.add_feed(feed, loop=asyncio.get_running_loop())
+        return True
+
+    async def _retry(self, failed: list[tuple[str, list[str]]]) -> None:
+        while failed:
+            await asyncio.sleep(self.settings.feed_retry_s)
+            failed = [(e, s) for e, s in failed if not await self._add_feed(e, s)]
 
     async def stop(self) -> None:
+        if self._retry_task is not None:
+            self._retry_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._retry_task
+            self._retry_task = None
         if self.handler is None:
             return
         await self.handler.stop_async()

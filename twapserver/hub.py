@@ -36,6 +36,7 @@ class FeedHealth:
     gaps: int = 0
     checksum_failures: int = 0
     resyncs: int = 0
+    last_error: str | None = None
 
     def age_s(self, now_ns: int) -> float | None:
         if self.last_message_ns is None:
@@ -109,6 +110,14 @@ class MarketHub:
             if health.connected or health.messages:
                 health.reconnects += 1
             health.connected = True
+            health.last_error = None
+
+    def on_feed_error(self, exchange: str, symbol: str, message: str) -> None:
+        """The feed of (exchange, symbol) could not start or failed; shown by /health."""
+        market = self._markets.get((exchange, symbol))
+        if market is not None:
+            market.health.connected = False
+            market.health.last_error = message
 
     def on_integrity_failure(self, exchange: str, symbol: str, kind: str) -> None:
         """A sequence gap or checksum failure: stop serving the book until it is rebuilt."""

@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     demo: bool = Field(False, description="Replay bundled recordings instead of live feeds.")
     demo_recording: Path | None = Field(None, description="Recording replayed in demo mode.")
     demo_speed: float = Field(1.0, gt=0, description="Replay speed in demo mode (2 = twice).")
+    feed_retry_s: float = Field(30.0, gt=0, description="Retry a venue that failed to start.")
     record_dir: Path | None = Field(None, description="Write recordings of collected data here.")
     record_every_ms: int = Field(100, ge=1, description="Book recording cadence per symbol.")
     venue_endpoints: dict[str, VenueEndpoints] = Field(
@@ -49,6 +50,15 @@ class Settings(BaseSettings):
     venue_ca_file: Path | None = Field(
         None, description="Extra CA certificate (PEM) trusted for venue WebSockets."
     )
+    # -- candle backfill (twapserver/backfill.py) --
+    backfill_minutes: int = Field(
+        600,
+        ge=0,
+        description="On start, fetch this many recent 1m candles per collected symbol from "
+        "the venue's REST (Binance, Kraken; Kraken caps at 720) where the server has none; "
+        "0 disables.",
+    )
+    # -- end candle backfill --
     jwt_secret: str = DEFAULT_JWT_SECRET
     jwt_algorithm: Literal["HS256", "HS384", "HS512"] = Field(
         "HS256", description="HMAC algorithm signing the JWTs (the secret is symmetric)."

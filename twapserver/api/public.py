@@ -76,6 +76,7 @@ class FeedHealthPublic(BaseModel):
     gaps: int
     checksum_failures: int
     resyncs: int
+    last_error: str | None = Field(None, description="Why the feed is not connected, if known")
 
 
 class HealthPublic(BaseModel):
@@ -176,6 +177,7 @@ async def health(hub: HubDep) -> HealthPublic:
                 gaps=h.gaps,
                 checksum_failures=h.checksum_failures,
                 resyncs=h.resyncs,
+                last_error=h.last_error,
             )
         )
     ok = bool(feeds) and all(f.connected and not f.stale for f in feeds)
