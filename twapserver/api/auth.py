@@ -98,6 +98,15 @@ def _token_response(request: Request, user: UserRow) -> TokenResponse:
     "/token",
     response_model=TokenResponse,
     responses={401: error_response("Wrong username or password", "incorrect username or password")},
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/x-www-form-urlencoded": {
+                    "example": {"username": "alice", "password": "correct horse battery"}
+                }
+            }
+        }
+    },
 )
 async def login(
     request: Request,

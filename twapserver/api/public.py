@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from twapcore import INTERVALS, NS_PER_SECOND, Candle
 from twapserver.api.deps import HubDep, SessionDep, require_market
@@ -29,11 +29,29 @@ _NOT_FOUND = {
 
 
 class ExchangePublic(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"name": "binance", "symbols": ["BTC-USDT", "ETH-USDT"]}]}
+    )
+
     name: str = Field(examples=["binance"])
     symbols: list[str] = Field(examples=[["BTC-USDT", "ETH-USDT"]])
 
 
 class SymbolPublic(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "symbol": "BTC-USDT",
+                    "tick_size": "0.01",
+                    "lot_size": "0.00001",
+                    "has_book": True,
+                    "stale": False,
+                }
+            ]
+        }
+    )
+
     symbol: str = Field(examples=["BTC-USDT"])
     tick_size: Decimal | None = Field(None, examples=["0.01"])
     lot_size: Decimal | None = Field(None, examples=["0.00001"])
@@ -42,6 +60,23 @@ class SymbolPublic(BaseModel):
 
 
 class KlinePublic(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "open_time": "2024-08-08T23:55:00Z",
+                    "open_ns": 1723161300000000000,
+                    "open": "61837.63",
+                    "high": "61901.10",
+                    "low": "61790.00",
+                    "close": "61850.01",
+                    "volume": "41.23456",
+                    "trades": 1532,
+                }
+            ]
+        }
+    )
+
     open_time: datetime
     open_ns: int
     open: Decimal
@@ -80,6 +115,31 @@ class FeedHealthPublic(BaseModel):
 
 
 class HealthPublic(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "status": "ok",
+                    "feeds": [
+                        {
+                            "exchange": "binance",
+                            "symbol": "BTC-USDT",
+                            "connected": True,
+                            "stale": False,
+                            "last_message_age_s": 0.12,
+                            "messages": 48211,
+                            "reconnects": 0,
+                            "gaps": 0,
+                            "checksum_failures": 0,
+                            "resyncs": 0,
+                            "last_error": None,
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
     status: str = Field(examples=["ok", "degraded"])
     feeds: list[FeedHealthPublic]
 

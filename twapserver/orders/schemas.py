@@ -76,8 +76,29 @@ class SlicePublic(BaseModel):
     book_mid: Decimal | None
 
 
+_ORDER_PUBLIC_EXAMPLE = {
+    "token_id": "my-order-0001",
+    "exchange": "binance",
+    "symbol": "BTC-USDT",
+    "side": "buy",
+    "status": "working",
+    "quantity": "0.5",
+    "filled_qty": "0.125",
+    "remaining_qty": "0.375",
+    "average_price": "61840.12",
+    "limit_price": "70000",
+    "slices_done": 5,
+    "slices_total": 20,
+    "next_slice_ns": 1723161450000000000,
+    "created_ns": 1723161300000000000,
+    "updated_ns": 1723161420000000000,
+}
+
+
 class OrderPublic(BaseModel):
     """An order's status and progress."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_ORDER_PUBLIC_EXAMPLE]})
 
     token_id: str
     exchange: str
@@ -99,6 +120,48 @@ class OrderPublic(BaseModel):
 class OrderDetail(OrderPublic):
     """An order with its fills, slices (with skip reasons) and analytics."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    **_ORDER_PUBLIC_EXAMPLE,
+                    "fills": [
+                        {
+                            "slice_index": 0,
+                            "price": "61840.12",
+                            "qty": "0.025",
+                            "ts_ns": 1723161300000000000,
+                        }
+                    ],
+                    "slices": [
+                        {
+                            "index": 0,
+                            "due_ns": 1723161300000000000,
+                            "executed_ns": 1723161300000210000,
+                            "target_qty": "0.025",
+                            "filled_qty": "0.025",
+                            "status": "filled",
+                            "reason": None,
+                            "book_mid": "61840.115",
+                        },
+                        {
+                            "index": 1,
+                            "due_ns": 1723161330000000000,
+                            "executed_ns": 1723161330000180000,
+                            "target_qty": "0.025",
+                            "filled_qty": "0",
+                            "status": "skipped",
+                            "reason": "stale_book",
+                            "book_mid": None,
+                        },
+                    ],
+                    "schedule": [{"index": 0, "due_ns": 1723161300000000000, "qty": "0.025"}],
+                    "analytics": {"average_price": "61840.12", "slippage_bps": "0.000081"},
+                }
+            ]
+        }
+    )
+
     fills: list[FillPublic]
     slices: list[SlicePublic]
     schedule: list[PlannedSlicePublic]
@@ -106,6 +169,22 @@ class OrderDetail(OrderPublic):
 
 
 class OrderAccepted(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "status": "accepted",
+                    "token_id": "my-order-0001",
+                    "order": {**_ORDER_PUBLIC_EXAMPLE, "status": "accepted", "slices_done": 0},
+                    "schedule": [
+                        {"index": 0, "due_ns": 1723161300000000000, "qty": "0.025"},
+                        {"index": 1, "due_ns": 1723161330000000000, "qty": "0.025"},
+                    ],
+                }
+            ]
+        }
+    )
+
     status: Literal["accepted"] = "accepted"
     token_id: str
     order: OrderPublic
@@ -123,6 +202,10 @@ class OrderRejected(BaseModel):
 
 
 class OrderList(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"orders": [_ORDER_PUBLIC_EXAMPLE], "next_after": 41}]}
+    )
+
     orders: list[OrderPublic]
     next_after: int | None = Field(
         None, description="Pass as `after` to get the next (older) page; null on the last page."
