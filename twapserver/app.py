@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from twapserver.api import auth, orders, public
 from twapserver.api.errors import install_error_handlers
 from twapserver.auth import make_token_codec
+from twapserver.backfill import BackfillStatus, run_backfill
 from twapserver.db.candles import upsert_candles
 from twapserver.db.engine import make_engine, make_sessionmaker, upgrade_database
 from twapserver.demo import DEMO_RECORDING, register_recording, replay_forever
@@ -77,6 +78,13 @@ def create_app(
 
             collectors = Collectors(settings, hub)
             await collectors.start()
+            # -- candle backfill: after start(), so cryptofeed's symbol cache is loaded --
+            if settings.backfill_minutes > 0:
+                backfill = run_backfill(
+                    settings, app.state.sessions, hub, app.state.backfill_status, clock
+                )
+                tasks.append(asyncio.create_task(backfill))  # cancelled on shutdown below
+            # -- end candle backfill --
         # Recording (TWAP_RECORD_DIR): after the feeds registered their instruments.
         recorder = recorder_for(settings, hub)
         if recorder is not None:
@@ -111,6 +119,8 @@ def create_app(
     app.state.settings = settings
     app.state.hub = hub
     app.state.tokens = tokens
+    # What the candle backfill did ("off" unless collecting with backfill_minutes > 0).
+    app.state.backfill_status = BackfillStatus()
     # Seconds since the epoch for token iat/exp; tests swap it to expire tokens.
     app.state.token_clock = time.time
     install_error_handlers(app)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -57,16 +57,19 @@ class Api:
         await self.app.state.engine.run_due(self.clock.now)
 
 
-@pytest.fixture
-async def api(tmp_path: Path) -> AsyncIterator[Api]:
-    clock = Clock()
-    settings = Settings(
+def _settings(database_url: str) -> Settings:
+    return Settings(
         collect=False,
         exchanges={"binance": ["BTC-USDT"]},
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'twap.db'}",
+        database_url=database_url,
         jwt_secret=SECRET,
     )
-    app = create_app(settings, clock=clock, run_engine=False)
+
+
+@contextlib.asynccontextmanager
+async def running_api(database_url: str, clock: Clock) -> AsyncIterator[Api]:
+    """The app with its lifespan, an instrument with a lot size, and an in-process client."""
+    app = create_app(_settings(database_url), clock=clock, run_engine=False)
     async with app.router.lifespan_context(app):
         app.state.hub.register(
             InstrumentInfo("binance", "BTC-USDT", Decimal("0.01"), Decimal("0.001"))
@@ -74,6 +77,13 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             yield Api(app, client, clock)
+
+
+@pytest.fixture
+async def api(database_url: str) -> AsyncIterator[Api]:
+    """On SQLite and on PostgreSQL (see tests/server/conftest.py)."""
+    async with running_api(database_url, Clock()) as running:
+        yield running
 
 
 def order(**changes: Any) -> dict[str, Any]:
@@ -275,3 +285,22 @@ async def test_orders_need_a_token(api: Api) -> None:
     response = await api.client.post("/orders/twap", json=order())
 
     assert response.status_code == 401
+
+
+async def test_token_id_stays_used_after_a_restart(database_url: str) -> None:
+    clock = Clock()
+    async with running_api(database_url, clock) as first:
+        auth = await first.login("alice")
+        assert (
+            await first.client.post("/orders/twap", json=order(), headers=auth)
+        ).status_code == 201
+
+    async with running_api(database_url, clock) as second:
+        token = await second.client.post(
+            "/auth/token", data={"username": "alice", "password": "correct horse battery"}
+        )
+        auth = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        again = await second.client.post("/orders/twap", json=order(), headers=auth)
+
+    assert again.status_code == 409
+    assert again.json()["reason"] == "duplicate_token_id"

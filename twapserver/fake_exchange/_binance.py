@@ -12,6 +12,7 @@ import orjson
 from aiohttp import web
 
 from ._captures import BinanceCapture, BinanceSource
+from ._klines import CapturedTrade, MinuteBar, fixed, minute_bars
 from ._replay import OneShotFaults, Pacer, WebSocketVenue
 
 LOG = logging.getLogger(__name__)
@@ -19,6 +20,9 @@ LOG = logging.getLogger(__name__)
 WS_PATH = "/binance"  # cryptofeed appends "/stream?streams=a@x/b@y" to its endpoint address
 _DEFAULT_DEPTH_LIMIT = 100  # what Binance answers without a limit
 _MAX_DEPTH_LIMIT = 5000
+_DEFAULT_KLINES_LIMIT = 500
+_MAX_KLINES_LIMIT = 1000
+_MS = 1_000_000  # ns per ms
 
 
 class DepthBook:
@@ -94,6 +98,8 @@ class BinanceVenue(WebSocketVenue):
         self.depth_requests: Counter[str] = Counter()  # symbol -> /api/v3/depth calls
         self._served: dict[str, DepthBook] = {}  # symbol -> book of the latest connection
         self._gaps = OneShotFaults()  # by symbol: depth diffs to skip
+        self._bars: dict[str, list[MinuteBar]] | None = None  # symbol -> 1m candles, lazily
+        self._symbols: frozenset[str] | None = None  # symbols of exchangeInfo, lazily
 
     def routes(self) -> list[web.RouteDef]:
         """The WebSocket and REST routes of this venue."""
@@ -101,6 +107,7 @@ class BinanceVenue(WebSocketVenue):
             web.get(WS_PATH + "/stream", self.handle),
             web.get("/api/v3/exchangeInfo", self._exchange_info),
             web.get("/api/v3/depth", self._depth),
+            web.get("/api/v3/klines", self._klines),
         ]
 
     def arm_gap(self, symbol: str | None) -> None:
@@ -173,6 +180,97 @@ class BinanceVenue(WebSocketVenue):
         if book is None:
             return _error(-1121, "Invalid symbol.")
         return web.Response(body=book.body(limit), content_type="application/json")
+
+    async def _klines(self, request: web.Request) -> web.Response:
+        """``GET /api/v3/klines?symbol=&interval=1m[&startTime=][&endTime=][&limit=]``: the
+        captured trades' 1m candles in Binance's array format (only ``1m`` is offered).
+
+        With ``startTime`` the first ``limit`` candles opening in [startTime, endTime], else the
+        last ``limit`` opening at or before ``endTime``; times in ms, as Binance does.
+        """
+        query = request.query
+        symbol = query.get("symbol", "").upper()
+        if not symbol:
+            return _error(-1102, "Mandatory parameter 'symbol' was not sent, was empty/null.")
+        if query.get("interval") != "1m":
+            return _error(-1120, "Invalid interval.")
+        try:
+            limit = int(query.get("limit", _DEFAULT_KLINES_LIMIT))
+            start = int(query["startTime"]) if "startTime" in query else None
+            end = int(query["endTime"]) if "endTime" in query else None
+        except ValueError:
+            return _error(-1100, "Illegal characters found in a parameter.")
+        if not 1 <= limit <= _MAX_KLINES_LIMIT:
+            return _error(-1130, "Invalid data sent for a parameter: limit.")
+        if symbol not in self._listed_symbols():
+            return _error(-1121, "Invalid symbol.")
+        bars = self._minute_bars().get(symbol, [])
+        if end is not None:
+            bars = [b for b in bars if b.open_ns // _MS <= end]
+        if start is not None:
+            bars = [b for b in bars if b.open_ns // _MS >= start][:limit]
+        else:
+            bars = bars[-limit:]
+        return web.Response(
+            body=orjson.dumps([_kline(b) for b in bars]), content_type="application/json"
+        )
+
+    def _listed_symbols(self) -> frozenset[str]:
+        if self._symbols is None:
+            info = orjson.loads(self.capture.exchange_info)
+            self._symbols = frozenset(s["symbol"] for s in info.get("symbols", []))
+        return self._symbols
+
+    def _minute_bars(self) -> dict[str, list[MinuteBar]]:
+        if self._bars is None:
+            self._bars = {
+                symbol: minute_bars(trades) for symbol, trades in _captured_trades(self.capture)
+            }
+        return self._bars
+
+
+def _captured_trades(capture: BinanceCapture) -> list[tuple[str, list[CapturedTrade]]]:
+    """Per symbol, its captured trades: ``aggTrade`` events, else raw ``trade`` events (a
+    source with both streams of a symbol counts the aggregates only)."""
+    trades: dict[str, list[CapturedTrade]] = {}
+    for source in capture.sources:
+        aggregated = {_symbol(s) for s in source.streams if s.endswith("@aggTrade")}
+        for message in source.messages:
+            if message.stream.endswith("@aggTrade"):
+                data = orjson.loads(message.raw)["data"]
+            elif message.data is not None and message.data["e"] == "trade":
+                data = message.data
+                if data["s"] in aggregated:
+                    continue
+            else:
+                continue
+            trade = CapturedTrade(
+                ts_ns=int(data["T"]) * _MS,
+                price=Decimal(data["p"]),
+                qty=Decimal(data["q"]),
+                taker_buy=not data["m"],  # "m": the buyer is the maker
+            )
+            trades.setdefault(data["s"], []).append(trade)
+    return sorted(trades.items())
+
+
+def _kline(bar: MinuteBar) -> list[Any]:
+    """One Binance kline array: open time, OHLCV, close time, quote volume, trades, taker buys."""
+    open_ms = bar.open_ns // _MS
+    return [
+        open_ms,
+        fixed(bar.open),
+        fixed(bar.high),
+        fixed(bar.low),
+        fixed(bar.close),
+        fixed(bar.volume),
+        open_ms + 60_000 - 1,
+        fixed(bar.quote_volume),
+        bar.trades,
+        fixed(bar.taker_buy_volume),
+        fixed(bar.taker_buy_quote_volume),
+        "0",
+    ]
 
 
 def _routes(source: BinanceSource, requested: list[str]) -> dict[str, tuple[str, bool]]:

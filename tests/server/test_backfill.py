@@ -1,0 +1,434 @@
+"""Candle backfill from the venues' REST (`twapserver.backfill`).
+
+Against the fake exchange, whose ``/api/v3/klines`` and ``/0/public/OHLC`` answer candles of
+the captured trades, the stored candles must equal what ``twapcore.candles_from_trades`` makes
+of the same trades, parsed independently of the fake: the cryptofeed captures by the plain
+parse of ``fake_venues.capture_truth``, the hftbacktest BTCUSDT session by twapcore's
+cryptofeed-driven converter. Failures are exercised against a closed port and a stub venue
+answering garbage. No sleeps: the only wait is a bounded poll.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiohttp import web
+from cryptofeed.symbols import Symbols
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from tests.server.fake_venues import (
+    capture_truth,
+    cryptofeed_captures,
+    fake_exchange,
+    venue_settings,
+    wait_for,
+)
+from twapcore import Candle, Trade, candles_from_trades
+from twapcore.candles import INTERVALS
+from twapcore.feeds.convert import convert_captures
+from twapcore.recording import read_recording
+from twapserver.app import create_app
+from twapserver.backfill import BackfillStatus, backfill_candles
+from twapserver.db import fetch_candles, make_engine, make_sessionmaker, upgrade_database
+from twapserver.db.candles import upsert_candles
+from twapserver.fake_exchange import FakeExchange
+from twapserver.hub import InstrumentInfo, MarketHub
+from twapserver.settings import Settings
+
+MINUTE = INTERVALS["1m"]
+WINDOW_MINUTES = 60
+SECRET = "x" * 40
+
+Key = tuple[str, str]
+
+
+# -- the truth ----------------------------------------------------------------------------
+
+
+@cache
+def _btcusdt_trades(spot: Path) -> tuple[Trade, ...]:
+    """The hftbacktest BTCUSDT trades, parsed by cryptofeed via twapcore's converter."""
+    days = sorted(spot.glob("btcusdt_*.gz"))
+    with tempfile.TemporaryDirectory() as folder:
+        recording = Path(folder) / "btcusdt.jsonl"
+        convert_captures(days, recording, depth=1, every_ns=3600 * 10**9)
+        return tuple(t for t in read_recording(recording) if isinstance(t, Trade))
+
+
+def capture_trades(shared_data: Path, market: Key) -> list[Trade]:
+    if market == ("binance", "BTC-USDT"):
+        spot = shared_data / "hftbacktest" / "spot"
+        if not any(spot.glob("btcusdt_*.gz")):
+            pytest.skip(f"hftbacktest captures not found in {spot}")
+        trades: tuple[Trade, ...] = _btcusdt_trades(spot)
+    else:
+        trades = capture_truth(cryptofeed_captures(shared_data)).trades
+    return [t for t in trades if (t.exchange, t.symbol) == market]
+
+
+def expected_candles(trades: list[Trade], interval: str, start: int, end: int) -> list[Candle]:
+    """The capture's candles of ``interval`` whose whole bucket lies in [start, end)."""
+    length = INTERVALS[interval]
+    return [
+        c
+        for c in candles_from_trades(trades, interval)
+        if c.open_ns >= start and c.open_ns + length <= end
+    ]
+
+
+def server_candle(interval: str, open_ns: int, *ohlcv: str) -> Candle:
+    """A BTC-USDT candle "built by the server": open, high, low, close, volume, then trades."""
+    o, h, lo, c, v, trades = ohlcv
+    return Candle(
+        "binance",
+        "BTC-USDT",
+        interval,
+        open_ns,
+        Decimal(o),
+        Decimal(h),
+        Decimal(lo),
+        Decimal(c),
+        Decimal(v),
+        int(trades),
+    )
+
+
+def merged(interval: str, open_ns: int, minutes: list[Candle]) -> Candle:
+    first, last = minutes[0], minutes[-1]
+    return Candle(
+        first.exchange,
+        first.symbol,
+        interval,
+        open_ns,
+        first.open,
+        max(c.high for c in minutes),
+        min(c.low for c in minutes),
+        last.close,
+        sum((c.volume for c in minutes), Decimal(0)),
+        sum(c.trades for c in minutes),
+    )
+
+
+# -- fixtures -----------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def fresh_symbol_cache() -> Iterator[None]:
+    Symbols.clear()  # cryptofeed caches symbols per exchange id, process-wide
+    yield
+    Symbols.clear()
+
+
+@pytest.fixture
+def fake(shared_data: Path) -> Iterator[FakeExchange]:
+    with fake_exchange(cryptofeed_captures(shared_data), speed=0) as running:
+        yield running
+
+
+@pytest.fixture
+def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions on a migrated database of each backend (SQLite; PostgreSQL when reachable)."""
+    return make_sessionmaker(engine)
+
+
+@pytest.fixture
+async def sqlite_sessions(tmp_path: Path) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'twap.db'}"
+    await upgrade_database(url)
+    engine = make_engine(url)
+    yield make_sessionmaker(engine)
+    await engine.dispose()
+
+
+def settings_for(exchanges: dict[str, list[str]], rest_url: str, **overrides: Any) -> Settings:
+    endpoints = {
+        venue: {"ws_url": "wss://127.0.0.1:1/unused", "rest_url": rest_url} for venue in exchanges
+    }
+    fields: dict[str, Any] = {
+        "exchanges": exchanges,
+        "venue_endpoints": endpoints,
+        "backfill_minutes": WINDOW_MINUTES,
+        "jwt_secret": SECRET,
+    }
+    return Settings(**(fields | overrides))
+
+
+async def stored(
+    sessions: async_sessionmaker[AsyncSession], market: Key, interval: str
+) -> list[Candle]:
+    async with sessions() as session:
+        return await fetch_candles(session, *market, interval, 100_000)
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port  # closed again: connecting is refused at once
+
+
+def window_after(trades: list[Trade]) -> tuple[int, int, int]:
+    """(now_ns, window start, window end) with every trade's minute closed inside the window."""
+    last = max(t.ts_event for t in trades)
+    end = last - last % MINUTE + 2 * MINUTE
+    return end + 7 * 10**9, end - WINDOW_MINUTES * MINUTE, end
+
+
+# -- candles from the fake venue ---------------------------------------------------------
+
+CASES = {
+    "binance-hftbacktest": ("binance", ["BTC-USDT"]),
+    "binance-cryptofeed": ("binance", ["NKN-USDT", "LRC-BTC"]),
+    "kraken": ("kraken", ["XMR-USD", "SC-EUR", "BTC-CHF"]),  # BTC-CHF: no trades captured
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+async def test_backfill_stores_the_capture_candles_and_their_roll_ups(
+    case: str, fake: FakeExchange, sessions: async_sessionmaker[AsyncSession], shared_data: Path
+) -> None:
+    exchange, symbols = CASES[case]
+    trades = {(exchange, s): capture_trades(shared_data, (exchange, s)) for s in symbols}
+    now, start, end = window_after([t for ts in trades.values() for t in ts])
+    status = BackfillStatus()
+
+    result = await backfill_candles(
+        settings_for({exchange: symbols}, fake.rest_url), sessions, None, now, status
+    )
+
+    assert status.errors == {}
+    assert status.state == "done"
+    assert result == {
+        market: len(expected_candles(t, "1m", start, end)) for market, t in trades.items()
+    }
+    for market, market_trades in trades.items():
+        for interval in INTERVALS:
+            assert await stored(sessions, market, interval) == expected_candles(
+                market_trades, interval, start, end
+            ), f"{market} {interval}"
+    if case == "binance-hftbacktest":  # 11 minutes of trades: two whole 5m buckets
+        assert len(await stored(sessions, ("binance", "BTC-USDT"), "5m")) >= 2
+
+
+async def test_the_servers_own_candles_are_never_overwritten(
+    fake: FakeExchange, sessions: async_sessionmaker[AsyncSession], shared_data: Path
+) -> None:
+    market = ("binance", "BTC-USDT")
+    trades = capture_trades(shared_data, market)
+    now, start, end = window_after(trades)
+    venue = {c.open_ns: c for c in expected_candles(trades, "1m", start, end)}
+    five = expected_candles(trades, "5m", start, end)
+    # Buckets 1 and 2 have trades in every minute (bucket 0 only in its last ones).
+    first_bucket, second_bucket = five[1].open_ns, five[2].open_ns
+    # What the server built from its own trades (values no venue candle has).
+    own_minute = server_candle("1m", first_bucket + MINUTE, "1", "2", "1", "2", "5", "7")
+    own_five = server_candle("5m", second_bucket, "3", "4", "3", "3", "9", "9")
+    async with sessions() as session, session.begin():
+        await upsert_candles(session, [own_minute, own_five])
+    settings = settings_for({"binance": ["BTC-USDT"]}, fake.rest_url)
+
+    first = await backfill_candles(settings, sessions, None, now)
+    again = await backfill_candles(settings, sessions, None, now)
+
+    assert first == {market: len(venue) - 1}
+    assert again == {market: 0}
+    minutes = await stored(sessions, market, "1m")
+    assert minutes == sorted({**venue, own_minute.open_ns: own_minute}.values(), key=_open)
+    fives = {c.open_ns: c for c in await stored(sessions, market, "5m")}
+    assert fives[second_bucket] == own_five  # stored before: kept
+    # The first bucket is rolled up from the stored minutes: the server's own among them.
+    in_first = [c for c in minutes if first_bucket <= c.open_ns < first_bucket + 5 * MINUTE]
+    assert own_minute in in_first
+    assert fives[first_bucket] == merged("5m", first_bucket, in_first)
+    assert fives[first_bucket] != five[1]
+
+
+async def test_the_minute_the_hub_is_building_is_left_to_it(
+    fake: FakeExchange, sessions: async_sessionmaker[AsyncSession], shared_data: Path
+) -> None:
+    market = ("binance", "BTC-USDT")
+    trades = capture_trades(shared_data, market)
+    now, start, _ = window_after(trades)
+    live = trades[-1]  # the hub is building the last captured minute
+    hub = MarketHub()
+    hub.register(InstrumentInfo(*market))
+    hub.on_trade(live)
+    live_minute = live.ts_event - live.ts_event % MINUTE
+
+    result = await backfill_candles(
+        settings_for({"binance": ["BTC-USDT"]}, fake.rest_url), sessions, hub, now
+    )
+
+    expected = expected_candles(trades, "1m", start, live_minute)
+    assert result == {market: len(expected)}
+    assert await stored(sessions, market, "1m") == expected
+    assert all(
+        c.open_ns + INTERVALS["5m"] <= live_minute for c in await stored(sessions, market, "5m")
+    )
+
+
+# -- failures -----------------------------------------------------------------------------
+
+
+async def test_an_unreachable_venue_is_recorded_not_raised(
+    sqlite_sessions: async_sessionmaker[AsyncSession], caplog: pytest.LogCaptureFixture
+) -> None:
+    # Binance with cryptofeed's symbols cached (fails at klines); Kraken without (fails at
+    # its instruments call); coinbase has no backfill.
+    Symbols.set("BINANCE", {"BTC-USDT": "BTCUSDT", "ETH-USDT": "ETHUSDT"}, {})
+    exchanges = {
+        "binance": ["BTC-USDT", "ETH-USDT"],
+        "kraken": ["XMR-USD"],
+        "coinbase": ["BTC-USD"],
+    }
+    settings = settings_for(exchanges, f"http://127.0.0.1:{closed_port()}")
+    status = BackfillStatus()
+
+    with caplog.at_level(logging.WARNING, logger="twapserver.backfill"):
+        result = await backfill_candles(settings, sqlite_sessions, None, 10**18, status)
+
+    markets = [("binance", "BTC-USDT"), ("binance", "ETH-USDT"), ("kraken", "XMR-USD")]
+    assert result == dict.fromkeys(markets, 0)
+    assert sorted(status.errors) == markets
+    assert all(reason.startswith("unreachable") for reason in status.errors.values())
+    assert status.skipped == [("coinbase", "BTC-USD")]
+    assert status.state == "done"
+    # One line per venue: Binance's second symbol is not tried against a dead venue.
+    assert len(caplog.records) == 2
+    view = status.as_dict()
+    assert [m["error"] is not None for m in view["markets"]] == [True, True, False, True]
+
+
+@contextlib.asynccontextmanager
+async def stub_venue() -> AsyncIterator[str]:
+    """A venue answering every kind of unusable candle response; yields its base URL."""
+
+    async def klines(request: web.Request) -> web.Response:
+        symbol = request.query["symbol"]
+        if symbol == "ETHUSDT":
+            return web.Response(status=500, text="boom")
+        bodies = {
+            "BTCUSDT": "not json",
+            "NKNUSDT": '[[1633998480000, "x", "1", "1", "1", "1", 0, "1", 1]]',
+            "LRCBTC": '{"code": 0}',
+            "RUNEEUR": '[[1633998481000, "1", "1", "1", "1", "1", 0, "1", 1]]',  # not on a minute
+        }
+        return web.Response(text=bodies[symbol], content_type="application/json")
+
+    async def ohlc(request: web.Request) -> web.Response:
+        return web.json_response({"error": ["EGeneral:Too many requests"]})
+
+    app = web.Application()
+    app.add_routes([web.get("/api/v3/klines", klines), web.get("/0/public/OHLC", ohlc)])
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+async def test_http_errors_and_malformed_bodies_are_recorded_per_symbol(
+    sqlite_sessions: async_sessionmaker[AsyncSession], caplog: pytest.LogCaptureFixture
+) -> None:
+    binance = ["BTC-USDT", "ETH-USDT", "NKN-USDT", "LRC-BTC", "RUNE-EUR", "DOGE-USDT"]
+    Symbols.set("BINANCE", {s: s.replace("-", "") for s in binance[:-1]}, {})
+    Symbols.set("KRAKEN", {"XMR-USD": "XMR/USD"}, {})
+    status = BackfillStatus()
+
+    async with stub_venue() as url:
+        settings = settings_for({"binance": binance, "kraken": ["XMR-USD"]}, url)
+        with caplog.at_level(logging.WARNING, logger="twapserver.backfill"):
+            result = await backfill_candles(settings, sqlite_sessions, None, 10**18, status)
+
+    assert set(result.values()) == {0}
+    errors = status.errors
+    assert "malformed JSON" in errors[("binance", "BTC-USDT")]
+    assert errors[("binance", "ETH-USDT")] == "HTTP 500 Internal Server Error: boom"
+    assert "'x' is not a decimal" in errors[("binance", "NKN-USDT")]
+    assert "expected a list" in errors[("binance", "LRC-BTC")]
+    assert "not on a minute" in errors[("binance", "RUNE-EUR")]
+    assert errors[("binance", "DOGE-USDT")] == "DOGE-USDT is not listed on binance"
+    assert errors[("kraken", "XMR-USD")] == "kraken OHLC: EGeneral:Too many requests"
+    assert len(caplog.records) == 7
+    assert await stored(sqlite_sessions, ("binance", "RUNE-EUR"), "1m") == []
+
+
+async def test_zero_minutes_disables_the_backfill(
+    sqlite_sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    settings = settings_for(
+        {"binance": ["BTC-USDT"]}, f"http://127.0.0.1:{closed_port()}", backfill_minutes=0
+    )
+    status = BackfillStatus()
+
+    assert await backfill_candles(settings, sqlite_sessions, None, 10**18, status) == {}
+    assert (status.state, status.errors) == ("off", {})
+
+
+# -- the app ------------------------------------------------------------------------------
+
+
+async def test_the_app_backfills_in_the_background_when_collecting(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    captures = cryptofeed_captures(shared_data)
+    markets = [("binance", "NKN-USDT"), ("binance", "LRC-BTC")]
+    trades = {m: capture_trades(shared_data, m) for m in markets}
+    now, start, end = window_after([t for ts in trades.values() for t in ts])
+    # Real-time replay: the captured trades reach the hub 12 s and more after connecting, so
+    # the backfill (well under a second) has the minutes to itself.
+    with fake_exchange(captures, speed=1.0) as fake:
+        settings = venue_settings(
+            fake, tmp_path, exchanges={"binance": ["NKN-USDT", "LRC-BTC"]}, backfill_minutes=60
+        )
+        app = create_app(settings, clock=lambda: now, run_engine=False)
+        status = app.state.backfill_status
+        assert status.state == "off"
+        async with app.router.lifespan_context(app):
+            await wait_for(lambda: status.state == "done", "the backfill to finish")
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://twap") as http:
+                response = await http.get("/klines/binance/NKN-USDT", params={"interval": "1m"})
+
+    assert status.errors == {}
+    assert status.stored == {
+        m: len(expected_candles(t, "1m", start, end)) for m, t in trades.items()
+    }
+    assert status.finished_ns == now
+    (served,) = response.json()
+    (truth,) = expected_candles(trades[("binance", "NKN-USDT")], "1m", start, end)
+    assert (served["open_ns"], Decimal(served["close"]), served["trades"]) == (
+        truth.open_ns,
+        truth.close,
+        truth.trades,
+    )
+
+
+async def test_demo_mode_does_not_backfill(tmp_path: Path) -> None:
+    settings = Settings(
+        demo=True,
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'twap.db'}",
+        jwt_secret=SECRET,
+    )
+    app = create_app(settings)
+
+    async with app.router.lifespan_context(app):
+        assert app.state.backfill_status.state == "off"
+
+
+def _open(candle: Candle) -> int:
+    return candle.open_ns
