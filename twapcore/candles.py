@@ -10,7 +10,14 @@ from typing import TypeVar
 from twapcore.errors import UnknownInterval
 from twapcore.models import NS_PER_SECOND, Candle, Trade
 
-__all__ = ["INTERVALS", "CandleBuilder", "CandleSeries", "candles_from_trades", "interval_ns"]
+__all__ = [
+    "INTERVALS",
+    "CandleBuilder",
+    "CandleSeries",
+    "candles_from_trades",
+    "interval_ns",
+    "merge_candles",
+]
 
 INTERVALS: dict[str, int] = {
     "1m": 60 * NS_PER_SECOND,
@@ -131,8 +138,9 @@ class CandleBuilder:
         return None if self._current is None else self._candle(self._current)
 
 
-def _merge(interval: str, open_ns: int, minutes: Iterable[Candle]) -> Candle:
-    """One candle of `interval` from its 1m candles (in time order)."""
+def merge_candles(interval: str, open_ns: int, minutes: Iterable[Candle]) -> Candle:
+    """One candle of `interval` opening at `open_ns` from the smaller candles inside it:
+    open of the earliest, highest high, lowest low, close of the latest, summed volume."""
     ordered = sorted(minutes, key=lambda c: c.open_ns)
     first = ordered[0]
     return Candle(
@@ -181,7 +189,7 @@ class CandleSeries:
                 bucket = minute.open_ns - minute.open_ns % length
                 buckets.setdefault(bucket, {})[minute.open_ns] = minute
                 touched.add(bucket)
-            changed.extend(_merge(interval, b, buckets[b].values()) for b in sorted(touched))
+            changed.extend(merge_candles(interval, b, buckets[b].values()) for b in sorted(touched))
             # Keep the newest two buckets: enough for amendments of the previous one.
             for old in sorted(buckets)[:-2]:
                 del buckets[old]
@@ -195,7 +203,7 @@ class CandleSeries:
         length = self._higher[interval]
         bucket = minute.open_ns - minute.open_ns % length
         closed = self._minutes[interval].get(bucket, {})
-        return _merge(interval, bucket, [*closed.values(), minute])
+        return merge_candles(interval, bucket, [*closed.values(), minute])
 
 
 def candles_from_trades(trades: Iterable[Trade], interval: str) -> list[Candle]:

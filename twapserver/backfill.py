@@ -42,7 +42,7 @@ from urllib.parse import urlencode
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from twapcore.candles import INTERVALS
+from twapcore.candles import INTERVALS, merge_candles
 from twapcore.models import Candle
 from twapserver.db.candles import fetch_candles
 from twapserver.db.models import CandleRow
@@ -317,24 +317,8 @@ def roll_up(minutes: Iterable[Candle], start_ns: int, end_ns: int) -> list[Candl
             buckets.setdefault(minute.open_ns - minute.open_ns % length, []).append(minute)
         for bucket, group in buckets.items():
             if bucket >= start_ns and bucket + length <= end_ns:
-                rolled.append(_merge(interval, bucket, group))
+                rolled.append(merge_candles(interval, bucket, group))
     return rolled
-
-
-def _merge(interval: str, open_ns: int, group: list[Candle]) -> Candle:
-    first, last = group[0], group[-1]
-    return Candle(
-        exchange=first.exchange,
-        symbol=first.symbol,
-        interval=interval,
-        open_ns=open_ns,
-        open=first.open,
-        high=max(c.high for c in group),
-        low=min(c.low for c in group),
-        close=last.close,
-        volume=sum((c.volume for c in group), Decimal(0)),
-        trades=sum(c.trades for c in group),
-    )
 
 
 async def _store(

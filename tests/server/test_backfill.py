@@ -403,8 +403,11 @@ async def test_the_app_backfills_in_the_background_when_collecting(
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://twap") as http:
                 response = await http.get("/klines/binance/NKN-USDT", params={"interval": "1m"})
+                health = (await http.get("/health")).json()["backfill"]
 
     assert status.errors == {}
+    assert health["state"] == "done"
+    assert {(m["exchange"], m["symbol"]): m["stored"] for m in health["markets"]} == status.stored
     assert status.stored == {
         m: len(expected_candles(t, "1m", start, end)) for m, t in trades.items()
     }

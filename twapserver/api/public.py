@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from twapcore import INTERVALS, NS_PER_SECOND, Candle
@@ -114,6 +114,21 @@ class FeedHealthPublic(BaseModel):
     last_error: str | None = Field(None, description="Why the feed is not connected, if known")
 
 
+class BackfillMarketPublic(BaseModel):
+    exchange: str
+    symbol: str
+    stored: int = Field(description="1m candles fetched from the venue's REST and stored")
+    error: str | None
+    skipped: bool = Field(description="The venue has no supported candle REST")
+
+
+class BackfillPublic(BaseModel):
+    state: str = Field(examples=["off", "running", "done"])
+    started_ns: int | None
+    finished_ns: int | None
+    markets: list[BackfillMarketPublic]
+
+
 class HealthPublic(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
@@ -135,6 +150,20 @@ class HealthPublic(BaseModel):
                             "last_error": None,
                         }
                     ],
+                    "backfill": {
+                        "state": "done",
+                        "started_ns": 1723161250000000000,
+                        "finished_ns": 1723161251200000000,
+                        "markets": [
+                            {
+                                "exchange": "binance",
+                                "symbol": "BTC-USDT",
+                                "stored": 600,
+                                "error": None,
+                                "skipped": False,
+                            }
+                        ],
+                    },
                 }
             ]
         }
@@ -142,6 +171,7 @@ class HealthPublic(BaseModel):
 
     status: str = Field(examples=["ok", "degraded"])
     feeds: list[FeedHealthPublic]
+    backfill: BackfillPublic = Field(description="Candle backfill from the venues' REST")
 
 
 @router.get("/exchanges", response_model=list[ExchangePublic])
@@ -219,8 +249,9 @@ async def klines(
 
 
 @router.get("/health", response_model=HealthPublic)
-async def health(hub: HubDep) -> HealthPublic:
-    """Per venue and symbol: connected, last message age, reconnects, gaps, checksum failures."""
+async def health(hub: HubDep, request: Request) -> HealthPublic:
+    """Per venue and symbol: connected, last message age, reconnects, gaps, checksum failures;
+    and what the candle backfill fetched."""
     now = time.time_ns()
     feeds = []
     for exchange, symbol in hub.markets():
@@ -241,4 +272,5 @@ async def health(hub: HubDep) -> HealthPublic:
             )
         )
     ok = bool(feeds) and all(f.connected and not f.stale for f in feeds)
-    return HealthPublic(status="ok" if ok else "degraded", feeds=feeds)
+    backfill = BackfillPublic.model_validate(request.app.state.backfill_status.as_dict())
+    return HealthPublic(status="ok" if ok else "degraded", feeds=feeds, backfill=backfill)
