@@ -238,3 +238,31 @@ async def test_duplicate_token_id_is_refused_by_the_database(
 
     with pytest.raises(repository.DuplicateTokenId):
         await _submit(engine, _spec("same"))
+
+
+async def test_a_failed_commit_is_retried_from_the_database_state(
+    sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock, hub = Clock(), _hub()
+    engine = Engine(sessions, hub, clock)
+    order = await _submit(engine, _spec("a"))
+    _publish(hub, T0)
+    record_slice = repository.record_slice
+    failures = [RuntimeError("database went away")]
+
+    async def flaky(*args: object, **kwargs: object) -> bool:
+        if failures:
+            raise failures.pop()
+        return await record_slice(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(repository, "record_slice", flaky)
+    await engine.run_due(T0)
+    nothing = await _stored(sessions, order.id)
+    await engine.run_due(T0 + 999_999_999)
+    still_nothing = await _stored(sessions, order.id)
+    await engine.run_due(T0 + S)
+
+    stored = await _stored(sessions, order.id)
+    assert (len(nothing.results), len(still_nothing.results)) == (0, 0)
+    assert [r.index for r in stored.results] == [0]
+    assert stored.filled_qty == Decimal("0.1")

@@ -267,5 +267,9 @@ async def cancel_order(
         return _public(order, execution)
     if execution.status.is_final:
         raise HTTPException(409, f"order {token_id!r} is already {execution.status.value}")
-    execution = await _engine(request).cancel(order)
+    try:
+        execution = await _engine(request).cancel(order)
+    except InvalidOrder:  # it ended while the request waited for the engine
+        _, ended = await _load(request, session, user.id, token_id)
+        raise HTTPException(409, f"order {token_id!r} is already {ended.status.value}") from None
     return _public(order, execution)

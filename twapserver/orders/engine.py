@@ -41,6 +41,8 @@ __all__ = ["Engine", "LiveOrder", "OrderListener"]
 
 log = logging.getLogger("twapserver.engine")
 
+RETRY_NS = 1_000_000_000  # after a failed commit, try again from the database state in 1 s
+
 OrderListener = Callable[["LiveOrder", SliceResult | None], None]
 
 
@@ -53,6 +55,8 @@ class LiveOrder:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     window: MarketTotals = field(default_factory=MarketTotals)
     last_totals: MarketTotals | None = None
+    scheduled_ns: int | None = None  # the heap entry that is current for this order
+    stale: bool = False  # memory ran ahead of a failed commit: reload from the database
 
 
 class Engine:
@@ -116,9 +120,17 @@ class Engine:
                 slices, fills = await repository.load_history(session, order.id)
             live = LiveOrder(order, repository.execution_from_rows(order, slices, fills))
         async with live.lock:
+            if live.stale and not await self._reload(live):
+                raise RuntimeError(f"order {order.token_id!r} cannot be read from the database")
             now = self.clock()
             live.execution.cancel(now)
-            await self._commit(live, None, now)
+            try:
+                await self._commit(live, None, now)
+            except Exception:
+                live.stale = True  # memory says cancelled, the database does not
+                if order.id in self._live:
+                    self._schedule(live, now + RETRY_NS)
+                raise
         self._live.pop(order.id, None)
         return live.execution
 
@@ -136,9 +148,11 @@ class Engine:
         while self._heap and self._heap[0][0] <= now_ns:
             due, order_id = heapq.heappop(self._heap)
             live = self._live.get(order_id)
-            if live is None or live.execution.next_due_ns != due:
-                continue  # cancelled, or a stale heap entry
-            self.lateness_ns.append(max(0, now_ns - due))
+            if live is None or live.scheduled_ns != due:
+                continue  # cancelled, or a superseded heap entry
+            live.scheduled_ns = None
+            if not live.stale:
+                self.lateness_ns.append(max(0, now_ns - due))
             await self._execute(live, now_ns)
             executed += 1
         return executed
@@ -159,6 +173,9 @@ class Engine:
 
     async def _execute(self, live: LiveOrder, now_ns: int) -> None:
         async with live.lock:
+            if live.stale and not await self._reload(live):
+                self._schedule(live, now_ns + RETRY_NS)
+                return
             execution = live.execution
             if execution.status.is_final:
                 return
@@ -171,12 +188,25 @@ class Engine:
                 live.last_totals = counters.totals(now_ns)
             try:
                 result = execution.step(now_ns, book, self.ledger)
+                await self._commit(live, result, now_ns)
             except Exception:
-                # The state machine refused (e.g. clock went backwards): retry later.
-                log.exception("slice of order %s failed", live.order.token_id)
-                self._push(live)
-                return
-            await self._commit(live, result, now_ns)
+                # Nothing of this slice was committed, but memory has moved on: the
+                # database state is the truth, reloaded before the retry.
+                log.exception("slice of order %s failed; retrying", live.order.token_id)
+                live.stale = True
+                self._schedule(live, now_ns + RETRY_NS)
+
+    async def _reload(self, live: LiveOrder) -> bool:
+        """Replace the in-memory execution by the one stored; False if the database fails."""
+        try:
+            async with self.sessions() as session:
+                slices, fills = await repository.load_history(session, live.order.id)
+            live.execution = repository.execution_from_rows(live.order, slices, fills)
+        except Exception:
+            log.exception("cannot reload order %s", live.order.token_id)
+            return False
+        live.stale = False
+        return True
 
     async def _skip_missed(self, live: LiveOrder, now_ns: int) -> None:
         execution = live.execution
@@ -217,10 +247,13 @@ class Engine:
 
     def _push(self, live: LiveOrder) -> None:
         due = live.execution.next_due_ns
-        if due is None:
-            return
-        wake = not self._heap or due < self._heap[0][0]
-        heapq.heappush(self._heap, (due, live.order.id))
+        if due is not None:
+            self._schedule(live, due)
+
+    def _schedule(self, live: LiveOrder, when_ns: int) -> None:
+        wake = not self._heap or when_ns < self._heap[0][0]
+        live.scheduled_ns = when_ns
+        heapq.heappush(self._heap, (when_ns, live.order.id))
         if wake:
             self._wakeup.set()
 
