@@ -22,6 +22,8 @@ from twapserver.hub import MarketHub
 from twapserver.orders.engine import Engine
 from twapserver.recorder import recorder_for
 from twapserver.settings import Settings
+from twapserver.ws import Broadcaster
+from twapserver.ws import router as ws_router
 
 __all__ = ["create_app"]
 
@@ -60,6 +62,7 @@ def create_app(
     # for a missing, default or short secret outside demo mode.
     tokens = make_token_codec(settings)
     hub = MarketHub(max_book_age_s=settings.max_book_age_s)
+    broadcaster = Broadcaster(hub, settings.ws_book_interval_s)  # WS /ws
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -91,9 +94,11 @@ def create_app(
             log.info("recording to %s", recorder.start())
         tasks.append(asyncio.create_task(_flush_candles_forever(app)))
         await app.state.engine.start(run=run_engine)
+        broadcaster.start(app.state.engine)  # WS /ws: book fan-out and order updates
         try:
             yield
         finally:
+            await broadcaster.stop()  # WS /ws: stop the fan-out, close sockets with 1001
             await app.state.engine.stop()
             for task in tasks:
                 task.cancel()
@@ -118,6 +123,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.hub = hub
+    app.state.ws = broadcaster
     app.state.tokens = tokens
     # What the candle backfill did ("off" unless collecting with backfill_minutes > 0).
     app.state.backfill_status = BackfillStatus()
@@ -127,4 +133,5 @@ def create_app(
     app.include_router(public.router)
     app.include_router(auth.router)
     app.include_router(orders.router)
+    app.include_router(ws_router)
     return app

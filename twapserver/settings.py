@@ -59,6 +59,17 @@ class Settings(BaseSettings):
         "0 disables.",
     )
     # -- end candle backfill --
+    # -- websocket /ws (twapserver/ws) --
+    ws_auth_timeout_s: float = Field(
+        10.0, gt=0, description="A /ws client must authenticate within this many seconds."
+    )
+    ws_book_interval_s: float = Field(
+        1.0, gt=0, description="Seconds between two top-10 book messages of a symbol on /ws."
+    )
+    ws_send_queue: int = Field(
+        8, ge=1, description="Messages queued per /ws connection before books are dropped."
+    )
+    # -- end websocket --
     jwt_secret: str = DEFAULT_JWT_SECRET
     jwt_algorithm: Literal["HS256", "HS384", "HS512"] = Field(
         "HS256", description="HMAC algorithm signing the JWTs (the secret is symmetric)."

@@ -202,12 +202,13 @@ async def test_a_slice_is_recorded_once_even_if_written_twice(
     written = []
     for _ in range(2):
         async with sessions() as session, session.begin():
-            written.append(await repository.record_slice(session, order, execution, result, T0))
+            write = repository.SliceWrite(order, execution, result, T0)
+            written.append(await repository.record_slices(session, [write]))
 
     async with sessions() as session:
         slices = await session.scalar(select(func.count()).select_from(SliceRow))
         fills = await session.scalar(select(func.count()).select_from(FillRow))
-    assert written == [True, False]
+    assert written == [{order.id}, set()]
     assert (slices, fills) == (1, 1)
 
 
@@ -247,15 +248,15 @@ async def test_a_failed_commit_is_retried_from_the_database_state(
     engine = Engine(sessions, hub, clock)
     order = await _submit(engine, _spec("a"))
     _publish(hub, T0)
-    record_slice = repository.record_slice
+    record_slices = repository.record_slices
     failures = [RuntimeError("database went away")]
 
-    async def flaky(*args: object, **kwargs: object) -> bool:
+    async def flaky(*args: object, **kwargs: object) -> set[int]:
         if failures:
             raise failures.pop()
-        return await record_slice(*args, **kwargs)  # type: ignore[arg-type]
+        return await record_slices(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(repository, "record_slice", flaky)
+    monkeypatch.setattr(repository, "record_slices", flaky)
     await engine.run_due(T0)
     nothing = await _stored(sessions, order.id)
     await engine.run_due(T0 + 999_999_999)

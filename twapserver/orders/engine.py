@@ -19,7 +19,7 @@ import contextlib
 import heapq
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -42,6 +42,7 @@ __all__ = ["Engine", "LiveOrder", "OrderListener"]
 log = logging.getLogger("twapserver.engine")
 
 RETRY_NS = 1_000_000_000  # after a failed commit, try again from the database state in 1 s
+BATCH_SLICES = 256  # slices written per transaction when many fall due together
 
 OrderListener = Callable[["LiveOrder", SliceResult | None], None]
 
@@ -124,14 +125,7 @@ class Engine:
                 raise RuntimeError(f"order {order.token_id!r} cannot be read from the database")
             now = self.clock()
             live.execution.cancel(now)
-            try:
-                await self._commit(live, None, now)
-            except Exception:
-                live.stale = True  # memory says cancelled, the database does not
-                if order.id in self._live:
-                    self._schedule(live, now + RETRY_NS)
-                raise
-        self._live.pop(order.id, None)
+            await self._commit([(live, None, now)])
         return live.execution
 
     def market_window(self, live: LiveOrder) -> MarketTotals:
@@ -143,26 +137,34 @@ class Engine:
 
     # --- the loop ------------------------------------------------------------------------------
     async def run_due(self, now_ns: int) -> int:
-        """Execute every slice due at or before `now_ns`; returns how many ran."""
+        """Execute every slice due at or before `now_ns`; returns how many ran.
+
+        Due slices run in batches: each batch's slices are stepped, then written in
+        one transaction (each slice's writes are atomic within it). A slice runs at
+        the engine clock's time when it starts (never before `now_ns`), so a
+        backlog shows up as lateness and in book staleness, not hidden.
+        """
         executed = 0
-        while self._heap and self._heap[0][0] <= now_ns:
+        while batch := self._pop_due(now_ns):
+            executed += await self._execute_batch(batch, now_ns)
+        return executed
+
+    def _pop_due(self, now_ns: int) -> list[tuple[int, LiveOrder]]:
+        batch: list[tuple[int, LiveOrder]] = []
+        while self._heap and self._heap[0][0] <= now_ns and len(batch) < BATCH_SLICES:
             due, order_id = heapq.heappop(self._heap)
             live = self._live.get(order_id)
             if live is None or live.scheduled_ns != due:
                 continue  # cancelled, or a superseded heap entry
             live.scheduled_ns = None
-            if not live.stale:
-                self.lateness_ns.append(max(0, now_ns - due))
-            await self._execute(live, now_ns)
-            executed += 1
-        return executed
+            batch.append((due, live))
+        return batch
 
     async def _run_forever(self) -> None:
         while True:
-            now = self.clock()
             try:
-                await self.run_due(now)
-            except Exception:  # keep the engine alive; the failed slice is retried
+                await self.run_due(self.clock())
+            except Exception:  # keep the engine alive; failed slices are retried
                 log.exception("engine iteration failed")
                 await asyncio.sleep(1)
             self._wakeup.clear()
@@ -171,30 +173,36 @@ class Engine:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wakeup.wait(), timeout=delay)
 
-    async def _execute(self, live: LiveOrder, now_ns: int) -> None:
-        async with live.lock:
-            if live.stale and not await self._reload(live):
-                self._schedule(live, now_ns + RETRY_NS)
-                return
-            execution = live.execution
-            if execution.status.is_final:
-                return
-            spec = execution.spec
-            book = self.hub.book(spec.exchange, spec.symbol)
-            counters = self._counters_for(live.order)
-            if book is not None:
-                counters.on_mid(now_ns, book.mid)
-            if live.last_totals is None:
-                live.last_totals = counters.totals(now_ns)
+    async def _execute_batch(self, batch: list[tuple[int, LiveOrder]], now_ns: int) -> int:
+        async with contextlib.AsyncExitStack() as held:
+            stepped: list[tuple[LiveOrder, SliceResult, int]] = []
+            for due, live in batch:
+                # Held until the write is committed, so a cancel cannot interleave.
+                await held.enter_async_context(live.lock)
+                at = max(now_ns, self.clock())
+                if live.stale and not await self._reload(live):
+                    self._schedule(live, at + RETRY_NS)
+                    continue
+                if live.execution.status.is_final:
+                    continue
+                if not live.stale:
+                    self.lateness_ns.append(at - due)
+                stepped.append((live, self._step(live, at), at))
             try:
-                result = execution.step(now_ns, book, self.ledger)
-                await self._commit(live, result, now_ns)
+                await self._commit(stepped)
             except Exception:
-                # Nothing of this slice was committed, but memory has moved on: the
-                # database state is the truth, reloaded before the retry.
-                log.exception("slice of order %s failed; retrying", live.order.token_id)
-                live.stale = True
-                self._schedule(live, now_ns + RETRY_NS)
+                return 0  # logged, marked stale and rescheduled by _commit
+        return len(stepped)
+
+    def _step(self, live: LiveOrder, now_ns: int) -> SliceResult:
+        spec = live.execution.spec
+        book = self.hub.book(spec.exchange, spec.symbol)
+        counters = self._counters_for(live.order)
+        if book is not None:
+            counters.on_mid(now_ns, book.mid)
+        if live.last_totals is None:
+            live.last_totals = counters.totals(now_ns)
+        return live.execution.step(now_ns, book, self.ledger)
 
     async def _reload(self, live: LiveOrder) -> bool:
         """Replace the in-memory execution by the one stored; False if the database fails."""
@@ -210,30 +218,51 @@ class Engine:
 
     async def _skip_missed(self, live: LiveOrder, now_ns: int) -> None:
         execution = live.execution
+        skipped = []
         while (due := execution.next_due_ns) is not None and due < now_ns:
-            result = execution.skip(due, SkipReason.SERVER_DOWN)
-            await self._commit(live, result, due)
+            skipped.append((live, execution.skip(due, SkipReason.SERVER_DOWN), due))
+        # All of an order's missed slices in one transaction: they are one fact.
+        await self._commit(skipped, track=False)
 
-    async def _commit(self, live: LiveOrder, result: SliceResult | None, now_ns: int) -> None:
-        totals = self._counters_for(live.order).totals(now_ns)
-        if live.last_totals is not None:
-            live.window = live.window + (totals - live.last_totals)
-        live.last_totals = totals
-        async with self.sessions() as session, session.begin():
-            if result is not None:
-                await repository.record_slice(
-                    session, live.order, live.execution, result, now_ns, self._extra(live)
-                )
-            else:
-                await repository.save_order_state(
-                    session, live.order, live.execution, now_ns, self._extra(live)
-                )
-        if live.execution.status.is_final:
-            self._live.pop(live.order.id, None)
-        else:
-            self._push(live)
-        for listener in self.listeners:
-            listener(live, result)
+    async def _commit(
+        self,
+        stepped: Sequence[tuple[LiveOrder, SliceResult | None, int]],
+        track: bool = True,
+    ) -> None:
+        """Persist stepped orders in one transaction, then reschedule them and notify.
+
+        If the transaction fails nothing of it is stored: the orders are marked
+        stale (reloaded from the database) and retried in `RETRY_NS`.
+        """
+        if not stepped:
+            return
+        writes = []
+        for live, result, at in stepped:
+            totals = self._counters_for(live.order).totals(at)
+            if live.last_totals is not None:
+                live.window = live.window + (totals - live.last_totals)
+            live.last_totals = totals
+            writes.append(
+                repository.SliceWrite(live.order, live.execution, result, at, self._extra(live))
+            )
+        try:
+            async with self.sessions() as session, session.begin():
+                await repository.record_slices(session, writes)
+        except Exception:
+            log.exception("writing %d slices failed; retrying from the database", len(writes))
+            for live, _, at in stepped:
+                live.stale = True
+                if track and live.order.id in self._live:
+                    self._schedule(live, at + RETRY_NS)
+            raise
+        for live, result, _ in stepped:
+            if track:
+                if live.execution.status.is_final:
+                    self._live.pop(live.order.id, None)
+                else:
+                    self._push(live)
+            for listener in self.listeners:
+                listener(live, result)
 
     # --- helpers ------------------------------------------------------------------------------
     def _extra(self, live: LiveOrder) -> dict[str, object]:

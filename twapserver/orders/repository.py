@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 import orjson
+from sqlalchemy import insert as sql_insert
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
@@ -25,6 +26,7 @@ from twapserver.db.models import FillRow, OrderRow, SliceRow
 __all__ = [
     "DuplicateTokenId",
     "OrderSummary",
+    "SliceWrite",
     "StatusFilter",
     "execution_from_rows",
     "get_order",
@@ -32,8 +34,7 @@ __all__ = [
     "list_orders",
     "load_history",
     "load_working_orders",
-    "record_slice",
-    "save_order_state",
+    "record_slices",
     "saved_window",
     "summary_of",
     "totals_to_json",
@@ -211,59 +212,68 @@ def execution_from_rows(
     return TwapExecution.from_state(state)
 
 
-async def record_slice(
-    session: AsyncSession,
-    order: OrderRow,
-    execution: TwapExecution,
-    result: SliceResult,
-    now_ns: int,
-    extra: dict[str, Any] | None = None,
-) -> bool:
-    """Write one slice, its fills and the order's new state (the caller's transaction).
+@dataclass(frozen=True, slots=True)
+class SliceWrite:
+    """One order's new state to persist, with the slice that produced it (None: a cancel)."""
 
-    The slice key (order, index) makes this idempotent: if the slice is already
-    stored nothing is written and False is returned, so a retry never duplicates
-    a fill.
+    order: OrderRow
+    execution: TwapExecution
+    result: SliceResult | None
+    now_ns: int
+    extra: dict[str, Any] | None = None
+
+
+async def record_slices(session: AsyncSession, writes: Sequence[SliceWrite]) -> set[int]:
+    """Write slices, their fills and their orders' new state (the caller's transaction).
+
+    Three bulk statements whatever the number of writes. The slice key (order,
+    index) makes this idempotent: a slice already stored is skipped with its
+    fills and order update, so a retry never duplicates a fill. Returns the ids
+    of the orders whose write took effect.
     """
-    insert = _INSERTS[session.get_bind().dialect.name]
-    statement = (
-        insert(SliceRow)
-        .values(
-            order_id=order.id,
-            index=result.index,
-            due_ns=result.due_ns,
-            executed_ns=result.executed_ns,
-            target_qty=result.target_qty,
-            filled_qty=result.filled_qty,
-            status=result.status.value,
-            reason=result.reason,
-            book_mid=result.book_mid,
+    slice_writes = [w for w in writes if w.result is not None]
+    stored: set[tuple[int, int]] = set()
+    if slice_writes:
+        insert = _INSERTS[session.get_bind().dialect.name]
+        statement = (
+            insert(SliceRow)
+            .values([_slice_row(w.order.id, w.result) for w in slice_writes if w.result])
+            .on_conflict_do_nothing(index_elements=["order_id", "index"])
+            .returning(SliceRow.order_id, SliceRow.index)
         )
-        .on_conflict_do_nothing(index_elements=["order_id", "index"])
-    )
-    inserted = (await session.execute(statement)).rowcount == 1  # type: ignore[attr-defined]
-    if not inserted:
-        return False
-    session.add_all(
-        FillRow(order_id=order.id, slice_index=f.slice_index, price=f.price, qty=f.qty, ts_ns=f.ts)
-        for f in result.fills
-    )
-    await save_order_state(session, order, execution, now_ns, extra)
-    return True
+        stored = {(row.order_id, row.index) for row in await session.execute(statement)}
+    applied = [w for w in writes if w.result is None or (w.order.id, w.result.index) in stored]
+    fills = [
+        {"order_id": w.order.id, "slice_index": f.slice_index, "price": f.price, "qty": f.qty,
+         "ts_ns": f.ts}
+        for w in applied if w.result is not None for f in w.result.fills
+    ]  # fmt: skip
+    if fills:
+        await session.execute(sql_insert(FillRow), fills)
+    if applied:
+        updates = [
+            {"id": w.order.id, **_state_values(w.execution, w.now_ns, w.extra)} for w in applied
+        ]
+        await session.execute(update(OrderRow), updates)
+        for w, values in zip(applied, updates, strict=True):
+            for name, value in values.items():
+                if name != "id":
+                    setattr(w.order, name, value)
+    return {w.order.id for w in applied}
 
 
-async def save_order_state(
-    session: AsyncSession,
-    order: OrderRow,
-    execution: TwapExecution,
-    now_ns: int,
-    extra: dict[str, Any] | None = None,
-) -> None:
-    """Store status, filled quantity, next due time and compact state (+ `extra`) of `order`."""
-    values = _state_values(execution, now_ns, extra)
-    await session.execute(update(OrderRow).where(OrderRow.id == order.id).values(**values))
-    for name, value in values.items():
-        setattr(order, name, value)
+def _slice_row(order_id: int, result: SliceResult) -> dict[str, Any]:
+    return {
+        "order_id": order_id,
+        "index": result.index,
+        "due_ns": result.due_ns,
+        "executed_ns": result.executed_ns,
+        "target_qty": result.target_qty,
+        "filled_qty": result.filled_qty,
+        "status": result.status.value,
+        "reason": result.reason,
+        "book_mid": result.book_mid,
+    }
 
 
 async def load_working_orders(session: AsyncSession) -> list[tuple[OrderRow, TwapExecution]]:
