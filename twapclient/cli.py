@@ -11,6 +11,7 @@ import orjson
 import typer
 from rich.console import Console
 
+from twapclient._exceptions import TwapClientError
 from twapclient.report import print_report
 from twapcore import (
     FILL_MODELS,
@@ -149,6 +150,11 @@ def main() -> None:
     """
     try:
         app()
-    except (CliError, TwapError, OSError) as exc:
+    except (CliError, TwapError, TwapClientError, OSError) as exc:
         _err.print(f"error: {exc}", markup=False)
         raise SystemExit(2) from None
+
+
+# The server commands (login, submit, watch, …) register themselves on `app`; imported
+# last because they use `app` and `CliError` from above.
+from twapclient import cli_server  # noqa: E402, F401

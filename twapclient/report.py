@@ -11,12 +11,14 @@ from rich.table import Table
 from twapcore import NS_PER_SECOND, ExecutionReport
 
 
-def _time(ns: int) -> str:
+def format_time(ns: int) -> str:
+    """`ns` since the epoch as UTC `YYYY-MM-DD HH:MM:SS.mmm`."""
     moment = datetime.fromtimestamp(ns / NS_PER_SECOND, tz=UTC)
     return moment.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
-def _num(value: Decimal | None, places: int = 8) -> str:
+def format_decimal(value: Decimal | None, places: int = 8) -> str:
+    """`value` rounded to `places` decimals without trailing zeros; `-` for None."""
     if value is None:
         return "-"
     return f"{value.quantize(Decimal(1).scaleb(-places)).normalize():f}"
@@ -29,21 +31,27 @@ def print_report(report: ExecutionReport, console: Console) -> None:
     summary.add_column("value", justify="right")
     rows = [
         ("status", report.status),
-        ("filled", f"{_num(report.filled_qty)} / {report.quantity} ({report.fill_ratio:.2%})"),
-        ("average price", _num(report.average_price)),
-        ("fill price range", f"{_num(report.min_fill_price)} .. {_num(report.max_fill_price)}"),
-        ("limit price", _num(report.limit_price)),
-        ("arrival mid", _num(report.arrival_mid)),
-        ("slippage vs arrival (bps, + = cost)", _num(report.slippage_bps, 2)),
-        (f"market VWAP ({report.market_vwap_source or '-'})", _num(report.market_vwap)),
-        ("slippage vs VWAP (bps)", _num(report.vwap_slippage_bps, 2)),
-        ("implementation shortfall", _num(report.implementation_shortfall)),
-        ("implementation shortfall (bps)", _num(report.implementation_shortfall_bps, 2)),
-        ("market volume", _num(report.market_volume)),
-        ("participation", _num(report.participation_rate, 6)),
+        (
+            "filled",
+            f"{format_decimal(report.filled_qty)} / {report.quantity} ({report.fill_ratio:.2%})",
+        ),
+        ("average price", format_decimal(report.average_price)),
+        (
+            "fill price range",
+            f"{format_decimal(report.min_fill_price)} .. {format_decimal(report.max_fill_price)}",
+        ),
+        ("limit price", format_decimal(report.limit_price)),
+        ("arrival mid", format_decimal(report.arrival_mid)),
+        ("slippage vs arrival (bps, + = cost)", format_decimal(report.slippage_bps, 2)),
+        (f"market VWAP ({report.market_vwap_source or '-'})", format_decimal(report.market_vwap)),
+        ("slippage vs VWAP (bps)", format_decimal(report.vwap_slippage_bps, 2)),
+        ("implementation shortfall", format_decimal(report.implementation_shortfall)),
+        ("implementation shortfall (bps)", format_decimal(report.implementation_shortfall_bps, 2)),
+        ("market volume", format_decimal(report.market_volume)),
+        ("participation", format_decimal(report.participation_rate, 6)),
         ("slices", f"{report.slices_done} / {report.slices_total}"),
-        ("start", _time(report.start_ns)),
-        ("end", _time(report.end_ns)),
+        ("start", format_time(report.start_ns)),
+        ("end", format_time(report.end_ns)),
     ]
     for name, value in rows:
         summary.add_row(name, value)
@@ -54,10 +62,10 @@ def print_report(report: ExecutionReport, console: Console) -> None:
     for row in report.slices:
         slices.add_row(
             str(row.index),
-            _time(row.due_ns),
-            _num(row.target_qty),
-            _num(row.filled_qty),
-            _num(row.average_price),
+            format_time(row.due_ns),
+            format_decimal(row.target_qty),
+            format_decimal(row.filled_qty),
+            format_decimal(row.average_price),
             row.status,
             row.reason or "",
         )

@@ -148,8 +148,6 @@ async def submit_twap(
     duplicate = OrderRejected(
         reason="duplicate_token_id", message=f"token_id {body.token_id!r} was already used"
     )
-    if await repository.get_order(session, user.id, body.token_id) is not None:
-        return JSONResponse(duplicate.model_dump(), status_code=409)
     now = engine.clock()
     try:
         execution = TwapExecution(spec, now)
@@ -267,9 +265,11 @@ async def cancel_order(
         return _public(order, execution)
     if execution.status.is_final:
         raise HTTPException(409, f"order {token_id!r} is already {execution.status.value}")
+    # Give the connection back first: the engine writes with its own session, and with
+    # SQLite's single pooled connection holding this one would deadlock.
+    await session.close()
     try:
         execution = await _engine(request).cancel(order)
-    except InvalidOrder:  # it ended while the request waited for the engine
-        _, ended = await _load(request, session, user.id, token_id)
-        raise HTTPException(409, f"order {token_id!r} is already {ended.status.value}") from None
+    except InvalidOrder as ended:  # it ended while the request waited for the engine
+        raise HTTPException(409, f"order {token_id!r} has ended: {ended}") from None
     return _public(order, execution)

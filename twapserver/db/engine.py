@@ -12,7 +12,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event, text
+from sqlalchemy import Connection, event, make_url, text
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -44,10 +44,14 @@ def make_engine(url: str = DEFAULT_DATABASE_URL) -> AsyncEngine:
     API can read while the engine task writes, and get `foreign_keys=ON`, which
     SQLite leaves off by default.
     """
-    engine = create_async_engine(url)
-    if engine.dialect.name == "sqlite":
+    if make_url(url).get_backend_name() == "sqlite":
+        # One connection: SQLite has a single writer anyway, and several pooled
+        # connections contending for its lock spin in busy-wait back-off (a long
+        # latency tail under load). Requests queue for the connection instead.
+        engine = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=30)
         event.listen(engine.sync_engine, "connect", _configure_sqlite)
-    return engine
+        return engine
+    return create_async_engine(url)
 
 
 def _configure_sqlite(dbapi_connection: Any, connection_record: Any) -> None:

@@ -14,8 +14,8 @@ from decimal import Decimal
 from typing import Any, Literal
 
 import orjson
+from sqlalchemy import bindparam, select, update
 from sqlalchemy import insert as sql_insert
-from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -87,6 +87,14 @@ def saved_window(order: OrderRow) -> MarketTotals:
         Decimal(data["mid_ns"]),
         int(data["covered_ns"]),
     )
+
+
+_STATE_COLUMNS = ("status", "filled", "state", "next_due_ns", "updated_ns")
+_UPDATE_STATE = (
+    update(OrderRow.__table__)  # type: ignore[arg-type]
+    .where(OrderRow.__table__.c.id == bindparam("order_id"))
+    .values({name: bindparam(name) for name in _STATE_COLUMNS})
+)
 
 
 class DuplicateTokenId(Exception):
@@ -235,13 +243,15 @@ async def record_slices(session: AsyncSession, writes: Sequence[SliceWrite]) -> 
     stored: set[tuple[int, int]] = set()
     if slice_writes:
         insert = _INSERTS[session.get_bind().dialect.name]
+        # One statement compiled once and cached, executed for many rows ("insertmanyvalues"):
+        # a literal multi-row VALUES would be recompiled for every batch size.
         statement = (
-            insert(SliceRow)
-            .values([_slice_row(w.order.id, w.result) for w in slice_writes if w.result])
+            insert(SliceRow.__table__)  # type: ignore[arg-type]
             .on_conflict_do_nothing(index_elements=["order_id", "index"])
             .returning(SliceRow.order_id, SliceRow.index)
         )
-        stored = {(row.order_id, row.index) for row in await session.execute(statement)}
+        rows = [_slice_row(w.order.id, w.result) for w in slice_writes if w.result]
+        stored = {(row.order_id, row.index) for row in await session.execute(statement, rows)}
     applied = [w for w in writes if w.result is None or (w.order.id, w.result.index) in stored]
     fills = [
         {"order_id": w.order.id, "slice_index": f.slice_index, "price": f.price, "qty": f.qty,
@@ -249,16 +259,17 @@ async def record_slices(session: AsyncSession, writes: Sequence[SliceWrite]) -> 
         for w in applied if w.result is not None for f in w.result.fills
     ]  # fmt: skip
     if fills:
-        await session.execute(sql_insert(FillRow), fills)
+        await session.execute(sql_insert(FillRow.__table__), fills)  # type: ignore[arg-type]
     if applied:
-        updates = [
-            {"id": w.order.id, **_state_values(w.execution, w.now_ns, w.extra)} for w in applied
-        ]
-        await session.execute(update(OrderRow), updates)
+        updates = [_state_values(w.execution, w.now_ns, w.extra) for w in applied]
+        # A Core executemany: ORM bulk-update-by-primary-key costs several times more here.
+        await session.execute(
+            _UPDATE_STATE,
+            [{"order_id": w.order.id, **v} for w, v in zip(applied, updates, strict=True)],
+        )
         for w, values in zip(applied, updates, strict=True):
             for name, value in values.items():
-                if name != "id":
-                    setattr(w.order, name, value)
+                setattr(w.order, name, value)
     return {w.order.id for w in applied}
 
 

@@ -1,0 +1,198 @@
+"""The `twap` server commands as a user runs them: real processes against a demo server."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.client.demo_server import DemoServer, demo_server
+from tests.server.server_process import free_port
+
+pytestmark = pytest.mark.slow
+
+TWAP = [sys.executable, "-c", "from twapclient.cli import main; main()"]
+
+
+def _twap(
+    *args: str, config: Path, stdin: str | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "TWAP_URL"} | {
+        "TWAP_CONFIG_DIR": str(config)
+    }
+    return subprocess.run(
+        [*TWAP, *args], input=stdin, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def _one_error_line(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 2, result
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("error: ")
+    assert "Traceback" not in result.stderr
+    return result.stderr.rstrip("\n")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
+    with demo_server(tmp_path_factory.mktemp("cli-demo")) as running:
+        yield running
+
+
+@pytest.fixture
+def config(server: DemoServer, tmp_path: Path) -> Path:
+    """A config folder logged in to the demo server."""
+    folder = tmp_path / "config"
+    login = _twap(
+        "login", server.url, server.username, "--password-stdin",
+        config=folder, stdin=server.password + "\n",
+    )  # fmt: skip
+    assert login.returncode == 0, login.stderr
+    return folder
+
+
+def _submit(config: Path, token_id: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    return _twap(
+        "submit", "--token-id", token_id, "--exchange", "binance", "--symbol", "BTC-USDT",
+        "--side", "buy", "--limit-price", "1000000", *extra, config=config,
+    )  # fmt: skip
+
+
+def test_login_saves_the_session_readable_by_its_owner_only(
+    server: DemoServer, tmp_path: Path
+) -> None:
+    folder = tmp_path / "config"
+
+    login = _twap(
+        "login", server.url, server.username, "--password-stdin",
+        config=folder, stdin=server.password + "\n",
+    )  # fmt: skip
+
+    saved = folder / "credentials.json"
+    assert login.returncode == 0, login.stderr
+    assert login.stdout.startswith(f"logged in to {server.url} as alice")
+    assert stat.S_IMODE(saved.stat().st_mode) == 0o600
+    assert json.loads(saved.read_text())["url"] == server.url
+
+
+def test_a_wrong_password_exits_2_with_one_line(server: DemoServer, tmp_path: Path) -> None:
+    login = _twap(
+        "login", server.url, server.username, "--password-stdin",
+        config=tmp_path, stdin="not the password\n",
+    )  # fmt: skip
+
+    assert _one_error_line(login) == "error: incorrect username or password (HTTP 401)"
+    assert not (tmp_path / "credentials.json").exists()
+
+
+def test_submitted_order_shows_in_orders_json_and_order(config: Path) -> None:
+    token_id = f"cli-{time.time_ns()}"
+
+    submitted = _submit(config, token_id, "--quantity", "0.001", "--duration", "4", "--slices", "4")
+    listed = _twap("orders", "--json", config=config)
+    detail = _twap("order", token_id, config=config)
+    detail_json = _twap("order", token_id, "--json", config=config)
+
+    assert submitted.returncode == 0, submitted.stderr
+    assert f"accepted {token_id}: buy 0.001 BTC-USDT on binance" in submitted.stdout
+    assert "schedule" in submitted.stdout
+    assert listed.returncode == 0, listed.stderr
+    assert token_id in [order["token_id"] for order in json.loads(listed.stdout)]
+    assert detail.returncode == 0, detail.stderr
+    assert token_id in detail.stdout and "slices" in detail.stdout
+    order = json.loads(detail_json.stdout)
+    assert (order["token_id"], order["quantity"], len(order["schedule"])) == (token_id, "0.001", 4)
+
+
+def test_watch_follows_the_order_live_until_it_ends(config: Path) -> None:
+    token_id = f"watch-{time.time_ns()}"
+    _submit(config, token_id, "--quantity", "0.001", "--duration", "2", "--slices", "2")
+
+    watched = _twap("watch", token_id, "--json", config=config, timeout=30)
+
+    assert watched.returncode == 0, watched.stderr
+    assert "polling" not in watched.stderr  # the WebSocket carried the updates
+    final = json.loads(watched.stdout)
+    assert (final["status"], Decimal(final["filled_qty"])) == ("completed", Decimal("0.001"))
+
+
+def test_a_rejected_order_exits_2_with_one_line_naming_the_reason(config: Path) -> None:
+    rejected = _submit(
+        config, "too-small", "--quantity", "0.0000001", "--duration", "4", "--slices", "4"
+    )
+
+    line = _one_error_line(rejected)
+    assert line.startswith("error: order rejected (below_lot_size): quantity ")
+    assert "lot size 0.00001 of binance BTC-USDT" in line
+
+
+def test_book_count_stops_after_that_many_updates(config: Path) -> None:
+    book = _twap("book", "binance", "btc-usdt", "--count", "2", "--json", config=config)
+
+    assert book.returncode == 0, book.stderr
+    messages = [json.loads(line) for line in book.stdout.splitlines()]
+    assert [(m["type"], m["symbol"]) for m in messages] == [("book", "BTC-USDT")] * 2
+    assert Decimal(messages[0]["bids"][0][0]) < Decimal(messages[0]["asks"][0][0])
+
+
+@pytest.mark.parametrize(
+    ("args", "check"),
+    [
+        (
+            ("exchanges", "--json"),
+            lambda out: out == [{"name": "binance", "symbols": ["BTC-USDT"]}],
+        ),
+        (("symbols", "binance", "--json"), lambda out: out[0]["lot_size"] == "0.00001"),
+        (("health", "--json"), lambda out: out["feeds"][0]["exchange"] == "binance"),
+    ],
+)
+def test_public_market_data_commands_print_json(
+    config: Path, args: tuple[str, ...], check: Callable[[Any], bool]
+) -> None:
+    result = _twap(*args, config=config)
+
+    assert result.returncode == 0, result.stderr
+    assert check(json.loads(result.stdout))
+
+
+def test_klines_print_a_table_of_candles(config: Path) -> None:
+    result = _twap("klines", "binance", "BTC-USDT", "--limit", "3", config=config)
+
+    assert result.returncode == 0, result.stderr
+    assert "binance BTC-USDT 1m" in result.stdout
+
+
+def test_logout_forgets_the_session(config: Path, server: DemoServer) -> None:
+    logout = _twap("logout", config=config)
+    orders = _twap("orders", config=config)
+
+    assert logout.stdout == f"logged out of {server.url} (alice)\n"
+    assert not (config / "credentials.json").exists()
+    assert _one_error_line(orders).startswith("error: not logged in: run `twap login URL USERNAME`")
+
+
+def test_an_unreachable_server_exits_2_with_one_line(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+
+    result = _twap("exchanges", "--url", url, config=tmp_path)
+
+    assert _one_error_line(result).startswith(f"error: cannot reach the twap server at {url}: ")
+
+
+def test_a_damaged_credentials_file_exits_2_asking_to_log_in_again(tmp_path: Path) -> None:
+    (tmp_path / "credentials.json").write_text("{not json")
+
+    result = _twap("orders", config=tmp_path)
+
+    line = _one_error_line(result)
+    assert line.startswith(f"error: credentials file {tmp_path / 'credentials.json'} is damaged")
+    assert line.endswith("log in again with `twap login URL USERNAME`")

@@ -1,0 +1,189 @@
+"""`AsyncTwapClient`: the asyncio client of the twap server's REST API and WebSocket."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from types import TracebackType
+from typing import TypeVar, Unpack
+
+import httpx
+
+from twapclient._models import (
+    ExchangeInfo,
+    Health,
+    Kline,
+    Order,
+    OrderAccepted,
+    OrderDetail,
+    OrderPage,
+    SymbolInfo,
+    Tokens,
+)
+from twapclient._protocol import Flow, Number, Protocol, TokensListener, transport_error
+from twapclient._stream import StreamOptions, TwapStream, ws_url
+from twapcore import Side
+
+__all__ = ["AsyncTwapClient"]
+
+T = TypeVar("T")
+
+
+class AsyncTwapClient:
+    """The asyncio twin of `TwapClient` (same methods, awaited), plus `stream()`.
+
+    `transport` replaces the network (e.g. `httpx.MockTransport`); see
+    `TwapClient` for `timeout`, `tokens`, `on_tokens` and `clock`.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout: float = 10,
+        tokens: Tokens | None = None,
+        on_tokens: TokensListener | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._protocol = Protocol(
+            base_url, timeout=timeout, tokens=tokens, on_tokens=on_tokens, clock=clock
+        )
+        self._http = httpx.AsyncClient(transport=transport, timeout=timeout)
+
+    @property
+    def base_url(self) -> str:
+        return self._protocol.base_url
+
+    @property
+    def tokens(self) -> Tokens | None:
+        """The current session, or None before `login()`."""
+        return self._protocol.tokens
+
+    async def __aenter__(self) -> AsyncTwapClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _run(self, flow: Flow[T]) -> T:
+        try:
+            request = next(flow)
+            while True:
+                try:
+                    response = await self._http.send(request)
+                except httpx.TransportError as error:
+                    raise transport_error(self.base_url, error) from None
+                request = flow.send(response)
+        except StopIteration as done:
+            result: T = done.value
+            return result
+
+    # --- session ----------------------------------------------------------------
+
+    async def login(self, username: str, password: str) -> Tokens:
+        """Log in (POST /auth/token); later calls carry and refresh the tokens."""
+        return await self._run(self._protocol.login(username, password))
+
+    async def refresh(self) -> Tokens:
+        """Trade the refresh token for a new pair now (done automatically when needed)."""
+        return await self._run(self._protocol.refresh())
+
+    async def access_token(self, refresh: bool = False) -> str:
+        """A usable access token (refreshed first if due, or if `refresh`)."""
+        return await self._run(self._protocol.access_token(force_refresh=refresh))
+
+    def stream(self, **options: Unpack[StreamOptions]) -> TwapStream:
+        """The server's live WebSocket: `async with client.stream() as s: …`.
+
+        `options` tune `TwapStream` (timeouts, ping interval, reconnection backoff).
+        """
+        return TwapStream(ws_url(self.base_url), self.access_token, **options)
+
+    # --- public market data -----------------------------------------------------
+
+    async def exchanges(self) -> list[ExchangeInfo]:
+        """Exchanges the server collects, with their symbols."""
+        return await self._run(self._protocol.exchanges())
+
+    async def symbols(self, exchange: str) -> list[SymbolInfo]:
+        """Symbols of `exchange` with tick and lot sizes; `NotFoundError` if not collected."""
+        return await self._run(self._protocol.symbols(exchange))
+
+    async def klines(
+        self,
+        exchange: str,
+        symbol: str,
+        interval: str = "1m",
+        limit: int = 100,
+        start: int | None = None,
+        end: int | None = None,
+    ) -> list[Kline]:
+        """Up to `limit` candles of `interval`, oldest first; `start`/`end` in ns since epoch."""
+        return await self._run(self._protocol.klines(exchange, symbol, interval, limit, start, end))
+
+    async def health(self) -> Health:
+        """Feed health per exchange and symbol, and the candle backfill."""
+        return await self._run(self._protocol.health())
+
+    # --- orders -----------------------------------------------------------------
+
+    async def submit_twap(
+        self,
+        token_id: str,
+        exchange: str,
+        symbol: str,
+        side: Side | str,
+        quantity: Number,
+        limit_price: Number,
+        duration_s: Number,
+        slices: int | None = None,
+        interval_s: Number | None = None,
+        fill_model: str | None = None,
+        catch_up_cap: Number | None = None,
+    ) -> OrderAccepted:
+        """Submit a TWAP order; `OrderRejected` (with `reason`) if the server refuses it."""
+        flow = self._protocol.submit_twap(
+            token_id, exchange, symbol, side, quantity, limit_price, duration_s,
+            slices, interval_s, fill_model, catch_up_cap,
+        )  # fmt: skip
+        return await self._run(flow)
+
+    async def orders(
+        self,
+        status: str = "all",
+        token_id: str | None = None,
+        limit: int = 50,
+        after: int | None = None,
+    ) -> OrderPage:
+        """One page of the user's orders (`open`, `closed` or `all`), newest first."""
+        return await self._run(self._protocol.orders(status, token_id, limit, after))
+
+    async def iter_orders(
+        self, status: str = "all", token_id: str | None = None, page_size: int = 50
+    ) -> AsyncIterator[Order]:
+        """Every order matching, newest first, fetching page after page as needed."""
+        after: int | None = None
+        while True:
+            page = await self.orders(status, token_id, page_size, after)
+            for order in page.orders:
+                yield order
+            if page.next_after is None:
+                return
+            after = page.next_after
+
+    async def order(self, token_id: str) -> OrderDetail:
+        """An order with fills, slices and analytics; `NotFoundError` if not yours."""
+        return await self._run(self._protocol.order(token_id))
+
+    async def cancel(self, token_id: str) -> Order:
+        """Cancel a working order (what filled stays filled); harmless if cancelled already."""
+        return await self._run(self._protocol.cancel(token_id))

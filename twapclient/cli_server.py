@@ -1,0 +1,417 @@
+"""The `twap` commands that talk to a twap server, registered on the `twap` app of `cli`.
+
+`twap login URL USERNAME` saves the server URL and the session (see `_config`);
+the other commands use them, refreshing and re-saving tokens as needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import secrets
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated, Any
+
+import orjson
+import typer
+from pydantic import BaseModel
+from rich.console import Console
+from rich.table import Table
+
+from twapclient._async_client import AsyncTwapClient
+from twapclient._client import TwapClient
+from twapclient._config import Credentials, delete_credentials, load_credentials, save_credentials
+from twapclient._models import Order, OrderDetail, Tokens
+from twapclient._protocol import normalize_base_url
+from twapclient.cli import CliError, app
+from twapclient.cli import _decimal as decimal_option
+from twapclient.cli import _err as err_console
+from twapclient.cli_live import follow_order, show_books
+from twapclient.report import format_decimal, format_time, print_report
+from twapcore import Side, normalize_exchange, normalize_symbol
+
+_out = Console(highlight=False, soft_wrap=True)
+if not _out.is_terminal:
+    # Piped or captured: no terminal width to respect, so never cut a price short.
+    _out.width = max(_out.width, 200)
+
+Url = Annotated[
+    str | None,
+    typer.Option(
+        "--url", envvar="TWAP_URL", help="Server URL (default: the one you logged in to)."
+    ),
+]
+Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+
+
+class OrderFilter(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+    ALL = "all"
+
+
+@dataclass(frozen=True)
+class _Target:
+    """The server a command talks to, and the saved session if it is for that server."""
+
+    url: str
+    saved: Credentials | None
+
+    @classmethod
+    def of(cls, url: str | None) -> _Target:
+        saved = load_credentials()
+        if url is None:
+            if saved is None:
+                raise CliError("not logged in: run `twap login URL USERNAME` (or pass --url)")
+            url = saved.url
+        url = normalize_base_url(url)
+        return cls(url, saved if saved is not None and saved.url == url else None)
+
+    def options(self) -> dict[str, Any]:
+        """Client keyword arguments: the saved tokens, saved again whenever they change."""
+        saved = self.saved
+        if saved is None:
+            return {}
+
+        def save(tokens: Tokens) -> None:
+            save_credentials(saved.model_copy(update={"tokens": tokens}))
+
+        return {"tokens": saved.tokens, "on_tokens": save}
+
+    def client(self) -> TwapClient:
+        return TwapClient(self.url, **self.options())
+
+    def async_client(self) -> AsyncTwapClient:
+        return AsyncTwapClient(self.url, **self.options())
+
+
+def _print_json(value: BaseModel | Iterable[BaseModel]) -> None:
+    data = (
+        value.model_dump(mode="json")
+        if isinstance(value, BaseModel)
+        else [v.model_dump(mode="json") for v in value]
+    )
+    sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+def _table(title: str | None, columns: str, rows: Iterable[Iterable[object]]) -> Table:
+    """A table; columns named with a trailing `>` are right-aligned (numbers)."""
+    table = Table(title=title)
+    for name in columns.split(","):
+        right = name.endswith(">")
+        table.add_column(name.rstrip(">").strip(), justify="right" if right else "left")
+    for row in rows:
+        table.add_row(*("-" if cell is None else str(cell) for cell in row))
+    return table
+
+
+# --- session --------------------------------------------------------------
+
+
+@app.command("login")
+def login_command(
+    url: Annotated[str, typer.Argument(help="Server URL, e.g. http://127.0.0.1:8000.")],
+    username: Annotated[str, typer.Argument(help="Your account name on that server.")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from one line of stdin.")
+    ] = False,
+) -> None:
+    """Log in to a twap server and save the session for the other commands."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise CliError("--password-stdin: no password on stdin")
+    else:
+        password = typer.prompt("Password", hide_input=True)
+    with TwapClient(url) as client:
+        tokens = client.login(username, password)
+        saved = Credentials(url=client.base_url, username=username, tokens=tokens)
+    path = save_credentials(saved)
+    _out.print(f"logged in to {saved.url} as {username} (session saved in {path})", markup=False)
+
+
+@app.command("logout")
+def logout_command() -> None:
+    """Forget the saved session."""
+    saved = delete_credentials()
+    if saved is None:
+        _out.print("not logged in")
+    else:
+        _out.print(f"logged out of {saved.url} ({saved.username})", markup=False)
+
+
+# --- public market data ---------------------------------------------------
+
+
+@app.command("exchanges")
+def exchanges_command(url: Url = None, as_json: Json = False) -> None:
+    """Exchanges the server collects, with their symbols."""
+    with _Target.of(url).client() as client:
+        exchanges = client.exchanges()
+    if as_json:
+        _print_json(exchanges)
+        return
+    rows = ((e.name, ", ".join(e.symbols)) for e in exchanges)
+    _out.print(_table("exchanges", "exchange,symbols", rows))
+
+
+@app.command("symbols")
+def symbols_command(
+    exchange: Annotated[str, typer.Argument(help="e.g. binance")],
+    url: Url = None,
+    as_json: Json = False,
+) -> None:
+    """Symbols collected on EXCHANGE, with tick and lot sizes and book freshness."""
+    with _Target.of(url).client() as client:
+        symbols = client.symbols(normalize_exchange(exchange))
+    if as_json:
+        _print_json(symbols)
+        return
+    rows = (
+        (s.symbol, s.tick_size, s.lot_size, "yes" if s.has_book else "no", "yes" if s.stale else "")
+        for s in symbols
+    )
+    _out.print(_table(f"{exchange} symbols", "symbol,tick size>,lot size>,book,stale", rows))
+
+
+@app.command("klines")
+def klines_command(
+    exchange: Annotated[str, typer.Argument(help="e.g. binance")],
+    symbol: Annotated[str, typer.Argument(help="e.g. BTC-USDT")],
+    interval: Annotated[str, typer.Option(help="1m, 3m, 5m, 15m, 30m, 1h, 4h or 1d.")] = "1m",
+    limit: Annotated[int, typer.Option(help="Number of candles (1..1000).")] = 20,
+    url: Url = None,
+    as_json: Json = False,
+) -> None:
+    """The latest OHLCV candles of SYMBOL on EXCHANGE, oldest first."""
+    exchange, symbol = normalize_exchange(exchange), normalize_symbol(symbol)
+    with _Target.of(url).client() as client:
+        klines = client.klines(exchange, symbol, interval=interval, limit=limit)
+    if as_json:
+        _print_json(klines)
+        return
+    rows = (
+        (format_time(k.open_ns), k.open, k.high, k.low, k.close, k.volume, k.trades) for k in klines
+    )
+    title = f"{exchange} {symbol} {interval}"
+    _out.print(_table(title, "open (UTC),open>,high>,low>,close>,volume>,trades>", rows))
+
+
+@app.command("health")
+def health_command(url: Url = None, as_json: Json = False) -> None:
+    """Feed health per exchange and symbol."""
+    with _Target.of(url).client() as client:
+        health = client.health()
+    if as_json:
+        _print_json(health)
+        return
+    rows = (
+        (
+            f.exchange,
+            f.symbol,
+            "yes" if f.connected else "no",
+            "yes" if f.stale else "",
+            None if f.last_message_age_s is None else f"{f.last_message_age_s:.2f}",
+            f.messages,
+            f.reconnects,
+            f.gaps,
+            f.last_error,
+        )
+        for f in health.feeds
+    )
+    columns = "exchange,symbol,connected,stale,age (s)>,messages>,reconnects>,gaps>,last error"
+    _out.print(_table(f"status: {health.status}", columns, rows))
+
+
+# --- orders ---------------------------------------------------------------
+
+
+def _order_rows(orders: Iterable[Order]) -> Iterable[tuple[object, ...]]:
+    for o in orders:
+        yield (
+            o.token_id,
+            o.status.value,
+            o.side.value,
+            f"{o.exchange} {o.symbol}",
+            f"{o.filled_qty} / {o.quantity}",
+            format_decimal(o.average_price),
+            o.limit_price,
+            f"{o.slices_done} / {o.slices_total}",
+            format_time(o.created_ns),
+        )
+
+
+_ORDER_COLUMNS = "token_id,status,side,market,filled>,avg price>,limit>,slices>,created (UTC)"
+
+
+@app.command("submit")
+def submit_command(
+    exchange: Annotated[str, typer.Option(help="Exchange, e.g. binance.")],
+    symbol: Annotated[str, typer.Option(help="Symbol, e.g. BTC-USDT.")],
+    side: Annotated[Side, typer.Option(help="buy or sell.")],
+    quantity: Annotated[str, typer.Option(help="Total quantity in base units.")],
+    limit_price: Annotated[str, typer.Option(help="Worst price to trade at.")],
+    duration: Annotated[str, typer.Option(help="Order duration in seconds.")],
+    slices: Annotated[int | None, typer.Option(help="Number of slices.")] = None,
+    interval: Annotated[
+        str | None, typer.Option(help="Seconds between slices (instead of --slices).")
+    ] = None,
+    fill_model: Annotated[
+        str | None, typer.Option(help="walk_book (default) or top_of_book.")
+    ] = None,
+    catch_up_cap: Annotated[
+        str | None, typer.Option(help="A slice may trade at most this many planned slices.")
+    ] = None,
+    token_id: Annotated[
+        str | None, typer.Option(help="Your id for the order (default: a new random one).")
+    ] = None,
+    url: Url = None,
+    as_json: Json = False,
+) -> None:
+    """Submit a TWAP order; prints its schedule, or the reason it was rejected (exit 2)."""
+    cap = None if catch_up_cap is None else decimal_option(catch_up_cap, "--catch-up-cap")
+    with _Target.of(url).client() as client:
+        accepted = client.submit_twap(
+            token_id=token_id or f"twap-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}",
+            exchange=normalize_exchange(exchange),
+            symbol=normalize_symbol(symbol),
+            side=side,
+            quantity=decimal_option(quantity, "--quantity"),
+            limit_price=decimal_option(limit_price, "--limit-price"),
+            duration_s=decimal_option(duration, "--duration"),
+            slices=slices,
+            interval_s=None if interval is None else decimal_option(interval, "--interval"),
+            fill_model=fill_model,
+            catch_up_cap=cap,
+        )
+    if as_json:
+        _print_json(accepted)
+        return
+    order = accepted.order
+    _out.print(
+        f"accepted {order.token_id}: {order.side.value} {order.quantity} {order.symbol} "
+        f"on {order.exchange}, limit {order.limit_price}, {len(accepted.schedule)} slices",
+        markup=False,
+    )
+    rows = ((p.index, format_time(p.due_ns), p.qty) for p in accepted.schedule)
+    _out.print(_table("schedule", "#>,due (UTC),quantity>", rows))
+
+
+@app.command("orders")
+def orders_command(
+    status: Annotated[OrderFilter, typer.Option(help="open, closed or all.")] = OrderFilter.ALL,
+    token_id: Annotated[str | None, typer.Option(help="Only this token_id.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many orders.", min=1)] = 50,
+    url: Url = None,
+    as_json: Json = False,
+) -> None:
+    """Your orders, newest first."""
+    with _Target.of(url).client() as client:
+        orders = list(
+            itertools.islice(client.iter_orders(status.value, token_id, min(limit, 500)), limit)
+        )
+    if as_json:
+        _print_json(orders)
+        return
+    _out.print(_table(f"orders ({status.value})", _ORDER_COLUMNS, _order_rows(orders)))
+
+
+def _print_detail(order: OrderDetail) -> None:
+    _out.print(_table(None, _ORDER_COLUMNS, _order_rows([order])))
+    if order.next_slice_ns is not None:
+        _out.print(f"next slice due {format_time(order.next_slice_ns)} UTC")
+    print_report(order.report(), _out)
+    fills = ((f.slice_index, format_time(f.ts_ns), f.price, f.qty) for f in order.fills)
+    _out.print(_table("fills", "slice>,time (UTC),price>,quantity>", fills))
+
+
+@app.command("order")
+def order_command(
+    token_id: Annotated[str, typer.Argument(help="The order's token_id.")],
+    url: Url = None,
+    as_json: Json = False,
+) -> None:
+    """One order: progress, analytics, slices (with skip reasons) and fills."""
+    with _Target.of(url).client() as client:
+        order = client.order(token_id)
+    if as_json:
+        _print_json(order)
+    else:
+        _print_detail(order)
+
+
+@app.command("cancel")
+def cancel_command(
+    token_id: Annotated[str, typer.Argument(help="The order's token_id.")],
+    url: Url = None,
+    as_json: Json = False,
+) -> None:
+    """Cancel a working order; what filled stays filled."""
+    with _Target.of(url).client() as client:
+        order = client.cancel(token_id)
+    if as_json:
+        _print_json(order)
+    else:
+        _out.print(
+            f"{order.token_id} {order.status.value}: filled {order.filled_qty} / {order.quantity}",
+            markup=False,
+        )
+
+
+# --- live -----------------------------------------------------------------
+
+
+def _run_live(target: _Target, run: Callable[[AsyncTwapClient], Any]) -> Any:
+    async def main() -> Any:
+        async with target.async_client() as client:
+            return await run(client)
+
+    return asyncio.run(main())
+
+
+@app.command("watch")
+def watch_command(
+    token_id: Annotated[str, typer.Argument(help="The order's token_id.")],
+    poll_interval: Annotated[
+        float, typer.Option(help="Seconds between polls when the WebSocket is unavailable.")
+    ] = 1.0,
+    url: Url = None,
+    as_json: Json = False,
+) -> None:
+    """Follow an order live (WebSocket, else polling) until it ends; then print it."""
+    target = _Target.of(url)
+    final: OrderDetail = _run_live(
+        target,
+        lambda client: follow_order(
+            client, token_id, poll_interval_s=poll_interval, console=err_console
+        ),
+    )
+    if as_json:
+        _print_json(final)
+    else:
+        _print_detail(final)
+
+
+@app.command("book")
+def book_command(
+    exchange: Annotated[str, typer.Argument(help="e.g. binance")],
+    symbol: Annotated[str, typer.Argument(help="e.g. BTC-USDT")],
+    count: Annotated[
+        int | None, typer.Option(help="Stop after this many updates (default: run until Ctrl-C).")
+    ] = None,
+    url: Url = None,
+    as_json: Json = False,
+) -> None:
+    """The live top-10 book of SYMBOL on EXCHANGE, updated every second."""
+    if count is not None and count < 1:
+        raise CliError(f"--count {count} must be at least 1")
+    target = _Target.of(url)
+    exchange, symbol = normalize_exchange(exchange), normalize_symbol(symbol)
+    _run_live(
+        target,
+        lambda client: show_books(client, exchange, symbol, count, _out, err_console, as_json),
+    )
