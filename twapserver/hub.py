@@ -93,6 +93,25 @@ class MarketHub:
     def has(self, exchange: str, symbol: str) -> bool:
         return (exchange, symbol) in self._markets
 
+    def unknown_market(self, exchange: str, symbol: str) -> tuple[str, str] | None:
+        """(reason, message) when (exchange, symbol) is not collected here, else None.
+
+        The one wording every API (REST 404s, order rejections, WS errors) uses.
+        """
+        if exchange not in self.exchanges():
+            known = ", ".join(self.exchanges())
+            return (
+                "unknown_exchange",
+                f"exchange {exchange!r} is not collected by this server; collected: {known}",
+            )
+        if not self.has(exchange, symbol):
+            known = ", ".join(i.symbol for i in self.instruments(exchange))
+            return (
+                "unknown_symbol",
+                f"symbol {symbol!r} is not collected on {exchange}; collected: {known}",
+            )
+        return None
+
     def health(self, exchange: str, symbol: str) -> FeedHealth:
         return self._markets[(exchange, symbol)].health
 

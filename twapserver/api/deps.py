@@ -101,10 +101,6 @@ CurrentUser = Annotated[UserRow, Depends(get_current_user)]
 
 def require_market(hub: MarketHub, exchange: str, symbol: str) -> None:
     """404 naming the exchange or symbol that this server does not collect."""
-    if exchange not in hub.exchanges():
-        raise HTTPException(404, f"exchange {exchange!r} is not collected by this server")
-    if not hub.has(exchange, symbol):
-        known = ", ".join(i.symbol for i in hub.instruments(exchange))
-        raise HTTPException(
-            404, f"symbol {symbol!r} is not collected on {exchange}; collected: {known}"
-        )
+    problem = hub.unknown_market(exchange, symbol)
+    if problem is not None:
+        raise HTTPException(404, problem[1])

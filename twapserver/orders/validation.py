@@ -42,17 +42,9 @@ def validate_order(
 ) -> tuple[TwapOrderSpec, tuple[PlannedSlice, ...]]:
     """The spec to execute and its schedule (planned from time 0), or raise `Rejection`."""
     exchange, symbol = request.exchange, request.symbol
-    if exchange not in hub.exchanges():
-        known = ", ".join(hub.exchanges())
-        raise _reject(
-            "unknown_exchange", f"exchange {exchange!r} is not collected; collected: {known}"
-        )
-    if not hub.has(exchange, symbol):
-        known = ", ".join(i.symbol for i in hub.instruments(exchange))
-        raise _reject(
-            "unknown_symbol",
-            f"symbol {symbol!r} is not collected on {exchange}; collected: {known}",
-        )
+    problem = hub.unknown_market(exchange, symbol)
+    if problem is not None:
+        raise _reject(*problem)
     if request.quantity <= 0:
         raise _reject("invalid_quantity", f"quantity {request.quantity} must be greater than 0")
     if request.limit_price <= 0:

@@ -187,17 +187,9 @@ class _Client:
 
 
 def _require_market(hub: MarketHub, exchange: str, symbol: str) -> None:
-    # The same wording as the REST 404s.
-    if exchange not in hub.exchanges():
-        raise ProtocolError(
-            "unknown_exchange", f"exchange {exchange!r} is not collected by this server"
-        )
-    if not hub.has(exchange, symbol):
-        known = ", ".join(info.symbol for info in hub.instruments(exchange))
-        raise ProtocolError(
-            "unknown_symbol",
-            f"symbol {symbol!r} is not collected on {exchange}; collected: {known}",
-        )
+    problem = hub.unknown_market(exchange, symbol)
+    if problem is not None:
+        raise ProtocolError(*problem)
 
 
 async def _serve(websocket: WebSocket, client: _Client) -> None:
