@@ -113,8 +113,9 @@ class BookSnapshot:
         return max(0, now_ns - self.ts_recv)
 
 
-@dataclass(frozen=True, slots=True)
-class Trade:
+class Trade(NamedTuple):
+    """One public trade. A named tuple, not a dataclass: collectors build one per trade."""
+
     exchange: str
     symbol: str
     side: Side

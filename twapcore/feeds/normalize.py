@@ -150,15 +150,16 @@ def trade_from_cryptofeed_ns(trade: CryptofeedTrade, ts_recv_ns: int) -> Trade:
     `side` is the taker's side; `ts_event` is the venue's trade time in ns.
     """
     trade_id = trade.id
+    # Positional and with the memo dicts read inline: this runs once per trade.
     return Trade(
-        exchange=exchange_name(trade.exchange),
-        symbol=canonical_symbol(trade.symbol),
-        side=_SIDES[trade.side],
-        price=trade.price,
-        qty=trade.amount,
-        ts_event=seconds_to_ns(trade.timestamp),
-        ts_recv=ts_recv_ns,
-        trade_id=None if trade_id is None else str(trade_id),
+        _exchange_names.get(trade.exchange) or exchange_name(trade.exchange),
+        _canonical_symbols.get(trade.symbol) or canonical_symbol(trade.symbol),
+        _SIDES[trade.side],
+        trade.price,
+        trade.amount,
+        seconds_to_ns(trade.timestamp),
+        ts_recv_ns,
+        None if trade_id is None else str(trade_id),
     )
 
 

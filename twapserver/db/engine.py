@@ -7,6 +7,8 @@ the package (`twapserver/db/migrations`) and run without an `alembic.ini`.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -57,13 +59,27 @@ def make_engine(url: str = DEFAULT_DATABASE_URL) -> AsyncEngine:
 def _configure_sqlite(dbapi_connection: Any, connection_record: Any) -> None:
     cursor = dbapi_connection.cursor()
     try:
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _switch_to_wal(cursor)
         # With WAL, NORMAL cannot corrupt the database; a power loss may only
         # drop the last commits, and it saves an fsync per commit.
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
     finally:
         cursor.close()
+
+
+def _switch_to_wal(cursor: Any) -> None:
+    # WAL is a property of the file, so this is a no-op after the first time. On a
+    # brand-new file two connections switching at once get "database is locked"
+    # without waiting for SQLite's busy timeout: retry for up to 5 s (start-up only).
+    for attempt in range(100):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == 99:
+                raise
+            time.sleep(0.05)
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
