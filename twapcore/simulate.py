@@ -170,7 +170,12 @@ class _Simulation:
     def finish(self) -> SimulationResult:
         self._execute_due(self.last_ts, inclusive=True)
         self._execute_due(2**63, inclusive=False, recording_ended=True)
-        missing = [r.spec for r in self.runs if r.report is None]
+        # An order on a symbol without any book is a mistake, even with an explicit start.
+        missing = [
+            r.spec
+            for r in self.runs
+            if r.report is None or self.states[(r.spec.exchange, r.spec.symbol)].latest is None
+        ]
         if missing:
             spec = missing[0]
             books = self.seen | {k for k, st in self.states.items() if st.latest is not None}

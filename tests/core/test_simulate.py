@@ -111,3 +111,11 @@ def test_same_recording_gives_the_same_report(tmp_path: Path) -> None:
     second = simulate(tmp_path / "m.jsonl", [order]).reports[0].to_dict()
 
     assert first == second
+
+
+def test_unknown_symbol_is_an_error_even_with_an_explicit_start(tmp_path: Path) -> None:
+    _write_market(tmp_path / "m.jsonl")
+    from dataclasses import replace
+
+    with pytest.raises(UnknownSymbol, match="no book for binance ETH-USDT"):
+        simulate(tmp_path / "m.jsonl", [replace(spec(), symbol="ETH-USDT")], [0])
