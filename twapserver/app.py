@@ -83,10 +83,19 @@ def create_app(
             await collectors.start()
             # -- candle backfill: after start(), so cryptofeed's symbol cache is loaded --
             if settings.backfill_minutes > 0:
-                backfill = run_backfill(
-                    settings, app.state.sessions, hub, app.state.backfill_status, clock
-                )
+                status = app.state.backfill_status
+                backfill = run_backfill(settings, app.state.sessions, hub, status, clock)
                 tasks.append(asyncio.create_task(backfill))  # cancelled on shutdown below
+
+                def backfill_late_venue(exchange: str, symbols: list[str]) -> None:
+                    # A venue unreachable at start: backfill it once its feed is up.
+                    for symbol in symbols:
+                        status.errors.pop((exchange, symbol), None)
+                    only = settings.model_copy(update={"exchanges": {exchange: symbols}})
+                    late = run_backfill(only, app.state.sessions, hub, status, clock)
+                    tasks.append(asyncio.create_task(late))
+
+                collectors.late_start_listeners.append(backfill_late_venue)
             # -- end candle backfill --
         # Recording (TWAP_RECORD_DIR): after the feeds registered their instruments.
         recorder = recorder_for(settings, hub)

@@ -21,6 +21,7 @@ import json
 import logging
 import ssl
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +111,8 @@ class Collectors:
         self.hub = hub
         self.handler: FeedHandler | None = None
         self._retry_task: asyncio.Task[None] | None = None
+        # Called with (exchange, symbols) when a venue that failed at start comes up.
+        self.late_start_listeners: list[Callable[[str, list[str]], None]] = []
         self._tasks_before: set[asyncio.Task[Any]] = set()
         self._ssl = (
             ssl.create_default_context(cafile=str(settings.venue_ca_file))
@@ -203,7 +206,14 @@ class Collectors:
     async def _retry(self, failed: list[tuple[str, list[str]]]) -> None:
         while failed:
             await asyncio.sleep(self.settings.feed_retry_s)
-            failed = [(e, s) for e, s in failed if not await self._add_feed(e, s)]
+            still_failed = []
+            for exchange, symbols in failed:
+                if not await self._add_feed(exchange, symbols):
+                    still_failed.append((exchange, symbols))
+                    continue
+                for listener in self.late_start_listeners:
+                    listener(exchange, symbols)
+            failed = still_failed
 
     async def stop(self) -> None:
         if self._retry_task is not None:

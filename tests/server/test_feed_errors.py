@@ -44,12 +44,19 @@ async def test_unreachable_venue_is_reported_and_retried_until_it_answers(
             async def feed() -> dict[str, object]:
                 return dict((await http.get("/health")).json()["feeds"][0])
 
+            status = app.state.backfill_status
+            await wait_for(lambda: status.state == "done", "the first backfill")
             down = await feed()
+            backfill_down, first_finished = dict(status.errors), status.finished_ns
             fake.start()
             await wait_for(
                 lambda: app.state.hub.book("binance", "NKN-USDT") is not None, "the retried feed"
             )
             up = await feed()
+            await wait_for(
+                lambda: status.finished_ns != first_finished and status.state == "done",
+                "the late venue's backfill",
+            )
     finally:
         fake.stop()
         Symbols.clear()
@@ -57,3 +64,6 @@ async def test_unreachable_venue_is_reported_and_retried_until_it_answers(
     assert (down["connected"], down["stale"]) == (False, True)
     assert "cannot start the feed" in str(down["last_error"])
     assert (up["connected"], up["last_error"]) == (True, None)
+    assert "unreachable" in backfill_down[("binance", "NKN-USDT")]
+    assert status.errors == {}
+    assert ("binance", "NKN-USDT") in status.stored
