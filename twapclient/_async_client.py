@@ -20,7 +20,14 @@ from twapclient._models import (
     SymbolInfo,
     Tokens,
 )
-from twapclient._protocol import Flow, Number, Protocol, TokensListener, transport_error
+from twapclient._protocol import (
+    ClientSession,
+    Flow,
+    Number,
+    Protocol,
+    TokensListener,
+    transport_error,
+)
 from twapclient._stream import StreamOptions, TwapStream, ws_url
 from twapcore import Side
 
@@ -29,7 +36,7 @@ __all__ = ["AsyncTwapClient"]
 T = TypeVar("T")
 
 
-class AsyncTwapClient:
+class AsyncTwapClient(ClientSession):
     """The asyncio twin of `TwapClient` (same methods, awaited), plus `stream()`.
 
     `transport` replaces the network (e.g. `httpx.MockTransport`); see
@@ -50,15 +57,6 @@ class AsyncTwapClient:
             base_url, timeout=timeout, tokens=tokens, on_tokens=on_tokens, clock=clock
         )
         self._http = httpx.AsyncClient(transport=transport, timeout=timeout)
-
-    @property
-    def base_url(self) -> str:
-        return self._protocol.base_url
-
-    @property
-    def tokens(self) -> Tokens | None:
-        """The current session, or None before `login()`."""
-        return self._protocol.tokens
 
     async def __aenter__(self) -> AsyncTwapClient:
         return self

@@ -20,7 +20,14 @@ from twapclient._models import (
     SymbolInfo,
     Tokens,
 )
-from twapclient._protocol import Flow, Number, Protocol, TokensListener, transport_error
+from twapclient._protocol import (
+    ClientSession,
+    Flow,
+    Number,
+    Protocol,
+    TokensListener,
+    transport_error,
+)
 from twapcore import Side
 
 __all__ = ["TwapClient"]
@@ -28,7 +35,7 @@ __all__ = ["TwapClient"]
 T = TypeVar("T")
 
 
-class TwapClient:
+class TwapClient(ClientSession):
     """Talks to a twap server over HTTP (blocking).
 
     `transport` replaces the network (e.g. `httpx.MockTransport` in tests);
@@ -52,15 +59,6 @@ class TwapClient:
             base_url, timeout=timeout, tokens=tokens, on_tokens=on_tokens, clock=clock
         )
         self._http = httpx.Client(transport=transport, timeout=timeout)
-
-    @property
-    def base_url(self) -> str:
-        return self._protocol.base_url
-
-    @property
-    def tokens(self) -> Tokens | None:
-        """The current session, or None before `login()`."""
-        return self._protocol.tokens
 
     def __enter__(self) -> TwapClient:
         return self

@@ -144,6 +144,21 @@ def _text(value: Number | Side) -> str:
     return str(value.value if isinstance(value, Side) else value)
 
 
+class ClientSession:
+    """What the sync and async clients share on top of their `Protocol`."""
+
+    _protocol: Protocol
+
+    @property
+    def base_url(self) -> str:
+        return self._protocol.base_url
+
+    @property
+    def tokens(self) -> Tokens | None:
+        """The current session, or None before `login()`."""
+        return self._protocol.tokens
+
+
 class Protocol:
     """The state of one client (server URL, session tokens) and a flow per API call."""
 

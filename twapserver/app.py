@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -22,6 +21,7 @@ from twapserver.hub import MarketHub
 from twapserver.orders.engine import Engine
 from twapserver.recorder import recorder_for
 from twapserver.settings import Settings
+from twapserver.tasks import cancel_and_wait
 from twapserver.ws import Broadcaster
 from twapserver.ws import router as ws_router
 
@@ -109,11 +109,7 @@ def create_app(
         finally:
             await broadcaster.stop()  # WS /ws: stop the fan-out, close sockets with 1001
             await app.state.engine.stop()
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await cancel_and_wait(*tasks)
             if collectors is not None:
                 await collectors.stop()
             if recorder is not None:

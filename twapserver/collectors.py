@@ -37,6 +37,7 @@ from twapcore.models import BookSnapshot
 from twapserver.feeds import FeedEndpoints, feed_class
 from twapserver.hub import InstrumentInfo, MarketHub
 from twapserver.settings import Settings
+from twapserver.tasks import cancel_and_wait
 
 __all__ = ["Collectors"]
 
@@ -216,11 +217,8 @@ class Collectors:
             failed = still_failed
 
     async def stop(self) -> None:
-        if self._retry_task is not None:
-            self._retry_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._retry_task
-            self._retry_task = None
+        retry, self._retry_task = self._retry_task, None
+        await cancel_and_wait(retry)
         if self.handler is None:
             return
         await self.handler.stop_async()

@@ -14,7 +14,6 @@ by receive time: `twap simulate` goes by file order, so lines should follow `ts_
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -24,6 +23,7 @@ from pathlib import Path
 from twapcore import NS_PER_SECOND, BookSnapshot, RecordingWriter, Trade
 from twapserver.hub import MarketHub
 from twapserver.settings import Settings
+from twapserver.tasks import cancel_and_wait
 
 __all__ = ["Recorder", "recorder_for"]
 
@@ -118,10 +118,7 @@ class Recorder:
         """Stop ticking and `close`; the file is closed even if ticking had failed."""
         task, self._task = self._task, None
         try:
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await cancel_and_wait(task)
         finally:
             self.close()
 

@@ -36,6 +36,7 @@ from twapcore import (
 from twapserver.db.models import OrderRow
 from twapserver.hub import MarketHub
 from twapserver.orders import repository
+from twapserver.tasks import cancel_and_wait
 
 __all__ = ["Engine", "LiveOrder", "OrderListener"]
 
@@ -97,11 +98,8 @@ class Engine:
             self._task = asyncio.create_task(self._run_forever())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
 
     # --- orders ----------------------------------------------------------------------------
     def submit(self, order: OrderRow, execution: TwapExecution) -> LiveOrder:

@@ -8,13 +8,13 @@ not read costs its own dropped books, never the fan-out's time or other clients'
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from twapcore import BookSnapshot, SliceResult
 from twapcore.recording import book_to_record
 from twapserver.hub import MarketHub
 from twapserver.orders.engine import Engine, LiveOrder
+from twapserver.tasks import cancel_and_wait
 from twapserver.ws.messages import dumps, order_message
 from twapserver.ws.outbox import BookKey, Outbox
 
@@ -50,11 +50,8 @@ class Broadcaster:
 
     async def stop(self) -> None:
         """Stop ticking and close every connection with 1001."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
         if self._engine is not None:
             self._engine.listeners.remove(self.on_order)
             self._engine = None
