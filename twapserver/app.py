@@ -14,6 +14,7 @@ from twapserver.api import auth, orders, public
 from twapserver.api.errors import install_error_handlers
 from twapserver.auth import make_token_codec
 from twapserver.backfill import BackfillStatus, run_backfill
+from twapserver.bus.memory import MemoryOrderEvents
 from twapserver.db.candles import upsert_candles
 from twapserver.db.engine import make_engine, make_sessionmaker, upgrade_database
 from twapserver.demo import DEMO_RECORDING, register_recording, replay_forever
@@ -130,6 +131,8 @@ def create_app(
     app.state.hub = hub
     app.state.ws = broadcaster
     app.state.tokens = tokens
+    # Order traffic between API and engine (memory:// in one process; see twapserver.bus).
+    app.state.order_events = MemoryOrderEvents()
     # What the candle backfill did ("off" unless collecting with backfill_minutes > 0).
     app.state.backfill_status = BackfillStatus()
     # Seconds since the epoch for token iat/exp; tests swap it to expire tokens.
