@@ -67,6 +67,7 @@ class SkipReason(StrEnum):
     LIMIT_PRICE = "limit_price"
     NO_LIQUIDITY = "no_liquidity"
     SERVER_DOWN = "server_down"
+    ENGINE_ERROR = "engine_error"  # the server failed to execute the slice (retried first)
     END_OF_RECORDING = "end_of_recording"
 
 

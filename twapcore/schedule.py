@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, Inexact, localcontext
 
 from twapcore.errors import InvalidOrder
 from twapcore.models import NS_PER_SECOND
@@ -11,6 +11,12 @@ from twapcore.models import NS_PER_SECOND
 __all__ = ["DEFAULT_LOT_SIZE", "PlannedSlice", "plan_twap", "seconds_to_ns_exact"]
 
 DEFAULT_LOT_SIZE = Decimal("0.00000001")
+
+# Digits of the lot arithmetic. Every step must be exact (the slices sum exactly
+# to the quantity), so a plan that would need rounding is refused instead.
+PLAN_PRECISION = 60
+# |seconds| >= 10^10 (over 300 years) is beyond 64-bit nanoseconds.
+_MAX_SECONDS_EXPONENT = 9
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +36,8 @@ def seconds_to_ns_exact(seconds: Decimal | int | str, what: str = "duration_s") 
         raise InvalidOrder(f"{what} {seconds!r} is not a number") from exc
     if not value.is_finite():
         raise InvalidOrder(f"{what} {seconds!r} must be a finite number of seconds")
+    if value and value.adjusted() > _MAX_SECONDS_EXPONENT:
+        raise InvalidOrder(f"{what} {seconds} is out of range (at most 10^10 seconds)")
     return int(value * NS_PER_SECOND)
 
 
@@ -71,18 +79,29 @@ def plan_twap(
     assert slices is not None
     if slices < 1:
         raise InvalidOrder(f"slices {slices} must be at least 1", "invalid_slices")
-    lots = quantity / lot_size
-    if lots < 1:
+    if quantity < lot_size:
         raise InvalidOrder(
             f"quantity {quantity} is below the lot size {lot_size}", "below_lot_size"
         )
-    if lots != lots.to_integral_value():
-        raise InvalidOrder(
-            f"quantity {quantity} is not a multiple of the lot size {lot_size}", "not_lot_multiple"
-        )
-    count = min(slices, int(lots))
-    per_slice = (lots // count) * lot_size
-    last = quantity - per_slice * (count - 1)
+    with localcontext() as context:
+        context.prec = PLAN_PRECISION
+        context.traps[Inexact] = True
+        try:
+            lots = quantity // lot_size
+            if quantity % lot_size:
+                raise InvalidOrder(
+                    f"quantity {quantity} is not a multiple of the lot size {lot_size}",
+                    "not_lot_multiple",
+                )
+            count = min(slices, int(lots))
+            per_slice = (lots // count) * lot_size
+            last = quantity - per_slice * (count - 1)
+        except ArithmeticError:  # DivisionImpossible, Inexact: more digits than PLAN_PRECISION
+            raise InvalidOrder(
+                f"quantity {quantity} in lots of {lot_size} needs more than {PLAN_PRECISION} "
+                "digits",
+                "invalid_quantity",
+            ) from None
     return tuple(
         PlannedSlice(
             index=i,

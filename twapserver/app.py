@@ -1,51 +1,41 @@
-"""`create_app(settings)`: builds the FastAPI application; nothing global at import time."""
+"""`create_app(settings)`: builds the FastAPI application; nothing global at import time.
+
+It serves the `all` role (everything in one process, `twapserver run`) and the `api`
+role (REST + /ws beside separate collect and engine processes; see twapserver.roles).
+"""
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
 
 from twapserver.api import auth, orders, public
 from twapserver.api.errors import install_error_handlers
+from twapserver.api.http import install_http_middlewares
 from twapserver.auth import make_token_codec
-from twapserver.backfill import BackfillStatus, run_backfill
-from twapserver.bus.memory import MemoryOrderEvents
-from twapserver.db.candles import upsert_candles
+from twapserver.backfill import BackfillStatus
+from twapserver.bus import order_events_for
 from twapserver.db.engine import make_engine, make_sessionmaker, upgrade_database
-from twapserver.demo import DEMO_RECORDING, register_recording, replay_forever
-from twapserver.hub import MarketHub
-from twapserver.orders.engine import Engine
-from twapserver.recorder import recorder_for
+from twapserver.metrics import exposition
+from twapserver.orders.engine import engine_for
+from twapserver.orders.service import order_service
+from twapserver.roles import MarketRole, check_role, new_market
 from twapserver.settings import Settings
-from twapserver.tasks import cancel_and_wait
 from twapserver.ws import Broadcaster
 from twapserver.ws import router as ws_router
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "create_app_from_env"]
 
-log = logging.getLogger("twapserver")
-
-CANDLE_FLUSH_S = 1.0
+PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 
 
-async def _flush_candles_forever(app: FastAPI) -> None:
-    while True:
-        await asyncio.sleep(CANDLE_FLUSH_S)
-        await flush_candles(app)
-
-
-async def flush_candles(app: FastAPI) -> int:
-    """Persist candles the hub closed (or amended) since the last flush."""
-    closed = app.state.hub.take_closed_candles()
-    if not closed:
-        return 0
-    async with app.state.sessions() as session, session.begin():
-        return await upsert_candles(session, closed)
+def create_app_from_env() -> FastAPI:
+    """The app for the `TWAP_` environment: the factory uvicorn workers import
+    (`twapserver.app:create_app_from_env`, factory=True)."""
+    return create_app(Settings())
 
 
 def create_app(
@@ -55,67 +45,47 @@ def create_app(
 ) -> FastAPI:
     """The twap server for `settings` (default: from the `TWAP_` environment).
 
-    `clock` (ns since the epoch) drives order timing; tests inject one, and pass
-    `run_engine=False` to execute due slices themselves with `app.state.engine.run_due`.
+    `settings.role` is `all` (default: collectors, engine, REST and /ws in this
+    process) or `api` (REST and /ws only; market data and order updates come from
+    the bus). `clock` (ns since the epoch) drives order timing; tests inject one,
+    and pass `run_engine=False` to execute due slices themselves with
+    `app.state.engine.run_due`.
     """
     settings = settings or Settings()
-    # Before anything starts: raises InsecureSecretError (naming TWAP_JWT_SECRET)
-    # for a missing, default or short secret outside demo mode.
+    if settings.role not in ("all", "api"):
+        raise ValueError(f"create_app serves the all and api roles, not {settings.role!r}")
+    # Before anything starts: raises RoleError for a role that cannot work here, and
+    # InsecureSecretError (naming TWAP_JWT_SECRET) for a missing, default or short
+    # secret outside demo mode.
+    check_role(settings)
     tokens = make_token_codec(settings)
-    hub = MarketHub(max_book_age_s=settings.max_book_age_s)
-    broadcaster = Broadcaster(hub, settings.ws_book_interval_s)  # WS /ws
+    hub = new_market(settings)  # the collected hub, or (api) a view of the bus
+    order_events = order_events_for(settings)
+    broadcaster = Broadcaster(hub, settings, clock)  # WS /ws
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await upgrade_database(settings.database_url)
         engine = make_engine(settings.database_url)
         app.state.sessions = make_sessionmaker(engine)
-        app.state.engine = Engine(app.state.sessions, hub, clock)
-        tasks: list[asyncio.Task[None]] = []
-        collectors = None
-        if settings.demo:
-            recording = settings.demo_recording or DEMO_RECORDING
-            register_recording(hub, recording)
-            tasks.append(asyncio.create_task(replay_forever(hub, recording, settings.demo_speed)))
-        elif settings.collect:
-            from twapserver.collectors import Collectors  # cryptofeed only when collecting
-
-            collectors = Collectors(settings, hub)
-            await collectors.start()
-            # -- candle backfill: after start(), so cryptofeed's symbol cache is loaded --
-            if settings.backfill_minutes > 0:
-                status = app.state.backfill_status
-                backfill = run_backfill(settings, app.state.sessions, hub, status, clock)
-                tasks.append(asyncio.create_task(backfill))  # cancelled on shutdown below
-
-                def backfill_late_venue(exchange: str, symbols: list[str]) -> None:
-                    # A venue unreachable at start: backfill it once its feed is up.
-                    for symbol in symbols:
-                        status.errors.pop((exchange, symbol), None)
-                    only = settings.model_copy(update={"exchanges": {exchange: symbols}})
-                    late = run_backfill(only, app.state.sessions, hub, status, clock)
-                    tasks.append(asyncio.create_task(late))
-
-                collectors.late_start_listeners.append(backfill_late_venue)
-            # -- end candle backfill --
-        # Recording (TWAP_RECORD_DIR): after the feeds registered their instruments.
-        recorder = recorder_for(settings, hub)
-        if recorder is not None:
-            log.info("recording to %s", recorder.start())
-        tasks.append(asyncio.create_task(_flush_candles_forever(app)))
-        await app.state.engine.start(run=run_engine)
-        broadcaster.start(app.state.engine)  # WS /ws: book fan-out and order updates
+        await order_events.start()
+        market = MarketRole(settings, hub, app.state.sessions, clock, app.state.backfill_status)
+        await market.start()
+        app.state.orders = order_service(settings, app.state.sessions, order_events, clock)
+        # The engine publishes its committed updates on the bus itself (api role: none here).
+        app.state.engine = None
+        if settings.role == "all":
+            app.state.engine = engine_for(settings, app.state.sessions, hub, order_events, clock)
+            await app.state.engine.start(run=run_engine)
+        broadcaster.start(order_events)  # WS /ws: book fan-out and order updates from the bus
         try:
             yield
         finally:
             await broadcaster.stop()  # WS /ws: stop the fan-out, close sockets with 1001
-            await app.state.engine.stop()
-            await cancel_and_wait(*tasks)
-            if collectors is not None:
-                await collectors.stop()
-            if recorder is not None:
-                await recorder.stop()
-            await flush_candles(app)
+            if app.state.engine is not None:
+                await app.state.engine.stop()
+            await market.stop()
+            await order_events.stop()
             await engine.dispose()
 
     app = FastAPI(
@@ -131,15 +101,22 @@ def create_app(
     app.state.hub = hub
     app.state.ws = broadcaster
     app.state.tokens = tokens
-    # Order traffic between API and engine (memory:// in one process; see twapserver.bus).
-    app.state.order_events = MemoryOrderEvents()
+    # Order traffic between API and engine (TWAP_BUS_URL; see twapserver.bus).
+    app.state.order_events = order_events
     # What the candle backfill did ("off" unless collecting with backfill_minutes > 0).
     app.state.backfill_status = BackfillStatus()
     # Seconds since the epoch for token iat/exp; tests swap it to expire tokens.
     app.state.token_clock = time.time
     install_error_handlers(app)
+    install_http_middlewares(app)  # 413/422 bodies, catch-all 500, HEAD, security headers
     app.include_router(public.router)
     app.include_router(auth.router)
     app.include_router(orders.router)
     app.include_router(ws_router)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        """Prometheus metrics of this process (text exposition format)."""
+        return Response(exposition(), media_type=PROMETHEUS_TEXT)
+
     return app

@@ -8,11 +8,16 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from fastapi import FastAPI
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from twapserver.settings import Settings
 
 app = typer.Typer(
@@ -43,39 +48,22 @@ def _settings(**options: object) -> Settings:
     return Settings(**given)  # type: ignore[arg-type]
 
 
-@app.command("run")
-def run(
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port (0 = any free port).")] = 8000,
-    demo: Annotated[
-        bool, typer.Option("--demo", help="Replay the bundled recording; no network needed.")
-    ] = False,
-    demo_recording: Annotated[
-        Path | None, typer.Option(help="Recording to replay in demo mode.")
-    ] = None,
-    demo_speed: Annotated[float, typer.Option(help="Demo replay speed factor.")] = 1.0,
-    database_url: Annotated[
-        str | None, typer.Option(help="SQLAlchemy URL (default: TWAP_DATABASE_URL or SQLite).")
-    ] = None,
-) -> None:
-    """Serve the API (and collect live books unless --demo)."""
-    import uvicorn
+# --- roles: api / engine / collect / record ------------------------------------
 
-    from twapserver.app import create_app
-    from twapserver.auth import InsecureSecretError
-
-    settings = _settings(
-        demo=demo, demo_speed=demo_speed, demo_recording=demo_recording, database_url=database_url
-    )
-    try:
-        application = create_app(settings)
-    except InsecureSecretError as error:
-        _fail(str(error))
-    uvicorn.run(application, host=host, port=port, log_level="info")
-
-
-# --- collect / record -----------------------------------------------------
-
+Host = Annotated[str, typer.Option(help="Interface to listen on.")]
+Port = Annotated[int, typer.Option(help="TCP port (0 = any free port).")]
+Demo = Annotated[
+    bool, typer.Option("--demo", help="Replay the bundled recording; no network needed.")
+]
+DemoRecording = Annotated[Path | None, typer.Option(help="Recording to replay in demo mode.")]
+DemoSpeed = Annotated[float | None, typer.Option(help="Demo replay speed factor (default 1).")]
+DatabaseUrlOption = Annotated[
+    str | None, typer.Option(help="SQLAlchemy URL (default: TWAP_DATABASE_URL or SQLite).")
+]
+MetricsPort = Annotated[
+    int | None,
+    typer.Option(help="Serve Prometheus /metrics on this port (0 = any free port, logged)."),
+]
 RecordEveryMs = Annotated[
     int | None,
     typer.Option(
@@ -84,15 +72,135 @@ RecordEveryMs = Annotated[
 ]
 
 
+@app.command("run")
+def run(
+    host: Host = "127.0.0.1",
+    port: Port = 8000,
+    demo: Demo = False,
+    demo_recording: DemoRecording = None,
+    demo_speed: DemoSpeed = None,
+    database_url: DatabaseUrlOption = None,
+) -> None:
+    """Serve the API, run the engine and collect live books (or --demo): one process."""
+    import uvicorn
+
+    from twapserver.ws.serving import uvicorn_options
+
+    settings = _role_settings(
+        "all",
+        demo=demo,
+        demo_speed=demo_speed,
+        demo_recording=demo_recording,
+        database_url=database_url,
+    )
+    application = _app(settings)
+    # /ws's frame limit for uvicorn's reader, and no `?token=` in its logs.
+    uvicorn.run(application, host=host, port=port, log_level="info", **uvicorn_options(settings))
+
+
+def _role_settings(role: str, workers: int = 1, **options: object) -> Settings:
+    """Settings of `role`, refused (one line, exit 2) when the role cannot work with them."""
+    from pydantic import ValidationError
+
+    from twapserver.roles import RoleError, check_role
+
+    try:
+        settings = _settings(role=role, **options)
+        check_role(settings, workers)
+    except ValidationError as error:
+        first = error.errors()[0]
+        _fail(f"{'.'.join(map(str, first['loc']))}: {first['msg']}")
+    except (RoleError, ValueError) as error:
+        _fail(str(error))
+    return settings
+
+
+def _app(settings: Settings) -> FastAPI:
+    """The app of `settings`; the server's refusals (an insecure secret) as one-line errors."""
+    from twapserver.app import create_app
+    from twapserver.auth import InsecureSecretError
+
+    try:
+        return create_app(settings)
+    except InsecureSecretError as error:
+        _fail(str(error))
+
+
+@app.command("api")
+def api(
+    host: Host = "127.0.0.1",
+    port: Port = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="uvicorn worker processes.")] = 1,
+    database_url: DatabaseUrlOption = None,
+) -> None:
+    """REST + /ws beside `collect` and `engine` processes (needs TWAP_BUS_URL=redis://…)."""
+    import os
+
+    import uvicorn
+
+    from twapserver.ws.serving import uvicorn_options
+
+    settings = _role_settings("api", workers, database_url=database_url)
+    application = _app(settings)  # refuses what every worker would refuse
+    options = uvicorn_options(settings)
+    if workers == 1:
+        uvicorn.run(application, host=host, port=port, log_level="info", **options)
+        return
+    # Worker processes build their own app from the environment they inherit.
+    os.environ["TWAP_ROLE"] = "api"
+    if database_url is not None:
+        os.environ["TWAP_DATABASE_URL"] = database_url
+    uvicorn.run(
+        "twapserver.app:create_app_from_env",
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_level="info",
+        **options,
+    )
+
+
+@app.command("engine")
+def engine(
+    database_url: DatabaseUrlOption = None,
+    metrics_port: MetricsPort = None,
+    metrics_host: Host = "127.0.0.1",
+) -> None:
+    """Execute orders (any number of engines share the database by leases) until SIGTERM."""
+    from twapserver.roles import run_engine_role
+
+    settings = _role_settings("engine", database_url=database_url)
+    _run_until_signalled(run_engine_role, settings, metrics_host, metrics_port)
+
+
 @app.command("collect")
 def collect(
+    demo: Demo = False,
+    demo_recording: DemoRecording = None,
+    demo_speed: DemoSpeed = None,
+    database_url: DatabaseUrlOption = None,
     record_dir: Annotated[
         Path | None, typer.Option(help="Also record into a new file in this folder.")
     ] = None,
     record_every_ms: RecordEveryMs = None,
+    metrics_port: MetricsPort = None,
+    metrics_host: Host = "127.0.0.1",
 ) -> None:
-    """Collect live books and trades (no HTTP API) until Ctrl-C or SIGTERM."""
-    _collect(_settings(record_dir=record_dir, record_every_ms=record_every_ms))
+    """Collect books and trades (or --demo) for the bus, storing candles; no HTTP API.
+
+    With TWAP_BUS_URL=memory:// it only records (--record-dir), as `record` does.
+    """
+    settings = _role_settings(
+        "collect",
+        demo=demo,
+        demo_recording=demo_recording,
+        demo_speed=demo_speed,
+        database_url=database_url,
+        record_dir=record_dir,
+        record_every_ms=record_every_ms,
+    )
+    _collect(settings, metrics_host, metrics_port)
 
 
 @app.command("record")
@@ -101,92 +209,201 @@ def record(
     record_every_ms: RecordEveryMs = None,
 ) -> None:
     """Record live books and trades into a new file in --out until Ctrl-C or SIGTERM."""
-    _collect(_settings(record_dir=out, record_every_ms=record_every_ms))
+    settings = _role_settings(
+        "collect", bus_url="memory://", record_dir=out, record_every_ms=record_every_ms
+    )
+    _collect(settings, "127.0.0.1", None)
 
 
-def _collect(settings: Settings) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    asyncio.run(_collect_until_signalled(settings))
+def _collect(settings: Settings, metrics_host: str, metrics_port: int | None) -> None:
+    from twapserver.roles import run_collect_role
 
-
-async def _collect_until_signalled(settings: Settings) -> None:
-    from twapserver.collectors import Collectors  # cryptofeed only when collecting
-    from twapserver.hub import MarketHub
-    from twapserver.recorder import recorder_for
-
-    stop = asyncio.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        asyncio.get_running_loop().add_signal_handler(signum, stop.set)
-    hub = MarketHub(max_book_age_s=settings.max_book_age_s)
-    collectors = Collectors(settings, hub)
-    await collectors.start()
-    recorder = recorder_for(settings, hub)
-    try:
+    async def collect_and_report(settings: Settings, stop: asyncio.Event) -> None:
+        market = await run_collect_role(settings, stop)
+        recorder = market.recorder
         if recorder is not None:
-            typer.echo(f"recording to {recorder.start()}")
-        typer.echo(f"collecting from {', '.join(hub.exchanges())}; Ctrl-C to stop")
-        await stop.wait()
-    finally:
-        await collectors.stop()
-        if recorder is not None:
-            await recorder.stop()
             typer.echo(
                 f"wrote {recorder.books_written} books and {recorder.trades_written} trades "
                 f"to {recorder.path}"
             )
 
+    _run_until_signalled(collect_and_report, settings, metrics_host, metrics_port)
 
-# --- end collect / record -------------------------------------------------
+
+def _run_until_signalled(
+    role: Callable[[Settings, asyncio.Event], Awaitable[object]],
+    settings: Settings,
+    metrics_host: str,
+    metrics_port: int | None,
+) -> None:
+    """Run `role` until SIGINT or SIGTERM, with /metrics on `metrics_port` when given."""
+    from twapserver.roles import serve_metrics
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    stop_metrics = serve_metrics(metrics_host, metrics_port) if metrics_port is not None else None
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(signum, stop.set)
+        await role(settings, stop)
+
+    try:
+        asyncio.run(main())
+    finally:
+        if stop_metrics is not None:
+            stop_metrics()
+
+
+# --- end roles -------------------------------------------------------------
 
 
 # --- users ----------------------------------------------------------------
 
-users_app = typer.Typer(help="Manage accounts.", no_args_is_help=True)
+users_app = typer.Typer(
+    help="Manage accounts. Disabling a user, deleting one or changing a password revokes "
+    "their tokens (running servers notice within TWAP_USER_CACHE_TTL_S).",
+    no_args_is_help=True,
+)
 app.add_typer(users_app, name="users")
+
+T = TypeVar("T")
+UserName = Annotated[str, typer.Argument(help="Username: 3-64 of letters, digits, _ . -")]
+DatabaseUrl = Annotated[
+    str | None, typer.Option(help="SQLAlchemy URL (default: TWAP_DATABASE_URL or SQLite).")
+]
+PasswordStdin = Annotated[
+    bool, typer.Option("--password-stdin", help="Read the password from one line of stdin.")
+]
+
+
+def _read_password(from_stdin: bool) -> str:
+    """The new password, from one stdin line or a confirmed hidden prompt, checked."""
+    from twapserver.auth import check_password
+
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    check_password(password)
+    return password
+
+
+def _on_accounts(database_url: str | None, action: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run `action` with a session on the (migrated) database; one-line errors, exit 2."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from twapserver.auth import AccountError
+    from twapserver.settings import Settings
+
+    url = database_url or Settings().database_url
+
+    async def run() -> T:
+        from twapserver.db.engine import make_engine, make_sessionmaker, upgrade_database
+
+        await upgrade_database(url)
+        engine = make_engine(url)
+        try:
+            async with make_sessionmaker(engine)() as session:
+                return await action(session)
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(run())
+    except AccountError as error:
+        _fail(str(error))
+    except (OSError, SQLAlchemyError) as error:
+        _fail(f"database {url!r}: {str(error).splitlines()[0]}")
 
 
 @users_app.command("add")
 def users_add(
-    name: Annotated[str, typer.Argument(help="Username: 3-64 of letters, digits, _ . -")],
-    password_stdin: Annotated[
-        bool, typer.Option("--password-stdin", help="Read the password from one line of stdin.")
-    ] = False,
-    database_url: Annotated[
-        str | None, typer.Option(help="SQLAlchemy URL (default: TWAP_DATABASE_URL or SQLite).")
-    ] = None,
+    name: UserName, password_stdin: PasswordStdin = False, database_url: DatabaseUrl = None
 ) -> None:
     """Create an account (migrating the database first); prompts for the password."""
-    from twapserver.auth import AccountError, check_password, check_username
-    from twapserver.settings import Settings
+    from twapserver.auth import AccountError, check_username, create_user
 
     try:
         # Refuse a bad name before asking for a password that would be thrown away.
         check_username(name)
-        if password_stdin:
-            password = sys.stdin.readline().rstrip("\r\n")
-        else:
-            password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-        check_password(password)
-        url = database_url or Settings().database_url
-        user_id = asyncio.run(_add_user(url, name, password))
+        password = _read_password(password_stdin)
     except AccountError as error:
         _fail(str(error))
-    typer.echo(f"added user {name!r} (id {user_id})")
+
+    async def add(session: AsyncSession) -> int:
+        user = await create_user(session, name, password, now_ns=time.time_ns())
+        await session.commit()
+        return user.id
+
+    typer.echo(f"added user {name!r} (id {_on_accounts(database_url, add)})")
 
 
-async def _add_user(database_url: str, name: str, password: str) -> int:
-    from twapserver.auth import create_user
-    from twapserver.db.engine import make_engine, make_sessionmaker, upgrade_database
+@users_app.command("list")
+def users_list(database_url: DatabaseUrl = None) -> None:
+    """Show every account: id, name, status, number of orders, creation time (UTC)."""
+    from datetime import UTC, datetime
 
-    await upgrade_database(database_url)
-    engine = make_engine(database_url)
+    from twapserver.auth.admin import list_users
+
+    users = _on_accounts(database_url, list_users)
+    name_width = max([len("username"), *(len(user.username) for user in users)])
+    typer.echo(f"{'id':>6}  {'username':{name_width}}  {'status':8}  {'orders':>6}  created")
+    for user in users:
+        created = datetime.fromtimestamp(user.created_ns / 1e9, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        status = "disabled" if user.disabled else "active"
+        typer.echo(
+            f"{user.id:>6}  {user.username:{name_width}}  {status:8}  {user.orders:>6}  {created}"
+        )
+
+
+@users_app.command("disable")
+def users_disable(name: UserName, database_url: DatabaseUrl = None) -> None:
+    """Refuse the user's logins and revoke all their tokens (their orders keep running)."""
+    from twapserver.auth.admin import set_disabled
+
+    user_id = _on_accounts(database_url, lambda session: set_disabled(session, name, True))
+    typer.echo(f"disabled user {name!r} (id {user_id}); their tokens are revoked")
+
+
+@users_app.command("enable")
+def users_enable(name: UserName, database_url: DatabaseUrl = None) -> None:
+    """Let a disabled user log in again (tokens revoked by disabling stay revoked)."""
+    from twapserver.auth.admin import set_disabled
+
+    user_id = _on_accounts(database_url, lambda session: set_disabled(session, name, False))
+    typer.echo(f"enabled user {name!r} (id {user_id})")
+
+
+@users_app.command("delete")
+def users_delete(
+    name: UserName,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Delete an account with all its orders; its id is never given to anyone else."""
+    from twapserver.auth.admin import delete_user
+
+    if not yes:
+        typer.confirm(f"Delete user {name!r} and all their orders?", abort=True)
+    user_id, orders = _on_accounts(database_url, lambda session: delete_user(session, name))
+    typer.echo(f"deleted user {name!r} (id {user_id}) and {orders} orders")
+
+
+@users_app.command("passwd")
+def users_passwd(
+    name: UserName, password_stdin: PasswordStdin = False, database_url: DatabaseUrl = None
+) -> None:
+    """Set a new password (prompted) and revoke all the user's tokens."""
+    from twapserver.auth import AccountError
+    from twapserver.auth.admin import change_password
+
     try:
-        async with make_sessionmaker(engine)() as session:
-            user = await create_user(session, name, password, now_ns=time.time_ns())
-            await session.commit()
-            return user.id
-    finally:
-        await engine.dispose()
+        password = _read_password(password_stdin)
+    except AccountError as error:
+        _fail(str(error))
+    user_id = _on_accounts(database_url, lambda session: change_password(session, name, password))
+    typer.echo(f"changed the password of {name!r} (id {user_id}); their tokens are revoked")
 
 
 # --- end users ------------------------------------------------------------

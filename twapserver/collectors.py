@@ -10,7 +10,12 @@ on top, each at O(1) per message:
   cryptofeed on every (re)connect), Binance sequence gaps (a reset inside
   `_check_update_id`), Kraken checksum failures (`BadChecksum` out of `_book`).
   After a gap or a checksum failure the hub stops serving the book until
-  cryptofeed has rebuilt it, so a wrong book is never served.
+  cryptofeed has rebuilt it, so a wrong book is never served;
+* a `ConnectionWatchdog` for what cryptofeed handles poorly: a venue that goes
+  silent with the socket open (reported and reconnected after
+  `feed_silence_s`), a venue that is down (retried with a back-off capped at
+  `feed_reconnect_max_s` instead of cryptofeed's unbounded doubling), and a
+  lost connection (the hub stops serving its books at once).
 """
 
 from __future__ import annotations
@@ -20,13 +25,16 @@ import contextlib
 import json
 import logging
 import ssl
+import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import cryptofeed
 from cryptofeed import FeedHandler
+from cryptofeed.connection import WSAsyncConn
 from cryptofeed.defines import L2_BOOK, TRADES
 from cryptofeed.exceptions import BadChecksum
 from cryptofeed.feed import Feed
@@ -39,11 +47,12 @@ from twapserver.hub import InstrumentInfo, MarketHub
 from twapserver.settings import Settings
 from twapserver.tasks import cancel_and_wait
 
-__all__ = ["Collectors"]
+__all__ = ["Collectors", "ConnectionWatchdog"]
 
 log = logging.getLogger("twapserver.collectors")
 
 _CRYPTOFEED_DIR = str(Path(cryptofeed.__file__).resolve().parent)
+_FIRST_RETRY_S = 0.5  # first wait after a failed connection attempt; doubles up to a cap
 
 
 def _runs_cryptofeed_code(task: asyncio.Task[Any]) -> bool:
@@ -51,20 +60,146 @@ def _runs_cryptofeed_code(task: asyncio.Task[Any]) -> bool:
     return code is not None and code.co_filename.startswith(_CRYPTOFEED_DIR)
 
 
-def _observed(venue: type[Feed], hub: MarketHub) -> type[Feed]:
-    """A subclass of `venue` that reports connection and integrity events to `hub`."""
+def _symbols_of(feed: Feed, conn: Any) -> list[str]:
+    """The canonical symbols a connection of `feed` carries (all of the feed's if unknown)."""
+    subscription = getattr(conn, "subscription", None) or {}
+    native = {s for symbols in subscription.values() for s in symbols}
+    if not native:
+        return [canonical_symbol(s) for s in feed.normalized_symbols]
+    return sorted(canonical_symbol(feed.exchange_symbol_to_std_symbol(s)) for s in native)
+
+
+@dataclass(slots=True)
+class _Watched:
+    feed: Feed
+    opened_at: float | None = None  # time.time() of the last (re)subscribe; None = closed
+    failing: bool = False  # the last connection attempt failed (one warning per outage)
+
+
+class ConnectionWatchdog:
+    """Watches the WebSocket connections of the collectors' feeds.
+
+    * Silence: cryptofeed's own watchdog only starts after a first message and
+      waits 120 s; this one closes a connection that has received nothing for
+      `silence_s` since its last message or since it opened, so cryptofeed
+      reconnects. /health shows why (`last_error`) until the reconnect, which
+      it counts (`reconnects`).
+    * Down venue: cryptofeed doubles its wait after every failed connection
+      attempt without bound (a 2-minute outage can cost 2 more minutes); here a
+      connection retries within its own open, waiting 0.5 s doubling up to
+      `reconnect_max_s`, and the hub shows the error meanwhile.
+    * Lost connection: the books it carried are no longer maintained, so the
+      hub stops serving them until the new connection rebuilds them.
+    """
+
+    def __init__(self, hub: MarketHub, silence_s: float, reconnect_max_s: float) -> None:
+        self.hub = hub
+        self.silence_s = silence_s
+        self.reconnect_max_s = reconnect_max_s
+        self._watched: dict[WSAsyncConn, _Watched] = {}
+
+    def adopt(self, feed: Feed, conn: Any) -> None:
+        """Watch `conn`, a connection `feed` just made (before cryptofeed opens it)."""
+        if not isinstance(conn, WSAsyncConn):
+            return  # REST polling connections have no socket to watch
+        watched = _Watched(feed)
+        self._watched[conn] = watched
+        # cryptofeed builds its connections inside Feed.connect() with no hook for the
+        # class, so the patient open goes on the instance.
+        conn._open = self._patient_open(conn, watched, conn._open)
+
+    def opened(self, conn: Any) -> None:
+        """`conn` is (re)subscribing: it counts as alive from now."""
+        watched = self._watched.get(conn)
+        if watched is not None:
+            watched.opened_at = time.time()
+            watched.failing = False
+
+    async def run(self) -> None:
+        """Check every connection for silence until cancelled."""
+        interval = min(1.0, self.silence_s / 4)
+        while True:
+            await asyncio.sleep(interval)
+            await self.check(time.time())
+
+    async def check(self, now: float) -> None:
+        """Close the connections silent for over `silence_s` at `now` (time.time())."""
+        for conn, watched in list(self._watched.items()):
+            if watched.opened_at is None or not conn.is_open:
+                continue
+            silent_s = now - max(conn.last_message or 0.0, watched.opened_at)
+            if silent_s <= self.silence_s:
+                continue
+            exchange = exchange_name(watched.feed.id)
+            log.warning("%s: no message for %.1f s, reconnecting %s", exchange, silent_s, conn.id)
+            self._lost(watched, conn, f"no message for {silent_s:.1f} s: reconnecting")
+            await conn.close()
+
+    def _lost(self, watched: _Watched, conn: Any, why: str | None) -> None:
+        """`conn`'s books are no longer maintained; `why` (if given) goes to /health as the
+        feed's error. A plain loss has none: cryptofeed reconnects at once."""
+        watched.opened_at = None
+        exchange = exchange_name(watched.feed.id)
+        for symbol in _symbols_of(watched.feed, conn):
+            if why is not None:
+                self.hub.on_feed_error(exchange, symbol, why)
+            self.hub.invalidate(exchange, symbol)
+
+    def _patient_open(
+        self, conn: WSAsyncConn, watched: _Watched, open_once: Callable[[], Awaitable[None]]
+    ) -> Callable[[], Awaitable[None]]:
+        async def open_patiently() -> None:
+            if watched.opened_at is not None:
+                self._lost(watched, conn, None)
+            delay = _FIRST_RETRY_S
+            while True:
+                try:
+                    await open_once()
+                    return
+                except Exception as exc:
+                    if not _still_wanted(watched.feed, conn):
+                        raise  # the feed is stopping: let cryptofeed end the connection
+                    self._failed(watched, conn, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.reconnect_max_s)
+
+        return open_patiently
+
+    def _failed(self, watched: _Watched, conn: WSAsyncConn, exc: Exception) -> None:
+        exchange = exchange_name(watched.feed.id)
+        if not watched.failing:
+            log.warning(
+                "%s: cannot connect %s (%s); retrying every %.1f s at most",
+                exchange, conn.id, exc, self.reconnect_max_s,
+            )  # fmt: skip
+            watched.failing = True
+        self._lost(watched, conn, f"cannot connect: {exc}")
+
+
+def _still_wanted(feed: Feed, conn: WSAsyncConn) -> bool:
+    """Whether cryptofeed still runs the handler of `conn` (false once the feed stops)."""
+    return any(handler.running for handler in feed.connection_handlers if handler.conn is conn)
+
+
+def _observed(
+    venue: type[Feed], hub: MarketHub, watchdog: ConnectionWatchdog | None = None
+) -> type[Feed]:
+    """A subclass of `venue` that reports connection and integrity events to `hub` and has
+    its connections watched by `watchdog` (none: offline parsing, no connections)."""
 
     class Observed(venue):  # type: ignore[valid-type,misc]
-        async def subscribe(self, conn: Any, *args: Any, **kwargs: Any) -> Any:
-            hub.on_connect(exchange_name(self.id), self._twap_symbols(conn))
-            return await super().subscribe(conn, *args, **kwargs)
+        def connect(self) -> list[tuple[Any, ...]]:
+            connections: list[tuple[Any, ...]] = super().connect()
+            if watchdog is not None:
+                for conn, *_ in connections:
+                    watchdog.adopt(self, conn)
+            return connections
 
-        def _twap_symbols(self, conn: Any) -> list[str]:
-            subscription = getattr(conn, "subscription", None) or {}
-            native = {s for symbols in subscription.values() for s in symbols}
-            if not native:
-                return list(self.normalized_symbols)
-            return [self.exchange_symbol_to_std_symbol(s) for s in native]
+        async def subscribe(self, conn: Any, *args: Any, **kwargs: Any) -> Any:
+            if watchdog is not None:
+                watchdog.opened(conn)
+            hub.on_connect(exchange_name(self.id), _symbols_of(self, conn))
+            return await super().subscribe(conn, *args, **kwargs)
 
         def _check_update_id(self, std_pair: str, msg: dict[str, Any]) -> bool:
             skip: bool = super()._check_update_id(std_pair, msg)
@@ -115,6 +250,10 @@ class Collectors:
         # Called with (exchange, symbols) when a venue that failed at start comes up.
         self.late_start_listeners: list[Callable[[str, list[str]], None]] = []
         self._tasks_before: set[asyncio.Task[Any]] = set()
+        self.watchdog = ConnectionWatchdog(
+            hub, settings.feed_silence_s, settings.feed_reconnect_max_s
+        )
+        self._watchdog_task: asyncio.Task[None] | None = None
         self._ssl = (
             ssl.create_default_context(cafile=str(settings.venue_ca_file))
             if settings.venue_ca_file
@@ -140,8 +279,9 @@ class Collectors:
         # Runs in a worker thread: cryptofeed fetches symbol info with a blocking call.
         override = self.settings.venue_endpoints.get(exchange)
         endpoints = FeedEndpoints(override.ws_url, override.rest_url) if override else None
-        venue = _observed(feed_class(exchange, endpoints, self._ssl), self.hub)
-        options: dict[str, Any] = {}
+        venue = _observed(feed_class(exchange, endpoints, self._ssl), self.hub, self.watchdog)
+        # timeout=-1: no cryptofeed watchdog; ours covers silence from the first second.
+        options: dict[str, Any] = {"timeout": -1}
         if exchange == "kraken":
             options["checksum_validation"] = True
         feed: Feed = venue(
@@ -187,6 +327,7 @@ class Collectors:
             if not await self._add_feed(exchange, symbols)
         ]
         self.handler.run(start_loop=False, install_signal_handlers=False)
+        self._watchdog_task = asyncio.create_task(self.watchdog.run())
         if failed:
             self._retry_task = asyncio.create_task(self._retry(failed))
 
@@ -218,7 +359,8 @@ class Collectors:
 
     async def stop(self) -> None:
         retry, self._retry_task = self._retry_task, None
-        await cancel_and_wait(retry)
+        watchdog, self._watchdog_task = self._watchdog_task, None
+        await cancel_and_wait(retry, watchdog)
         if self.handler is None:
             return
         await self.handler.stop_async()

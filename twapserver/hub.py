@@ -3,6 +3,11 @@
 Feeds push into it on every message, so each push is O(1): a book update only
 stores a *provider* that can produce a `BookSnapshot`; the snapshot (top-N,
 Decimal levels) is built when someone asks for it, once per book version.
+
+`MarketSource` names what readers (REST, the WS fan-out, the engine, the recorder)
+use of it. Two implementations: the hub itself, fed in-process by the collectors
+or the demo replay (`TWAP_BUS_URL=memory://`), and `twapserver.market.MarketView`,
+a read-only copy of a collector's hub fed from Redis (`redis://…`).
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import ClassVar, Protocol
 
 from twapcore import (
     NS_PER_SECOND,
@@ -20,7 +26,7 @@ from twapcore import (
     Trade,
 )
 
-__all__ = ["FeedHealth", "InstrumentInfo", "MarketHub"]
+__all__ = ["FeedHealth", "InstrumentInfo", "MarketHub", "MarketSource"]
 
 BookProvider = Callable[[], BookSnapshot]
 
@@ -31,12 +37,18 @@ class FeedHealth:
 
     connected: bool = False
     last_message_ns: int | None = None
-    messages: int = 0
+    books: int = 0  # book updates ingested
+    trades: int = 0  # trades ingested
     reconnects: int = 0
     gaps: int = 0
     checksum_failures: int = 0
     resyncs: int = 0
     last_error: str | None = None
+
+    @property
+    def messages(self) -> int:
+        """Book and trade messages ingested."""
+        return self.books + self.trades
 
     def age_s(self, now_ns: int) -> float | None:
         if self.last_message_ns is None:
@@ -64,15 +76,62 @@ class _Market:
     trades: deque[Trade] = field(default_factory=lambda: deque(maxlen=1000))
 
 
+class MarketSource(Protocol):
+    """Market data as its readers see it, wherever it is collected.
+
+    Books are serialisable `BookSnapshot`s (never a live feed object); `version`
+    changes with every book change, so paper fills share one liquidity ledger per
+    version. Times are ns since the epoch.
+    """
+
+    # Called with every trade of a collected symbol (engine statistics, recorder).
+    trade_listeners: list[Callable[[Trade], None]]
+
+    def exchanges(self) -> list[str]: ...
+
+    def instruments(self, exchange: str) -> list[InstrumentInfo]: ...
+
+    def has(self, exchange: str, symbol: str) -> bool: ...
+
+    def markets(self) -> list[tuple[str, str]]: ...
+
+    def unknown_market(self, exchange: str, symbol: str) -> tuple[str, str] | None:
+        """(reason, message) when (exchange, symbol) is not collected, else None."""
+
+    def health(self, exchange: str, symbol: str) -> FeedHealth:
+        """Feed health of a known market (KeyError for an unknown one)."""
+
+    def book(self, exchange: str, symbol: str) -> BookSnapshot | None:
+        """The latest book, or None (none yet, or being rebuilt after a gap)."""
+
+    def is_stale(self, exchange: str, symbol: str, now_ns: int) -> bool:
+        """True without a book, or when it was received over `max_book_age_s` ago."""
+
+    def book_age_s(self, exchange: str, symbol: str, now_ns: int) -> float | None:
+        """Seconds since the latest book was received; None without one."""
+
+    def recent_trades(self, exchange: str, symbol: str) -> list[Trade]: ...
+
+    def open_candle(self, exchange: str, symbol: str, interval: str) -> Candle | None:
+        """The candle of `interval` still open (None before the first trade)."""
+
+
 class MarketHub:
     """In-memory market state shared by the REST, WS and engine parts of one process."""
 
+    # The hub counts what it ingests itself (exported as twap_feed_* metrics); a view
+    # fed from the bus shows its collector's counts and must not export them again.
+    ingests: ClassVar[bool] = True
+
     def __init__(self, max_book_age_s: float = 5.0) -> None:
+        from twapserver.metrics import MARKET_METRICS  # prometheus-client only when served
+
         self.max_book_age_ns = int(max_book_age_s * NS_PER_SECOND)
         self._markets: dict[tuple[str, str], _Market] = {}
         self.closed_candles: list[Candle] = []
         # Called with every trade of a collected symbol (engine statistics, recorder).
         self.trade_listeners: list[Callable[[Trade], None]] = []
+        MARKET_METRICS.watch(self)
 
     # --- registration ------------------------------------------------------
     def register(self, info: InstrumentInfo) -> None:
@@ -170,7 +229,7 @@ class MarketHub:
         health = market.health
         health.connected = True
         health.last_message_ns = ts_recv
-        health.messages += 1
+        health.books += 1
 
     def on_trade(self, trade: Trade) -> None:
         market = self._markets.get((trade.exchange, trade.symbol))
@@ -178,7 +237,7 @@ class MarketHub:
             return
         market.trades.append(trade)
         market.health.last_message_ns = trade.ts_recv
-        market.health.messages += 1
+        market.health.trades += 1
         changed = market.candles.add(trade)
         if changed:
             self.closed_candles.extend(changed)
@@ -211,6 +270,12 @@ class MarketHub:
         if market is None or market.provider is None:
             return True
         return now_ns - market.ts_recv > self.max_book_age_ns
+
+    def book_age_s(self, exchange: str, symbol: str, now_ns: int) -> float | None:
+        market = self._markets.get((exchange, symbol))
+        if market is None or market.provider is None:
+            return None
+        return max(0, now_ns - market.ts_recv) / NS_PER_SECOND
 
     def recent_trades(self, exchange: str, symbol: str) -> list[Trade]:
         return list(self._markets[(exchange, symbol)].trades)

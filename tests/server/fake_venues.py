@@ -42,6 +42,7 @@ from twapcore.feeds.normalize import seconds_to_ns
 from twapserver.fake_exchange import FakeExchange
 from twapserver.settings import Settings
 
+TEST_JWT_SECRET = "fake-venues-3f9c1e7a52d84b06a1e2c9d7b4f08e65"  # random enough to pass the check
 WAIT_S = 10.0  # upper bound of every wait; conditions normally hold well within it
 TOP_N = 10
 BINANCE_SYMBOLS = ["NKN-USDT", "BLZ-ETH", "LRC-BTC", "RUNE-EUR"]
@@ -90,7 +91,7 @@ def venue_settings(fake: FakeExchange, tmp_path: Path, **overrides: object) -> S
         },
         "venue_ca_file": ca_file,
         "database_url": f"sqlite+aiosqlite:///{tmp_path / 'twap.db'}",
-        "jwt_secret": "x" * 40,
+        "jwt_secret": TEST_JWT_SECRET,
     }
     return Settings(**(fields | overrides))  # type: ignore[arg-type]
 

@@ -162,7 +162,7 @@ def _tampered(token: str) -> str:
 
 def _signed_elsewhere(server: Server) -> str:
     other = TokenCodec(secret="another-secret-also-long-enough-0123456789")
-    return other.issue_pair(server.alice_id, "alice", now_s=server.clock()).access_token
+    return other.issue_pair(server.alice_id, "alice", version=0, now_s=server.clock()).access_token
 
 
 def _unsigned(server: Server) -> str:
@@ -355,7 +355,7 @@ def test_weak_secret_is_refused_outside_demo_mode(tmp_path: Path, secret: str) -
 async def test_demo_mode_replaces_the_default_secret(tmp_path: Path) -> None:
     async with serve(tmp_path, demo=True, jwt_secret=DEFAULT_JWT_SECRET) as demo:
         default_codec = TokenCodec(secret=DEFAULT_JWT_SECRET)
-        forged = default_codec.issue_pair(demo.alice_id, "alice", now_s=demo.clock())
+        forged = default_codec.issue_pair(demo.alice_id, "alice", version=0, now_s=demo.clock())
 
         forged_response = await demo.me(forged.access_token)
         own_response = await demo.me((await demo.tokens())["access_token"])

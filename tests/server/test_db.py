@@ -27,7 +27,7 @@ from twapserver.db import (
     upsert_candles,
 )
 
-TABLES = {"alembic_version", "candles", "users", "orders", "slices", "fills"}
+TABLES = {"alembic_version", "candles", "users", "refresh_tokens", "orders", "slices", "fills"}
 MINUTE = 60 * NS_PER_SECOND
 
 
@@ -101,7 +101,7 @@ async def test_migrations_create_exactly_the_models_schema(engine: AsyncEngine) 
     assert differences == []
 
 
-async def test_sqlite_connections_use_wal_and_foreign_keys(tmp_path: Path) -> None:
+async def test_sqlite_connections_use_wal_full_sync_and_foreign_keys(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'twap.db'}")
     try:
         async with engine.connect() as connection:
@@ -111,7 +111,7 @@ async def test_sqlite_connections_use_wal_and_foreign_keys(tmp_path: Path) -> No
     finally:
         await engine.dispose()
 
-    assert (journal_mode, synchronous, foreign_keys) == ("wal", 1, 1)  # 1 = NORMAL, ON
+    assert (journal_mode, synchronous, foreign_keys) == ("wal", 2, 1)  # 2 = FULL, ON
 
 
 async def test_amending_a_candle_keeps_one_row_with_the_new_values(

@@ -10,10 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from tests.core.builders import book
 from twapcore import OrderStatus, Side, SkipReason, TwapExecution, TwapOrderSpec
+from twapserver.bus.memory import MemoryOrderEvents
 from twapserver.db import make_sessionmaker
 from twapserver.db.models import FillRow, OrderRow, SliceRow, UserRow
 from twapserver.hub import InstrumentInfo, MarketHub
-from twapserver.orders import repository
+from twapserver.orders import leases, repository
 from twapserver.orders.engine import Engine
 
 S = 1_000_000_000
@@ -64,11 +65,12 @@ def _spec(
 
 
 async def _submit(engine: Engine, spec: TwapOrderSpec) -> OrderRow:
+    """Store the order as the API does and announce it; the engine claims it when it runs."""
     execution = TwapExecution(spec, engine.clock())
     async with engine.sessions() as session, session.begin():
         user = (await session.execute(select(UserRow))).scalar_one()
         order = await repository.insert_order(session, user.id, execution, engine.clock())
-    engine.submit(order, execution)
+    engine.order_events.order_submitted(order.id)
     return order
 
 
@@ -190,45 +192,106 @@ async def test_order_whose_end_passed_while_down_expires_with_its_fills(
     assert (row.status, row.next_due_ns) == ("expired", None)
 
 
-async def test_a_slice_is_recorded_once_even_if_written_twice(
-    sessions: async_sessionmaker[AsyncSession],
-) -> None:
-    execution = TwapExecution(_spec("a"), T0)
-    result = execution.step(T0, book(ts=T0))
+async def _leased(
+    sessions: async_sessionmaker[AsyncSession], execution: TwapExecution, owner: str
+) -> tuple[OrderRow, int]:
     async with sessions() as session, session.begin():
         user = (await session.execute(select(UserRow))).scalar_one()
         order = await repository.insert_order(session, user.id, execution, T0)
+    async with sessions() as session:
+        (claimed,) = await leases.claim(session, owner, T0, T0 + 5 * S, ids=[order.id])
+    return order, claimed.version
+
+
+async def _counts(sessions: async_sessionmaker[AsyncSession]) -> tuple[int | None, int | None]:
+    async with sessions() as session:
+        slices = await session.scalar(select(func.count()).select_from(SliceRow))
+        fills = await session.scalar(select(func.count()).select_from(FillRow))
+    return slices, fills
+
+
+async def test_a_write_holding_an_old_version_is_fenced_off(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    execution = TwapExecution(_spec("a"), T0)
+    order, version = await _leased(sessions, execution, "engine-a")
+    result = execution.step(T0, book(ts=T0))
+    values = repository.progress_values(execution) | {"updated_ns": T0, "market_window": None}
+    write = repository.SliceWrite(order.id, version, (result,), values)
 
     written = []
     for _ in range(2):
         async with sessions() as session, session.begin():
-            write = repository.SliceWrite(order, execution, result, T0)
-            written.append(await repository.record_slices(session, [write]))
+            written.append(await repository.record_slices(session, "engine-a", [write]))
 
-    async with sessions() as session:
-        slices = await session.scalar(select(func.count()).select_from(SliceRow))
-        fills = await session.scalar(select(func.count()).select_from(FillRow))
     assert written == [{order.id}, set()]
-    assert (slices, fills) == (1, 1)
+    assert await _counts(sessions) == (1, 1)
 
 
-async def test_cancel_stops_the_order_and_keeps_its_fills(
+async def test_a_slice_already_stored_is_not_written_again_by_the_lease_holder(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    clock, hub = Clock(), _hub()
-    engine = Engine(sessions, hub, clock)
+    execution = TwapExecution(_spec("a"), T0)
+    order, version = await _leased(sessions, execution, "engine-a")
+    result = execution.step(T0, book(ts=T0))
+    values = repository.progress_values(execution) | {"updated_ns": T0, "market_window": None}
+    async with sessions() as session, session.begin():
+        await repository.record_slices(
+            session, "engine-a", [repository.SliceWrite(order.id, version, (result,), values)]
+        )
+    again = execution.skip(T0 + 10 * S, SkipReason.NO_BOOK)  # slice 1, stored with slice 0
+
+    async with sessions() as session, session.begin():
+        written = await repository.record_slices(
+            session,
+            "engine-a",
+            [repository.SliceWrite(order.id, version + 1, (result, again), values)],
+        )
+
+    assert written == set()
+    assert await _counts(sessions) == (1, 1)  # slice 1 was undone with the refused write
+
+
+async def test_a_write_by_an_engine_without_the_lease_is_fenced_off(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    execution = TwapExecution(_spec("a"), T0)
+    order, version = await _leased(sessions, execution, "engine-a")
+    result = execution.step(T0, book(ts=T0))
+    values = repository.progress_values(execution) | {"updated_ns": T0, "market_window": None}
+
+    async with sessions() as session, session.begin():
+        written = await repository.record_slices(
+            session, "engine-b", [repository.SliceWrite(order.id, version, (result,), values)]
+        )
+
+    assert written == set()
+    assert await _counts(sessions) == (0, 0)
+
+
+async def test_cancel_request_stops_the_order_and_keeps_its_fills(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    clock, hub, events = Clock(), _hub(), MemoryOrderEvents()
+    engine = Engine(sessions, hub, clock, order_events=events)
     order = await _submit(engine, _spec("a"))
     _publish(hub, T0)
     await engine.run_due(T0)
+    published = []
+    events.on_update(published.append)
 
     clock.now = T0 + 1 * S
-    await engine.cancel(order)
+    async with sessions() as session:
+        await leases.request_cancel(session, order.id, clock.now)
+    events.cancel_requested(order.id)
+    await engine.flush()
     ran = await engine.run_due(T0 + 3600 * S)
 
     stored = await _stored(sessions, order.id)
     assert ran == 0
     assert stored.status is OrderStatus.CANCELLED
     assert stored.filled_qty == Decimal("0.1")
+    assert [(u.order_id, u.final) for u in published] == [(order.id, True)]
 
 
 async def test_duplicate_token_id_is_refused_by_the_database(

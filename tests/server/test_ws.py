@@ -28,7 +28,7 @@ from twapserver.app import create_app
 from twapserver.auth.users import create_user
 from twapserver.hub import InstrumentInfo
 from twapserver.settings import Settings
-from twapserver.ws import Broadcaster, Close, Outbox
+from twapserver.ws import Broadcaster
 
 S = 1_000_000_000
 PASSWORD = "correct horse battery"
@@ -65,6 +65,11 @@ class Server:
                 reply = await request(ws, op="auth", token=token)
                 assert (reply["type"], reply["status"]) == ("auth", "ok")
             yield ws
+
+    @property
+    def pong(self) -> dict[str, Any]:
+        """The answer to a ping: stamped with the server's (orders') clock."""
+        return {"type": "pong", "now_ns": self.clock.now}
 
     def publish(self, snapshot: BookSnapshot) -> None:
         self.app.state.hub.on_book("binance", "BTC-USDT", lambda: snapshot, snapshot.ts_recv)
@@ -133,7 +138,7 @@ async def test_token_in_the_url_authenticates_without_a_message(server: Server) 
         greeting = await receive(ws)
         pong = await request(ws, op="ping")
 
-    assert (greeting, pong) == ({"type": "auth", "status": "ok", "user": "alice"}, {"type": "pong"})
+    assert (greeting, pong) == ({"type": "auth", "status": "ok", "user": "alice"}, server.pong)
 
 
 async def test_no_auth_in_time_closes_4401(tmp_path: Path) -> None:
@@ -190,7 +195,7 @@ async def test_a_bad_request_is_an_error_message_and_the_socket_stays_usable(
 
     assert (error["type"], error["code"]) == ("error", code)
     assert error["message"].startswith(detail)
-    assert pong == {"type": "pong"}
+    assert pong == server.pong
 
 
 async def test_malformed_json_is_a_bad_request(server: Server) -> None:
@@ -239,7 +244,7 @@ async def test_unsubscribed_client_gets_no_more_books(server: Server) -> None:
         after = await request(ws, op="ping")
 
     assert unsubscribed == {"type": "unsubscribed", **BOOK}
-    assert after == {"type": "pong"}  # replies keep their order: no book came first
+    assert after == server.pong  # replies keep their order: no book came first
 
 
 async def test_the_fan_out_loop_ticks_on_its_own(tmp_path: Path) -> None:
@@ -295,6 +300,7 @@ async def test_order_updates_reach_their_owner_only(server: Server) -> None:
             assert await request(ws, op="subscribe", channel="orders") == {
                 "type": "subscribed",
                 "channel": "orders",
+                "now_ns": server.clock.now,
             }
         auth = {"Authorization": f"Bearer {alice}"}
         accepted = await server.http.post("/orders/twap", json=order(), headers=auth)
@@ -327,10 +333,10 @@ async def test_order_updates_reach_their_owner_only(server: Server) -> None:
             "book_mid": "100",
         },
     }
-    assert other_next == {"type": "pong"}  # bob's socket got no order message before it
+    assert other_next == server.pong  # bob's socket got no order message before it
 
 
-# --- shutdown and the send queue ---------------------------------------------------------------
+# --- shutdown ---------------------------------------------------------------
 
 
 async def test_stopping_closes_open_sockets_with_1001(server: Server) -> None:
@@ -339,22 +345,3 @@ async def test_stopping_closes_open_sockets_with_1001(server: Server) -> None:
         code, _ = await closed(ws)
 
     assert code == 1001
-
-
-async def test_outbox_keeps_the_latest_book_per_symbol_and_sheds_the_oldest() -> None:
-    outbox = Outbox(capacity=2)
-    for key, payload in [("A", "a1"), ("A", "a2"), ("B", "b1"), ("C", "c1")]:
-        outbox.put_book(("binance", key), payload)
-
-    assert [await outbox.get() for _ in range(len(outbox))] == ["b1", "c1"]
-    assert outbox.dropped_books == 2
-
-
-async def test_outbox_makes_room_for_orders_and_closes_1013_when_they_overflow() -> None:
-    outbox = Outbox(capacity=1)
-    outbox.put_book(("binance", "A"), "a1")
-    fits = outbox.put("order-1")  # displaces the book
-    overflows = outbox.put("order-2")
-
-    assert (fits, overflows) == (True, False)
-    assert await outbox.get() == Close(1013, "too slow")

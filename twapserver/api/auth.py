@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import time
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -12,26 +13,36 @@ from pydantic import BaseModel, Field, field_validator
 from pydantic.config import JsonDict
 
 from twapserver.api.deps import (
+    TOKEN_REFUSALS,
+    AccessDep,
     SessionDep,
     SettingsDep,
     error_response,
+    limit_auth_per_ip,
+    rate_limit,
+    too_many_requests_response,
     unauthorized,
-    user_from_token,
 )
 from twapserver.auth import (
+    AccountDisabled,
     InvalidAccount,
-    TokenCodec,
+    RefreshReused,
+    TokenError,
+    TokenPair,
     UserExists,
+    VerificationBusy,
     authenticate,
     check_password,
     check_username,
     create_user,
+    issue_login_pair,
+    rotate_refresh_token,
 )
-from twapserver.db.models import UserRow
 
 __all__ = ["RefreshRequest", "RegisterRequest", "TokenResponse", "UserPublic", "router"]
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+# Every /auth route counts against its client's per-IP limit before anything else.
+router = APIRouter(prefix="/auth", tags=["auth"], dependencies=[Depends(limit_auth_per_ip)])
 
 _TOKEN_EXAMPLE: JsonDict = {
     "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIs…",
@@ -84,9 +95,7 @@ class UserPublic(BaseModel):
     username: str = Field(examples=["alice"])
 
 
-def _token_response(request: Request, user: UserRow) -> TokenResponse:
-    codec: TokenCodec = request.app.state.tokens
-    pair = codec.issue_pair(user.id, user.username, now_s=request.app.state.token_clock())
+def _token_response(pair: TokenPair) -> TokenResponse:
     return TokenResponse(
         access_token=pair.access_token,
         refresh_token=pair.refresh_token,
@@ -94,10 +103,32 @@ def _token_response(request: Request, user: UserRow) -> TokenResponse:
     )
 
 
+_LOGIN_LIMITS: dict[int | str, dict[str, Any]] = {
+    429: too_many_requests_response(
+        "Too many requests from this IP or for this username",
+        "too many requests for user 'alice' (limit: 20 at once, 20 per minute); retry after 3 s",
+    )
+}
+
+
 @router.post(
     "/token",
     response_model=TokenResponse,
-    responses={401: error_response("Wrong username or password", "incorrect username or password")},
+    responses={
+        401: error_response(
+            "Wrong username or password, or a disabled user",
+            "incorrect username or password",
+            "user is disabled",
+        ),
+        **_LOGIN_LIMITS,
+        503: {
+            **error_response(
+                "Too many logins in progress: none could be checked in time",
+                "too many logins in progress; retry after 5 s",
+            ),
+            "headers": _LOGIN_LIMITS[429]["headers"],
+        },
+    },
     openapi_extra={
         "requestBody": {
             "content": {
@@ -111,13 +142,23 @@ def _token_response(request: Request, user: UserRow) -> TokenResponse:
 async def login(
     request: Request,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
-    session: SessionDep,
+    control: AccessDep,
 ) -> TokenResponse:
     """Log in with a username and password (form fields) and get an access + refresh token."""
-    user = await authenticate(session, form.username, form.password)
+    rate_limit(control.per_username, form.username, f"for user {form.username!r}")
+    state = request.app.state
+    try:
+        user = await authenticate(state.sessions, control.passwords, form.username, form.password)
+    except VerificationBusy as busy:
+        retry_after = str(math.ceil(busy.retry_after_s))
+        raise HTTPException(503, str(busy), headers={"Retry-After": retry_after}) from None
+    except AccountDisabled as disabled:
+        raise unauthorized(str(disabled)) from None
     if user is None:
         raise unauthorized("incorrect username or password")
-    return _token_response(request, user)
+    async with state.sessions() as session:
+        pair = await issue_login_pair(session, state.tokens, user, now_s=state.token_clock())
+    return _token_response(pair)
 
 
 @router.post(
@@ -125,18 +166,34 @@ async def login(
     response_model=TokenResponse,
     responses={
         401: error_response(
-            "Expired or invalid refresh token, or an access token",
-            "token expired",
-            "invalid token",
-            "wrong token type",
-            "user no longer exists",
-        )
+            "Expired, invalid, revoked or reused refresh token, or an access token",
+            *TOKEN_REFUSALS,
+            "refresh token reused: every session of this user is revoked",
+        ),
+        **_LOGIN_LIMITS,
     },
 )
-async def refresh(request: Request, body: RefreshRequest) -> TokenResponse:
-    """Trade a valid refresh token for a new access + refresh token pair."""
-    user = await user_from_token(request, body.refresh_token, "refresh")
-    return _token_response(request, user)
+async def refresh(request: Request, body: RefreshRequest, control: AccessDep) -> TokenResponse:
+    """Trade a refresh token for a new pair; the old one is then used up.
+
+    Presenting a refresh token a second time revokes every token of its user
+    (the token was copied: the server cannot tell the owner from the thief).
+    """
+    state = request.app.state
+    try:
+        # Checked (signature, expiry) before it may spend a username's requests.
+        claims = state.tokens.decode(body.refresh_token, "refresh", now_s=state.token_clock())
+        rate_limit(control.per_username, claims.username, f"for user {claims.username!r}")
+        async with state.sessions() as session:
+            pair = await rotate_refresh_token(
+                session, state.tokens, body.refresh_token, now_s=state.token_clock()
+            )
+    except RefreshReused as reused:
+        control.accounts.invalidate(reused.user_id)  # this process: revoke at once
+        raise unauthorized(str(reused)) from None
+    except TokenError as error:
+        raise unauthorized(str(error)) from None
+    return _token_response(pair)
 
 
 def _registration_enabled(settings: SettingsDep) -> None:
@@ -154,14 +211,16 @@ def _registration_enabled(settings: SettingsDep) -> None:
     responses={
         404: error_response("Registration is disabled on this server", "registration is disabled"),
         409: error_response("The username is taken", "user 'alice' already exists"),
+        **_LOGIN_LIMITS,
         422: {
             "description": "Invalid username or too short a password",
             "content": {"application/json": {"example": _SHORT_PASSWORD_EXAMPLE}},
         },
     },
 )
-async def register(body: RegisterRequest, session: SessionDep) -> UserPublic:
+async def register(body: RegisterRequest, session: SessionDep, control: AccessDep) -> UserPublic:
     """Create an account (only when the server sets TWAP_ALLOW_REGISTRATION)."""
+    rate_limit(control.per_username, body.username, f"for user {body.username!r}")
     try:
         check_password(body.password)
     except InvalidAccount as error:

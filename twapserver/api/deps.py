@@ -9,9 +9,9 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from twapserver.auth import TokenError, TokenType, user_for_token
-from twapserver.db.models import UserRow
+from twapserver.auth import AccessControl, Account, TokenError
 from twapserver.hub import MarketHub
+from twapserver.ratelimit import RateLimited, RateLimiter
 from twapserver.settings import Settings
 
 
@@ -47,17 +47,35 @@ def error_response(description: str, *details: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"examples": examples}}}
 
 
+# Every refusal of a token, in REST 401s and WS errors alike.
+TOKEN_REFUSALS = (
+    "token expired",
+    "invalid token",
+    "wrong token type",
+    "user no longer exists",
+    "user is disabled",
+    "token revoked",
+)
+
 # For `responses=` of every route that takes `CurrentUser`.
 UNAUTHORIZED_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: error_response(
-        "Missing, expired or invalid access token",
-        "not authenticated",
-        "token expired",
-        "invalid token",
-        "wrong token type",
-        "user no longer exists",
+        "Missing, expired, revoked or invalid access token", "not authenticated", *TOKEN_REFUSALS
     )
 }
+
+
+def too_many_requests_response(description: str, example: str) -> dict[str, Any]:
+    """An OpenAPI `responses=` entry for a 429 carrying `Retry-After`."""
+    return {
+        **error_response(description, example),
+        "headers": {
+            "Retry-After": {
+                "description": "Seconds until a request would be accepted.",
+                "schema": {"type": "integer"},
+            }
+        },
+    }
 
 
 def unauthorized(detail: str) -> HTTPException:
@@ -65,36 +83,75 @@ def unauthorized(detail: str) -> HTTPException:
     return HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-async def user_from_token(request: Request, token: str, expected: TokenType) -> UserRow:
-    """The user of a valid `expected`-type token, at the app's `token_clock`; 401 otherwise.
+def access_control(request: Request) -> AccessControl:
+    """The app's `AccessControl`, made from its settings on first use.
 
-    The row is read in a session of its own and returned detached (its columns
-    stay readable): the route's `SessionDep` session is left with no transaction
-    begun, so the route can still open one with `session.begin()`.
+    Made here rather than in `create_app` so it needs no wiring there; a test
+    that wants its own clock sets `app.state.access_control` before the first request.
     """
+    state = request.app.state
+    control: AccessControl | None = getattr(state, "access_control", None)
+    if control is None:
+        control = state.access_control = AccessControl.from_settings(state.settings)
+    return control
+
+
+AccessDep = Annotated[AccessControl, Depends(access_control)]
+
+
+def rate_limit(limiter: RateLimiter, key: str, what: str) -> None:
+    """Spend one request of `key`; 429 with `Retry-After` naming `what` and the limit when out."""
     try:
-        async with request.app.state.sessions() as session:
-            return await user_for_token(
-                session,
-                request.app.state.tokens,
-                token,
-                expected,
-                now_s=request.app.state.token_clock(),
-            )
+        limiter.take(key)
+    except RateLimited as limited:
+        raise HTTPException(
+            429,
+            f"too many requests {what} (limit: {limiter.limit}); "
+            f"retry after {limited.retry_after_header} s",
+            headers={"Retry-After": limited.retry_after_header},
+        ) from None
+
+
+def client_ip(request: Request) -> str:
+    """The peer address of the connection (a proxy's `X-Forwarded-For` is not trusted)."""
+    return request.client.host if request.client is not None else "unknown"
+
+
+def limit_auth_per_ip(request: Request, control: AccessDep) -> None:
+    """Dependency of the /auth routes: the per-IP limit, before any body is parsed."""
+    ip = client_ip(request)
+    rate_limit(control.per_ip, ip, f"from {ip}")
+
+
+async def get_current_user(
+    request: Request, control: AccessDep, token: Annotated[str | None, Depends(_bearer)]
+) -> Account:
+    """The account whose access token (`Authorization: Bearer …`) authorizes this request.
+
+    No database round trip while the account is in the cache (`user_cache_ttl_s`).
+    """
+    if token is None:
+        raise unauthorized("not authenticated")
+    state = request.app.state
+    try:
+        return await control.account_for_token(
+            state.sessions, state.tokens, token, "access", now_s=state.token_clock()
+        )
     except TokenError as error:
         raise unauthorized(str(error)) from None
 
 
-async def get_current_user(
-    request: Request, token: Annotated[str | None, Depends(_bearer)]
-) -> UserRow:
-    """The user whose access token (`Authorization: Bearer …`) authorizes this request."""
-    if token is None:
-        raise unauthorized("not authenticated")
-    return await user_from_token(request, token, "access")
+CurrentUser = Annotated[Account, Depends(get_current_user)]
 
 
-CurrentUser = Annotated[UserRow, Depends(get_current_user)]
+def limit_orders_per_user(user: CurrentUser, control: AccessDep) -> Account:
+    """`CurrentUser`, after spending one of their order submissions (429 when out)."""
+    rate_limit(control.orders_per_user, str(user.id), f"from user {user.username!r}")
+    return user
+
+
+# `CurrentUser` of POST /orders/twap: also limited to `order_limit` submissions per user.
+OrderingUser = Annotated[Account, Depends(limit_orders_per_user)]
 
 # --- end authentication ---------------------------------------------------
 

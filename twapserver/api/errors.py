@@ -1,80 +1,150 @@
-"""Error bodies: every 4xx says what was wrong with which value, never a bare 500."""
+"""Error bodies: every refusal is JSON naming the offending value, never a traceback.
+
+The one rejection format: `{"detail": …, "message": "<one line>"}`, where
+`detail` is the list of problems of a 400/413/422 (each `{type, loc, msg}` and,
+when safe to show, `input`) or the string of any other error. An order
+submission (POST /orders…) also carries `"status": "rejected"` and a `reason`.
+Inputs are echoed only when harmless: never for fields named like a password,
+secret or token, never as a non-finite float, and cut to a short length.
+"""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
+from starlette.types import Scope
 
-MAX_BODY_BYTES = 64 * 1024
+__all__ = ["MAX_SHOWN_ERRORS", "install_error_handlers", "is_secret_field", "rejection"]
+
+MAX_SHOWN_ERRORS = 20
+_MAX_SHOWN_CHARS = 100
+_MAX_SHOWN_DEPTH = 4
+_REDACTED = "[redacted]"
+
+
+def is_secret_field(name: object) -> bool:
+    """A field whose value must never be echoed: password, secret, token (not token_id)."""
+    if not isinstance(name, str):
+        return False
+    lowered = name.lower()
+    return lowered in ("password", "secret", "token") or lowered.endswith(
+        ("password", "_secret", "_token")
+    )
+
+
+def _shown(value: Any, depth: int = 0) -> Any:
+    """`value` made safe to echo: JSON-compliant, short, with secrets redacted."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):  # beyond 64 bits as text: no client loses digits
+        return value if -(2**63) <= value < 2**63 else _cut(str(value))
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, str):
+        return _cut(value)
+    if isinstance(value, bytes):
+        return _cut(value.decode("utf-8", "replace"))
+    if isinstance(value, Decimal):
+        return _cut(str(value))
+    if depth >= _MAX_SHOWN_DEPTH:
+        return "…"
+    if isinstance(value, Mapping):
+        return {
+            _cut(str(k)): _REDACTED if is_secret_field(k) else _shown(v, depth + 1)
+            for k, v in list(value.items())[:MAX_SHOWN_ERRORS]
+        }
+    if isinstance(value, Iterable):
+        return [_shown(v, depth + 1) for v in list(value)[:MAX_SHOWN_ERRORS]]
+    return _cut(str(value))
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= _MAX_SHOWN_CHARS else text[:_MAX_SHOWN_CHARS] + "…"
+
+
+def _public_error(error: Mapping[str, Any]) -> dict[str, Any]:
+    """One problem as sent to the client (pydantic's error without its url or raw context)."""
+    loc = [part if isinstance(part, int) else _cut(str(part)) for part in error.get("loc", ())]
+    public: dict[str, Any] = {
+        "type": str(error.get("type", "invalid")),
+        "loc": loc,
+        "msg": _cut(str(error.get("msg", "invalid"))),
+    }
+    secret = any(is_secret_field(part) for part in loc)
+    if "input" in error and not secret:
+        public["input"] = _shown(error["input"])
+    context = error.get("ctx")
+    if isinstance(context, Mapping) and not secret:
+        public["ctx"] = {str(k): _shown(v) for k, v in context.items()}
+    return public
 
 
 def _describe(error: dict[str, Any]) -> str:
-    location = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
+    location = ".".join(str(part) for part in error["loc"] if part != "body")
     value = error.get("input")
     shown = "" if isinstance(value, dict | list) or value is None else f" (got {value!r})"
-    return f"{location or 'body'}: {error.get('msg', 'invalid')}{shown}"
+    return f"{location or 'body'}: {error['msg']}{shown}"
+
+
+def rejection(
+    scope: Scope,
+    status_code: int,
+    problems: Iterable[Mapping[str, Any]],
+    reason: str = "invalid_request",
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    """The rejection of a request (400/413/422) for `problems` (pydantic-style errors)."""
+    errors = [_public_error(p) for p in problems]
+    message = "; ".join(_describe(e) for e in errors[:MAX_SHOWN_ERRORS])
+    if len(errors) > MAX_SHOWN_ERRORS:
+        message += f"; and {len(errors) - MAX_SHOWN_ERRORS} more"
+    body: dict[str, Any] = {"detail": errors[:MAX_SHOWN_ERRORS], "message": message}
+    if scope.get("method") == "POST" and str(scope.get("path", "")).startswith("/orders"):
+        body = {"status": "rejected", "reason": reason, **body}
+    return JSONResponse(body, status_code=status_code, headers=headers)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = list(exc.errors())
-    body: dict[str, Any] = {
-        "detail": jsonable_encoder(errors),
-        "message": "; ".join(_describe(e) for e in errors),
-    }
-    if request.method == "POST" and request.url.path.startswith("/orders"):
-        body = {"status": "rejected", "reason": "invalid_request", **body}
-    return JSONResponse(body, status_code=422)
+    return rejection(request.scope, 422, exc.errors())
 
 
-class BodySizeLimit:
-    """Refuse request bodies over `MAX_BODY_BYTES` with 413 before reading them."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            length = dict(scope["headers"]).get(b"content-length")
-            if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
-                response = JSONResponse(
-                    {"detail": f"request body of {int(length)} bytes exceeds {MAX_BODY_BYTES}"},
-                    status_code=413,
-                )
-                await response(scope, receive, send)
-                return
-            scope = {**scope}
-            receive = _limited(receive)
-        await self.app(scope, receive, send)
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path (HEAD wherever GET is served)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
 
 
-def _limited(receive: Receive) -> Receive:
-    """Also stop chunked bodies (no Content-Length) once they pass the limit."""
-    seen = 0
-
-    async def wrapped() -> dict[str, Any]:
-        nonlocal seen
-        message = await receive()
-        if message["type"] == "http.request":
-            seen += len(message.get("body", b""))
-            if seen > MAX_BODY_BYTES:
-                raise _TooLarge
-        return message  # type: ignore[return-value]
-
-    return wrapped  # type: ignore[return-value]
-
-
-class _TooLarge(Exception):
-    pass
-
-
-async def _too_large(request: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse({"detail": f"request body exceeds {MAX_BODY_BYTES} bytes"}, 413)
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """HTTPException bodies with `message`; a 405 lists every method of the path in `Allow`."""
+    assert isinstance(exc, StarletteHTTPException)
+    headers = dict(exc.headers or {})
+    detail = exc.detail
+    if exc.status_code == 405:
+        allowed = allowed_methods(request)
+        headers["Allow"] = ", ".join(allowed)
+        detail = (
+            f"method {request.method} is not allowed on {_cut(request.url.path)}; "
+            f"allowed: {', '.join(allowed)}"
+        )
+    if exc.status_code in (204, 304):
+        return Response(status_code=exc.status_code, headers=headers)
+    body = {"detail": detail, "message": detail if isinstance(detail, str) else str(detail)}
+    return JSONResponse(body, status_code=exc.status_code, headers=headers)
 
 
 _VALIDATION_EXAMPLE = {
@@ -111,7 +181,7 @@ def _document_validation_errors(app: FastAPI) -> None:
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    """Validation and HTTP errors in the rejection format (see twapserver.api.http too)."""
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(_TooLarge, _too_large)
-    app.add_middleware(BodySizeLimit)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     _document_validation_errors(app)

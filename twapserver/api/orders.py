@@ -4,20 +4,23 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
-from twapcore import InvalidOrder, TwapExecution, build_report
+from twapcore import InvalidOrder, OrderStatus, TwapExecution, build_report
+from twapserver import metrics
 from twapserver.api.deps import (
     UNAUTHORIZED_RESPONSES,
     CurrentUser,
     HubDep,
+    OrderingUser,
     SessionDep,
     SettingsDep,
 )
+from twapserver.api.strict import INT64_MAX, QueryInt, TokenId
 from twapserver.db.models import OrderRow
 from twapserver.orders import repository
-from twapserver.orders.engine import Engine
 from twapserver.orders.schemas import (
     ORDER_EXAMPLE,
     FillPublic,
@@ -30,6 +33,7 @@ from twapserver.orders.schemas import (
     SlicePublic,
     TwapOrderCreate,
 )
+from twapserver.orders.service import OrderService
 from twapserver.orders.validation import Rejection, validate_order
 
 router = APIRouter(prefix="/orders", tags=["orders"])
@@ -57,9 +61,17 @@ def _rejected(example_reason: str, example_message: str) -> dict[str, Any]:
     }
 
 
-def _engine(request: Request) -> Engine:
-    engine: Engine = request.app.state.engine
-    return engine
+def _service(request: Request) -> OrderService:
+    service: OrderService = request.app.state.orders
+    return service
+
+
+class CancelRequested(BaseModel):
+    """The cancel is recorded; the engine holding the order has not applied it yet."""
+
+    status: str = Field("cancel_requested", examples=["cancel_requested"])
+    token_id: str
+    message: str
 
 
 def _public(order: OrderRow, execution: TwapExecution) -> OrderPublic:
@@ -126,12 +138,14 @@ def _summary(order: OrderRow) -> OrderPublic:
 async def submit_twap(
     body: TwapOrderCreate,
     request: Request,
-    user: CurrentUser,
-    session: SessionDep,
+    user: OrderingUser,  # CurrentUser, limited to TWAP_ORDER_LIMIT submissions
     hub: HubDep,
     settings: SettingsDep,
 ) -> Any:
     """Accept or reject a TWAP order at once; execution starts in the background.
+
+    201 is answered once the order is durably stored (concurrent submissions share
+    one transaction); an engine then claims it.
 
     Bounds: duration_s 1..604800, slices 1..1000 (or interval_s >= 0.1), at least
     0.1 s between slices, catch_up_cap 1..100, quantity a positive multiple of
@@ -140,33 +154,30 @@ async def submit_twap(
     try:
         spec, _ = validate_order(body, hub, settings.max_book_age_s)
     except Rejection as rejection:
-        return JSONResponse(
-            OrderRejected(reason=rejection.reason, message=rejection.message).model_dump(),
-            status_code=rejection.status_code,
-        )
-    engine = _engine(request)
-    duplicate = OrderRejected(
-        reason="duplicate_token_id", message=f"token_id {body.token_id!r} was already used"
-    )
-    now = engine.clock()
+        return _rejection(rejection.reason, rejection.message, rejection.status_code)
+    service = _service(request)
+    now = service.clock()
     try:
         execution = TwapExecution(spec, now)
     except InvalidOrder as exc:  # validate_order already planned it; this is a safety net
-        rejected = OrderRejected(reason=exc.reason, message=str(exc))
-        return JSONResponse(rejected.model_dump(), status_code=422)
+        return _rejection(exc.reason, str(exc), 422)
+    values = repository.new_order_values(user.id, execution, now)
     try:
-        order = await repository.insert_order(session, user.id, execution, now)
-        await session.commit()
+        order_id = await service.submit(values)
     except repository.DuplicateTokenId:
-        await session.rollback()
-        return JSONResponse(duplicate.model_dump(), status_code=409)
-    engine.submit(order, execution)
+        message = f"token_id {body.token_id!r} was already used"
+        return _rejection("duplicate_token_id", message, 409)
+    metrics.ORDERS_ACCEPTED.labels("twap").inc()
+    order = OrderRow(id=order_id, **values)
     return OrderAccepted(
-        token_id=order.token_id,
-        order=_public(order, execution),
-        schedule=[
-            PlannedSlicePublic(index=p.index, due_ns=p.due_ns, qty=p.qty) for p in execution.plan
-        ],
+        token_id=order.token_id, order=_public(order, execution), schedule=_schedule(execution)
+    )
+
+
+def _rejection(reason: str, message: str, status_code: int) -> JSONResponse:
+    metrics.ORDERS_REJECTED.labels(reason).inc()
+    return JSONResponse(
+        OrderRejected(reason=reason, message=message).model_dump(), status_code=status_code
     )
 
 
@@ -175,9 +186,11 @@ async def list_orders(
     user: CurrentUser,
     session: SessionDep,
     status: Annotated[repository.StatusFilter, Query(description="open, closed or all")] = "all",
-    token_id: Annotated[str | None, Query(description="Only this token_id")] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    after: Annotated[int | None, Query(description="Cursor from `next_after`")] = None,
+    token_id: Annotated[TokenId | None, Query(description="Only this token_id")] = None,
+    limit: Annotated[QueryInt, Query(ge=1, le=500, description="1..500 orders")] = 50,
+    after: Annotated[
+        QueryInt | None, Query(ge=0, le=INT64_MAX, description="Cursor from `next_after`")
+    ] = None,
 ) -> OrderList:
     """The user's orders, newest first, in pages."""
     rows, next_after = await repository.list_orders(
@@ -186,15 +199,11 @@ async def list_orders(
     return OrderList(orders=[_summary(row) for row in rows], next_after=next_after)
 
 
-async def _load(
-    request: Request, session: SessionDep, user_id: int, token_id: str
-) -> tuple[OrderRow, TwapExecution]:
+async def _load(session: SessionDep, user_id: int, token_id: str) -> tuple[OrderRow, TwapExecution]:
+    """The order as committed (never an engine's memory, which may be ahead)."""
     order = await repository.get_order(session, user_id, token_id)
     if order is None:
         raise HTTPException(404, f"order {token_id!r} not found")
-    live = _engine(request).live(order.id)
-    if live is not None:
-        return live.order, live.execution
     slices, fills = await repository.load_history(session, order.id)
     return order, repository.execution_from_rows(order, slices, fills)
 
@@ -203,19 +212,24 @@ async def _load(
     "/{token_id}", response_model=OrderDetail, responses={**UNAUTHORIZED_RESPONSES, **_NOT_FOUND}
 )
 async def get_order(
-    token_id: str, request: Request, user: CurrentUser, session: SessionDep, hub: HubDep
+    token_id: Annotated[TokenId, Path(description="The order's token_id")],
+    user: CurrentUser,
+    session: SessionDep,
+    hub: HubDep,
 ) -> OrderDetail:
-    """Status, progress, fills, per-slice rows (with skip reasons) and analytics."""
-    order, execution = await _load(request, session, user.id, token_id)
-    engine = _engine(request)
-    live = engine.live(order.id)
-    window = engine.market_window(live) if live is not None else repository.saved_window(order)
+    """Status, progress, fills, per-slice rows (with skip reasons) and analytics.
+
+    Everything is read from committed state: a slice shows up once it is stored.
+    """
+    order, execution = await _load(session, user.id, token_id)
     mids = [r.book_mid for r in execution.results if r.book_mid is not None]
     final_mid = mids[-1] if mids else None
-    if live is not None:
+    if not execution.status.is_final:
         book = hub.book(order.exchange, order.symbol)
         final_mid = book.mid if book is not None and book.mid is not None else final_mid
-    report = build_report(execution, mids[0] if mids else None, final_mid, window)
+    report = build_report(
+        execution, mids[0] if mids else None, final_mid, repository.saved_window(order)
+    )
     return OrderDetail(
         **_public(order, execution).model_dump(),
         fills=[
@@ -235,11 +249,13 @@ async def get_order(
             )
             for r in execution.results
         ],
-        schedule=[
-            PlannedSlicePublic(index=p.index, due_ns=p.due_ns, qty=p.qty) for p in execution.plan
-        ],
+        schedule=_schedule(execution),
         analytics={k: v for k, v in report.to_dict().items() if k != "slices"},
     )
+
+
+def _ended_conflict(order: OrderRow, token_id: str) -> HTTPException:
+    return HTTPException(409, f"order {token_id!r} is already {order.status}")
 
 
 @router.delete(
@@ -248,6 +264,21 @@ async def get_order(
     responses={
         **UNAUTHORIZED_RESPONSES,
         **_NOT_FOUND,
+        202: {
+            "model": CancelRequested,
+            "description": "The cancel is recorded but the engine holding the order has not "
+            "applied it within TWAP_ORDER_CANCEL_WAIT_S (an engine on another machine, or "
+            "none running yet); it applies it when it next sees the order.",
+            "content": {
+                "application/json": {
+                    "example": {
+                        "status": "cancel_requested",
+                        "token_id": "my-order-0001",
+                        "message": "cancel of 'my-order-0001' recorded; the engine applies it",
+                    }
+                }
+            },
+        },
         409: {
             "description": "The order already ended (completed or expired)",
             "content": {
@@ -257,19 +288,39 @@ async def get_order(
     },
 )
 async def cancel_order(
-    token_id: str, request: Request, user: CurrentUser, session: SessionDep
-) -> OrderPublic:
-    """Cancel a working order; what filled stays filled. Cancelling twice is harmless."""
-    order, execution = await _load(request, session, user.id, token_id)
-    if execution.status.value == "cancelled":
-        return _public(order, execution)
-    if execution.status.is_final:
-        raise HTTPException(409, f"order {token_id!r} is already {execution.status.value}")
+    token_id: Annotated[TokenId, Path(description="The order's token_id")],
+    request: Request,
+    user: CurrentUser,
+    session: SessionDep,
+) -> Any:
+    """Cancel a working order; what filled stays filled. Cancelling twice is harmless.
+
+    200 with the order once the cancel is committed: the API cancels an order no
+    engine holds itself, and waits (up to TWAP_ORDER_CANCEL_WAIT_S) for the engine
+    that holds one. 202 `cancel_requested` if that engine did not apply it in time.
+    """
+    order = await repository.get_order(session, user.id, token_id)
+    if order is None:
+        raise HTTPException(404, f"order {token_id!r} not found")
+    if order.status == OrderStatus.CANCELLED.value:
+        return _summary(order)
+    if order.status not in repository.OPEN_STATUSES:
+        raise _ended_conflict(order, token_id)
     # Give the connection back first: the engine writes with its own session, and with
     # SQLite's single pooled connection holding this one would deadlock.
     await session.close()
-    try:
-        execution = await _engine(request).cancel(order)
-    except InvalidOrder as ended:  # it ended while the request waited for the engine
-        raise HTTPException(409, f"order {token_id!r} has ended: {ended}") from None
-    return _public(order, execution)
+    applied = await _service(request).cancel(order.id)
+    async with request.app.state.sessions() as fresh:
+        order = await fresh.get(OrderRow, order.id) or order
+    if order.status == OrderStatus.CANCELLED.value:
+        return _summary(order)
+    if order.status not in repository.OPEN_STATUSES:
+        raise _ended_conflict(order, token_id)  # it ended before the cancel was applied
+    message = (
+        f"cancel of {token_id!r} recorded; the engine applies it"
+        if not applied
+        else f"cancel of {token_id!r} recorded"
+    )
+    return JSONResponse(
+        CancelRequested(token_id=token_id, message=message).model_dump(), status_code=202
+    )

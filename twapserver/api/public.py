@@ -7,11 +7,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from twapcore import INTERVALS, NS_PER_SECOND, Candle
 from twapserver.api.deps import HubDep, SessionDep, require_market
+from twapserver.api.strict import INT64_MAX, Interval, MarketName, QueryInt
 from twapserver.db.candles import fetch_candles
 
 router = APIRouter(tags=["market data"])
@@ -26,6 +27,9 @@ _NOT_FOUND = {
         },
     }
 }
+
+ExchangePath = Annotated[MarketName, Path(description="A collected exchange, e.g. binance")]
+SymbolPath = Annotated[MarketName, Path(description="A collected symbol, e.g. BTC-USDT")]
 
 
 class ExchangePublic(BaseModel):
@@ -186,7 +190,7 @@ async def list_exchanges(hub: HubDep) -> list[ExchangePublic]:
 @router.get(
     "/exchanges/{exchange}/symbols", response_model=list[SymbolPublic], responses=_NOT_FOUND
 )
-async def list_symbols(exchange: str, hub: HubDep) -> list[SymbolPublic]:
+async def list_symbols(exchange: ExchangePath, hub: HubDep) -> list[SymbolPublic]:
     """Symbols collected on `exchange`, with tick and lot size where the venue publishes them."""
     if exchange not in hub.exchanges():
         raise HTTPException(404, f"exchange {exchange!r} is not collected by this server")
@@ -209,11 +213,21 @@ async def list_symbols(exchange: str, hub: HubDep) -> list[SymbolPublic]:
     responses={
         **_NOT_FOUND,
         422: {
-            "description": "Bad interval or limit",
+            "description": "Bad interval, limit, start or end",
             "content": {
                 "application/json": {
                     "example": {
-                        "detail": "interval '2m' is not one of: 1m, 3m, 5m, 15m, 30m, 1h, 4h, 1d"
+                        "detail": [
+                            {
+                                "type": "value_error",
+                                "loc": ["query", "interval"],
+                                "msg": "Value error, interval '2m' is not one of: "
+                                "1m, 3m, 5m, 15m, 30m, 1h, 4h, 1d",
+                                "input": "2m",
+                            }
+                        ],
+                        "message": "query.interval: Value error, interval '2m' is not one of: "
+                        "1m, 3m, 5m, 15m, 30m, 1h, 4h, 1d (got '2m')",
                     }
                 }
             },
@@ -221,20 +235,22 @@ async def list_symbols(exchange: str, hub: HubDep) -> list[SymbolPublic]:
     },
 )
 async def klines(
-    exchange: str,
-    symbol: str,
+    exchange: ExchangePath,
+    symbol: SymbolPath,
     hub: HubDep,
     session: SessionDep,
-    interval: Annotated[str, Query(description=f"One of {', '.join(INTERVALS)}")] = "1m",
-    limit: Annotated[int, Query(ge=1, le=1000, description="1..1000 candles")] = 100,
-    start: Annotated[int | None, Query(description="Earliest open time, ns since epoch")] = None,
+    interval: Annotated[Interval, Query(description=f"One of {', '.join(INTERVALS)}")] = "1m",
+    limit: Annotated[QueryInt, Query(ge=1, le=1000, description="1..1000 candles")] = 100,
+    # Times are ns since the epoch, 0..2^63-1 like every time the server stores.
+    start: Annotated[
+        QueryInt | None, Query(ge=0, le=INT64_MAX, description="Earliest open time, ns since epoch")
+    ] = None,
     end: Annotated[
-        int | None, Query(description="Open times before this, ns since epoch (exclusive)")
+        QueryInt | None,
+        Query(ge=0, le=INT64_MAX, description="Open times before this, ns since epoch (exclusive)"),
     ] = None,
 ) -> list[KlinePublic]:
     """OHLCV candles built from collected trades by exchange time, oldest first."""
-    if interval not in INTERVALS:
-        raise HTTPException(422, f"interval {interval!r} is not one of: {', '.join(INTERVALS)}")
     require_market(hub, exchange, symbol)
     stored = await fetch_candles(session, exchange, symbol, interval, limit, start, end)
     by_open = {c.open_ns: c for c in stored}

@@ -1,19 +1,22 @@
 """Password hashing: argon2id through pwdlib, with its constant-time verification.
 
 Hashing and verifying each cost about 0.1 s of CPU and 64 MiB of memory on
-purpose (that is what makes a stolen hash expensive to crack), so the async
-callers in `twapserver.auth.users` run them in a worker thread.
+purpose (that is what makes a stolen hash expensive to crack), so async callers
+run them in a worker thread, and logins go through a `VerificationGate` that
+bounds how many run at once: a flood of logins queues there instead of taking
+every core (and the event loop's share of them) from trading.
 """
 
 from __future__ import annotations
 
+import asyncio
 from functools import cache
 
 from pwdlib import PasswordHash
 from pwdlib.exceptions import UnknownHashError
 from pwdlib.hashers.argon2 import Argon2Hasher
 
-__all__ = ["hash_password", "verify_password", "waste_a_verification"]
+__all__ = ["VerificationBusy", "VerificationGate", "hash_password", "verify_password"]
 
 # Stateless: holds only the argon2 parameters, so one instance serves every app.
 _HASHER = PasswordHash((Argon2Hasher(),))
@@ -32,14 +35,47 @@ def verify_password(password: str, password_hash: str) -> bool:
         return False
 
 
-def waste_a_verification(password: str) -> None:
-    """Spend the time of one real verification and discard the result.
+class VerificationBusy(Exception):
+    """No verification slot freed up in time; the client may retry after `retry_after_s`."""
 
-    Called for an unknown username, so that a login for a missing user takes
-    as long as one with a wrong password and response times do not reveal
-    which usernames exist.
+    def __init__(self, retry_after_s: float) -> None:
+        super().__init__(f"too many logins in progress; retry after {retry_after_s:g} s")
+        self.retry_after_s = retry_after_s
+
+
+class VerificationGate:
+    """Runs at most `concurrency` password verifications at once, each in a worker thread.
+
+    A caller waits up to `queue_timeout_s` for a slot, then gets `VerificationBusy`.
     """
-    verify_password(password, _dummy_hash())
+
+    def __init__(self, concurrency: int, queue_timeout_s: float) -> None:
+        self.queue_timeout_s = queue_timeout_s
+        self._slots = asyncio.Semaphore(concurrency)
+
+    async def verify(self, password: str, password_hash: str | None) -> bool:
+        """Whether `password` matches `password_hash`.
+
+        For `None` (an unknown user) the password is checked against a dummy
+        hash and the answer is False: a login for a missing user costs as much
+        as one with a wrong password, so timings do not reveal which names exist.
+        """
+        try:
+            async with asyncio.timeout(self.queue_timeout_s):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise VerificationBusy(self.queue_timeout_s) from None
+        work = asyncio.ensure_future(asyncio.to_thread(_verify_or_dummy, password, password_hash))
+        # Released when the thread finishes, not when this caller stops waiting:
+        # a cancelled request must not let more hashes run than there are slots.
+        work.add_done_callback(lambda _: self._slots.release())
+        matches = await asyncio.shield(work)
+        return matches and password_hash is not None
+
+
+def _verify_or_dummy(password: str, password_hash: str | None) -> bool:
+    # In the worker thread: the first call also makes the dummy hash (~0.1 s).
+    return verify_password(password, password_hash or _dummy_hash())
 
 
 @cache

@@ -7,9 +7,11 @@ drive expiry with a fake clock instead of sleeping.
 from __future__ import annotations
 
 import logging
+import math
 import secrets
 import uuid
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import jwt
@@ -17,6 +19,7 @@ import jwt
 from twapserver.settings import DEFAULT_JWT_SECRET, Settings
 
 __all__ = [
+    "MIN_SECRET_BITS",
     "MIN_SECRET_LENGTH",
     "InsecureSecretError",
     "InvalidToken",
@@ -28,6 +31,7 @@ __all__ = [
     "TokenType",
     "WrongTokenType",
     "make_token_codec",
+    "secret_entropy_bits",
 ]
 
 log = logging.getLogger("twapserver.auth")
@@ -36,12 +40,15 @@ TokenType = Literal["access", "refresh"]
 
 # HS256 keys shorter than the 256-bit hash output weaken the signature (RFC 7518 §3.2).
 MIN_SECRET_LENGTH = 32
+# Refuses repeated or few-letter secrets (`"a" * 32` scores 0); half the 128 bits an
+# HS256 key should carry, because the estimate undercounts short random strings.
+MIN_SECRET_BITS = 64
 
-_REQUIRED_CLAIMS = ["sub", "uid", "type", "exp", "iat", "jti"]
+_REQUIRED_CLAIMS = ["sub", "uid", "ver", "type", "exp", "iat", "jti"]
 
 
 class InsecureSecretError(RuntimeError):
-    """The configured JWT secret is missing, the default, or too short to sign tokens safely."""
+    """The configured JWT secret is missing, the default, too short or too repetitive."""
 
 
 class TokenError(Exception):
@@ -62,7 +69,12 @@ class WrongTokenType(TokenError):
 
 @dataclass(frozen=True, slots=True)
 class TokenClaims:
-    """What a verified token says; times in seconds since the epoch."""
+    """What a verified token says; times in seconds since the epoch.
+
+    `version` is the user's token version when the token was issued (a token of
+    an older version is revoked); `family` names the login a refresh token
+    descends from (None on access tokens).
+    """
 
     user_id: int
     username: str
@@ -70,15 +82,22 @@ class TokenClaims:
     issued_at_s: int
     expires_at_s: int
     jti: str
+    version: int
+    family: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class TokenPair:
-    """A fresh access + refresh token; `expires_in_s` is the access token's lifetime."""
+    """A fresh access + refresh token; `expires_in_s` is the access token's lifetime.
+
+    `refresh` holds the refresh token's claims, which the server records to
+    detect the token's reuse.
+    """
 
     access_token: str
     refresh_token: str
     expires_in_s: int
+    refresh: TokenClaims
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,12 +109,42 @@ class TokenCodec:
     access_ttl_s: int = 900
     refresh_ttl_s: int = 7 * 86400
 
-    def issue_pair(self, user_id: int, username: str, *, now_s: float) -> TokenPair:
-        """An access and a refresh token for the user, both issued at `now_s`."""
+    def issue_pair(
+        self,
+        user_id: int,
+        username: str,
+        *,
+        version: int,
+        family: str | None = None,
+        now_s: float,
+    ) -> TokenPair:
+        """An access and a refresh token for the user at token `version`, issued at `now_s`.
+
+        The refresh token continues `family` (a login's chain of refreshes), or
+        starts a new family when it is None.
+        """
+        issued_at = int(now_s)
+        access = TokenClaims(
+            user_id=user_id,
+            username=username,
+            type="access",
+            issued_at_s=issued_at,
+            expires_at_s=issued_at + self.access_ttl_s,
+            jti=_new_id(),
+            version=version,
+        )
+        refresh = replace(
+            access,
+            type="refresh",
+            expires_at_s=issued_at + self.refresh_ttl_s,
+            jti=_new_id(),
+            family=family or _new_id(),
+        )
         return TokenPair(
-            access_token=self._encode(user_id, username, "access", now_s, self.access_ttl_s),
-            refresh_token=self._encode(user_id, username, "refresh", now_s, self.refresh_ttl_s),
+            access_token=self._encode(access),
+            refresh_token=self._encode(refresh),
             expires_in_s=self.access_ttl_s,
+            refresh=refresh,
         )
 
     def decode(self, token: str, expected: TokenType, *, now_s: float) -> TokenClaims:
@@ -128,44 +177,65 @@ class TokenCodec:
             raise WrongTokenType("wrong token type")
         return claims
 
-    def _encode(
-        self, user_id: int, username: str, type_: TokenType, now_s: float, ttl_s: int
-    ) -> str:
-        issued_at = int(now_s)
-        payload = {
-            "sub": username,
-            "uid": user_id,
-            "type": type_,
-            "iat": issued_at,
-            "exp": issued_at + ttl_s,
-            # Unique per token: two tokens issued in the same second still differ,
-            # and a future revocation list has something to name.
-            "jti": uuid.uuid4().hex,
+    def _encode(self, claims: TokenClaims) -> str:
+        payload: dict[str, Any] = {
+            "sub": claims.username,
+            "uid": claims.user_id,
+            "ver": claims.version,
+            "type": claims.type,
+            "iat": claims.issued_at_s,
+            "exp": claims.expires_at_s,
+            "jti": claims.jti,
         }
+        if claims.family is not None:
+            payload["fam"] = claims.family
         return jwt.encode(payload, self.secret, algorithm=self.algorithm)
 
 
+def _new_id() -> str:
+    # Unique per token (two tokens issued in the same second still differ) and
+    # per refresh family; 128 random bits, so nobody can guess another's.
+    return uuid.uuid4().hex
+
+
 def _claims_of(payload: dict[str, Any]) -> TokenClaims:
-    uid, sub, type_ = payload["uid"], payload["sub"], payload["type"]
-    iat, exp, jti = payload["iat"], payload["exp"], payload["jti"]
+    uid, sub, type_, ver = payload["uid"], payload["sub"], payload["type"], payload["ver"]
+    iat, exp, jti, fam = payload["iat"], payload["exp"], payload["jti"], payload.get("fam")
     # Signed by us, so malformed claims mean a key leak or a bug: refuse either way.
     if (
         type(uid) is not int
+        or type(ver) is not int
         or not isinstance(sub, str)
         or type_ not in ("access", "refresh")
         or not isinstance(iat, int | float)
         or not isinstance(exp, int | float)
         or not isinstance(jti, str)
+        or (type_ == "refresh") != isinstance(fam, str)
     ):
         raise InvalidToken("invalid token")
-    return TokenClaims(uid, sub, type_, int(iat), int(exp), jti)
+    return TokenClaims(uid, sub, type_, int(iat), int(exp), jti, ver, fam)
+
+
+def secret_entropy_bits(secret: str) -> float:
+    """A rough estimate of the bits of randomness in `secret`: length x Shannon entropy.
+
+    The Shannon entropy of the secret's own character frequencies: 0 for one
+    repeated character, at most log2(distinct characters) per character. It
+    cannot tell a random string from a memorable one, and it underestimates
+    short random strings (32 random hex digits, 128 bits, score ~100-120).
+    """
+    counts = Counter(secret)
+    total = len(secret)
+    per_char = -sum(n / total * math.log2(n / total) for n in counts.values())
+    return total * per_char
 
 
 def make_token_codec(settings: Settings) -> TokenCodec:
     """The codec for `settings`, refusing a weak secret outside demo mode.
 
     Raises `InsecureSecretError` (naming `TWAP_JWT_SECRET`) when the secret is
-    empty, the default, or shorter than `MIN_SECRET_LENGTH` characters. In demo
+    empty, the default, shorter than `MIN_SECRET_LENGTH` characters, or has an
+    estimated entropy (`secret_entropy_bits`) below `MIN_SECRET_BITS`. In demo
     mode an empty or default secret is replaced by a random one for this process:
     tokens then stop working when the process restarts, which a demo can afford.
     """
@@ -183,6 +253,13 @@ def make_token_codec(settings: Settings) -> TokenCodec:
         raise InsecureSecretError(
             f"TWAP_JWT_SECRET is {len(secret)} characters long; "
             f"at least {MIN_SECRET_LENGTH} are required"
+        )
+    elif (bits := secret_entropy_bits(secret)) < MIN_SECRET_BITS and not settings.demo:
+        raise InsecureSecretError(
+            f"TWAP_JWT_SECRET is too predictable: {len(set(secret))} distinct characters, "
+            f"about {bits:.0f} bits of entropy where at least {MIN_SECRET_BITS} are required; "
+            "use a random string, e.g. from "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
         )
     return TokenCodec(
         secret=secret,

@@ -1,7 +1,8 @@
 """Accounts in the database: create, look up, check a password, resolve a token's user.
 
-Every function takes the caller's `AsyncSession`; only `create_user` writes,
-and it leaves the commit to the caller.
+The functions take the caller's `AsyncSession` (`authenticate` a session
+factory, see why there); only `create_user` writes, and it leaves the commit to
+the caller. Administration (disable, delete, passwd) is in `twapserver.auth.admin`.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ import re
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from twapserver.auth.passwords import hash_password, verify_password, waste_a_verification
-from twapserver.auth.tokens import InvalidToken, TokenCodec, TokenType
+from twapserver.auth.accounts import Account, AccountDisabled, check_token_holder
+from twapserver.auth.passwords import VerificationGate, hash_password
+from twapserver.auth.tokens import TokenCodec, TokenType
 from twapserver.db.models import UserRow
 
 __all__ = [
@@ -99,16 +101,28 @@ async def get_user_by_name(session: AsyncSession, username: str) -> UserRow | No
     return found
 
 
-async def authenticate(session: AsyncSession, username: str, password: str) -> UserRow | None:
-    """The user if `password` is theirs; None for a wrong password or an unknown user."""
-    user = await get_user_by_name(session, username)
-    # argon2 is deliberately slow: in a thread it does not stall the event loop
-    # (market data, the engine) for ~0.1 s per login.
-    if user is None:
-        await asyncio.to_thread(waste_a_verification, password)
+async def authenticate(
+    sessions: async_sessionmaker[AsyncSession],
+    gate: VerificationGate,
+    username: str,
+    password: str,
+) -> UserRow | None:
+    """The user if `password` is theirs; None for a wrong password or an unknown user.
+
+    Raises `AccountDisabled` for a disabled user's right password, and
+    `VerificationBusy` when no verification slot frees up in time. The row is
+    read in a session that is closed before hashing starts: verification takes
+    ~0.1 s (more while queued), and holding a pooled connection that long (SQLite
+    has one) stalled every other request during a login flood.
+    """
+    async with sessions() as session:
+        user = await get_user_by_name(session, username)
+    ok = await gate.verify(password, None if user is None else user.password_hash)
+    if user is None or not ok:
         return None
-    ok = await asyncio.to_thread(verify_password, password, user.password_hash)
-    return user if ok else None
+    if user.disabled:
+        raise AccountDisabled("user is disabled")
+    return user
 
 
 async def user_for_token(
@@ -116,12 +130,12 @@ async def user_for_token(
 ) -> UserRow:
     """The user a valid token of type `expected` was issued to, at `now_s` (s since epoch).
 
-    Raises a `TokenError`; `InvalidToken` also when that user no longer exists.
+    Reads the user's row (no cache). Raises a `TokenError`: `InvalidToken` also
+    when that user no longer exists, `AccountDisabled`, or `TokenRevoked` when
+    the user's token version moved on since the token was issued.
     """
     claims = codec.decode(token, expected, now_s=now_s)
     user = await session.get(UserRow, claims.user_id)
-    # Matching the name as well as the id: SQLite may hand a deleted user's id
-    # to the next new user, who must not inherit the old tokens.
-    if user is None or user.username != claims.username:
-        raise InvalidToken("user no longer exists")
+    check_token_holder(claims, None if user is None else Account.of(user))
+    assert user is not None  # check_token_holder refused a missing user
     return user

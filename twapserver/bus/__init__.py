@@ -13,11 +13,19 @@ snapshot on subscribe), so a lost event delays, never loses.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
-__all__ = ["OrderEvents", "OrderUpdate"]
+if TYPE_CHECKING:
+    from twapserver.settings import Settings
+
+__all__ = ["OrderEvents", "OrderUpdate", "deliver", "is_memory_bus", "order_events_for"]
+
+log = logging.getLogger("twapserver.bus")
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,3 +63,38 @@ class OrderEvents(Protocol):
     def on_cancel(self, listener: Callable[[int], None]) -> None: ...
 
     def on_update(self, listener: Callable[[OrderUpdate], None]) -> None: ...
+
+
+def deliver(listeners: list[Callable[[T], None]], event: T) -> None:
+    """Call every listener with `event`; one failing listener must not starve the others."""
+    for listener in listeners:
+        try:
+            listener(event)
+        except Exception:
+            log.exception("bus listener %r failed", listener)
+
+
+def is_memory_bus(bus_url: str) -> bool:
+    """True for `memory://` (every role in this process), False for `redis://…`.
+
+    Raises ValueError naming the URL for any other scheme.
+    """
+    scheme = bus_url.split("://", 1)[0] if "://" in bus_url else ""
+    if scheme == "memory":
+        return True
+    if scheme in ("redis", "rediss", "unix"):
+        return False
+    raise ValueError(
+        f"bus URL {bus_url!r} is neither memory:// nor redis://host:port/db (TWAP_BUS_URL)"
+    )
+
+
+def order_events_for(settings: Settings) -> OrderEvents:
+    """The `OrderEvents` implementation `settings.bus_url` names."""
+    if is_memory_bus(settings.bus_url):
+        from twapserver.bus.memory import MemoryOrderEvents
+
+        return MemoryOrderEvents()
+    from twapserver.bus.redis import RedisOrderEvents
+
+    return RedisOrderEvents(settings.bus_url, settings.bus_prefix)

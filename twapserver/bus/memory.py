@@ -2,26 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
-from typing import TypeVar
 
-from twapserver.bus import OrderUpdate
+from twapserver.bus import OrderUpdate, deliver
 
 __all__ = ["MemoryOrderEvents"]
-
-log = logging.getLogger("twapserver.bus")
-
-T = TypeVar("T")
-
-
-def _deliver(listeners: list[Callable[[T], None]], event: T) -> None:
-    # One failing listener must not keep the event from the others.
-    for listener in listeners:
-        try:
-            listener(event)
-        except Exception:
-            log.exception("order event listener %r failed", listener)
 
 
 class MemoryOrderEvents:
@@ -39,13 +24,13 @@ class MemoryOrderEvents:
         return None
 
     def order_submitted(self, order_id: int) -> None:
-        _deliver(self._submitted, order_id)
+        deliver(self._submitted, order_id)
 
     def cancel_requested(self, order_id: int) -> None:
-        _deliver(self._cancel, order_id)
+        deliver(self._cancel, order_id)
 
     def order_updated(self, update: OrderUpdate) -> None:
-        _deliver(self._update, update)
+        deliver(self._update, update)
 
     def on_submitted(self, listener: Callable[[int], None]) -> None:
         self._submitted.append(listener)

@@ -1,4 +1,4 @@
-"""SQLAlchemy table models: candles, users, orders, slices and fills.
+"""SQLAlchemy table models: candles, users, refresh tokens, orders, slices and fills.
 
 Times are `int` nanoseconds since the Unix epoch (BIGINT). Prices and
 quantities are `Decimal` in Python and stored as their exact decimal text (see
@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Dialect,
     ForeignKey,
     Index,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -31,6 +33,7 @@ __all__ = [
     "DecimalText",
     "FillRow",
     "OrderRow",
+    "RefreshTokenRow",
     "SliceRow",
     "UserRow",
 ]
@@ -108,27 +111,60 @@ class CandleRow(Base):
 
 
 class UserRow(Base):
-    """An account that owns orders; `password_hash` is the hasher's full encoded string."""
+    """An account that owns orders; `password_hash` is the hasher's full encoded string.
+
+    Every token carries the `token_version` it was issued at: bumping it (on
+    disable, password change, refresh-token reuse) revokes all the user's tokens.
+    Ids are never reused (AUTOINCREMENT on SQLite, a sequence on PostgreSQL), so
+    a deleted user's tokens cannot come back to life for a new account.
+    """
 
     __tablename__ = "users"
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(_ID, primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     created_ns: Mapped[int] = mapped_column(BigInteger)
+    token_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class RefreshTokenRow(Base):
+    """One issued refresh token, by its `jti`; `family` is the login it descends from.
+
+    `used_ns` is set when the token is traded for a new pair: a second use is a
+    stolen (or replayed) token. Rows past `expires_s` are deleted at the user's
+    next login.
+    """
+
+    __tablename__ = "refresh_tokens"
+
+    jti: Mapped[str] = mapped_column(String(32), primary_key=True)
+    family: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    expires_s: Mapped[int] = mapped_column(BigInteger)
+    used_ns: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class OrderRow(Base):
     """A TWAP order of one user; `token_id` is the client's idempotency key, unique per user.
 
-    `spec` is the order specification and `state` the `TwapExecution.to_state()`
-    snapshot, both as JSON text. `next_due_ns` is the next slice's due time
-    (None once the order is final), indexed so the engine reloads working orders
-    in due order.
+    `spec` is the order specification as JSON text; the slices and fills tables
+    hold its history. The other columns are O(1)-size: a summary of progress
+    (`filled`, `notional`, `slices_done`, `next_due_ns`, `ended_ns`,
+    `market_window`) rewritten on each committed slice, and the engine lease:
+    `lease_owner` (engine id) holds the order until `lease_until` (ns), and
+    `version` is the fencing token, bumped on every claim and committed write, so
+    an engine that lost its lease can never write. `cancel_requested_ns` marks a
+    cancel the API asked for and the owning engine has not applied yet.
     """
 
     __tablename__ = "orders"
-    __table_args__ = (UniqueConstraint("user_id", "token_id"),)
+    __table_args__ = (
+        UniqueConstraint("user_id", "token_id"),
+        Index(None, "status", "lease_until"),
+    )
 
     id: Mapped[int] = mapped_column(_ID, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
@@ -138,12 +174,21 @@ class OrderRow(Base):
     side: Mapped[str] = mapped_column(String(8))
     status: Mapped[str] = mapped_column(String(16))
     spec: Mapped[str] = mapped_column(Text)
-    state: Mapped[str] = mapped_column(Text)
     quantity: Mapped[Decimal] = mapped_column(DecimalText)
     filled: Mapped[Decimal] = mapped_column(DecimalText)
+    notional: Mapped[Decimal] = mapped_column(DecimalText)
+    slices_done: Mapped[int] = mapped_column(Integer)
+    slices_total: Mapped[int] = mapped_column(Integer)
+    start_ns: Mapped[int] = mapped_column(BigInteger)
+    ended_ns: Mapped[int | None] = mapped_column(BigInteger)
+    market_window: Mapped[str | None] = mapped_column(Text)
     created_ns: Mapped[int] = mapped_column(BigInteger)
     updated_ns: Mapped[int] = mapped_column(BigInteger)
     next_due_ns: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[int | None] = mapped_column(BigInteger)
+    version: Mapped[int] = mapped_column(BigInteger)
+    cancel_requested_ns: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class SliceRow(Base):

@@ -98,21 +98,32 @@ class BinanceVenue(WebSocketVenue):
         self.depth_requests: Counter[str] = Counter()  # symbol -> /api/v3/depth calls
         self._served: dict[str, DepthBook] = {}  # symbol -> book of the latest connection
         self._gaps = OneShotFaults()  # by symbol: depth diffs to skip
+        self._duplicates = OneShotFaults()  # by symbol: depth diffs to send twice
+        self._swaps = OneShotFaults()  # by symbol: depth diffs to send after the next one
         self._bars: dict[str, list[MinuteBar]] | None = None  # symbol -> 1m candles, lazily
         self._symbols: frozenset[str] | None = None  # symbols of exchangeInfo, lazily
 
     def routes(self) -> list[web.RouteDef]:
         """The WebSocket and REST routes of this venue."""
         return [
-            web.get(WS_PATH + "/stream", self.handle),
-            web.get("/api/v3/exchangeInfo", self._exchange_info),
-            web.get("/api/v3/depth", self._depth),
-            web.get("/api/v3/klines", self._klines),
+            self.route(WS_PATH + "/stream", self.handle),
+            self.route("/api/v3/exchangeInfo", self._exchange_info),
+            self.route("/api/v3/depth", self._depth),
+            self.route("/api/v3/klines", self._klines),
         ]
 
     def arm_gap(self, symbol: str | None) -> None:
         """Skip the next depth diff of ``symbol`` (any symbol if None) on any connection."""
         self._gaps.arm(symbol.upper() if symbol else None)
+
+    def arm_duplicate(self, symbol: str | None) -> None:
+        """Send the next depth diff of ``symbol`` (any if None) twice in a row."""
+        self._duplicates.arm(symbol.upper() if symbol else None)
+
+    def arm_swap(self, symbol: str | None) -> None:
+        """Hold the next depth diff of ``symbol`` (any if None) and send it after the next
+        diff of the same symbol: two diffs out of order."""
+        self._swaps.arm(symbol.upper() if symbol else None)
 
     def on_open(
         self, ws: web.WebSocketResponse, request: web.Request
@@ -146,23 +157,37 @@ class BinanceVenue(WebSocketVenue):
         books: Mapping[str, DepthBook],
     ) -> None:
         pacer = Pacer(self.speed, source.origin)
+        held: dict[str, str] = {}  # symbol -> a diff held back by a swap fault
         for message in source.messages:
             route = routes.get(message.stream)
             if route is None:
                 continue
             await pacer.wait(message.ts)
             stream, adapt_trade = route
-            text = message.raw
+            texts = [message.raw]
             if message.data is not None and message.data["e"] == "depthUpdate":
                 symbol = message.data["s"]
                 if symbol in books:
                     books[symbol].apply(message.data)
-                if self._gaps.take(symbol):
-                    LOG.info("binance: skipped %s diff U=%s", symbol, message.data["U"])
-                    continue
+                texts = self._faulty_diff(symbol, message.data["U"], message.raw, held)
             elif adapt_trade and message.data is not None:
-                text = _as_agg_trade(stream, message.data)
-            await ws.send_str(text)
+                texts = [_as_agg_trade(stream, message.data)]
+            for text in texts:
+                await self.send(ws, text)
+
+    def _faulty_diff(self, symbol: str, first_id: int, raw: str, held: dict[str, str]) -> list[str]:
+        """What to send for one depth diff of ``symbol`` given the armed faults, in order."""
+        if self._gaps.take(symbol):
+            LOG.info("binance: skipped %s diff U=%s", symbol, first_id)
+            return []
+        if symbol not in held and self._swaps.take(symbol):
+            LOG.info("binance: holding %s diff U=%s for after the next one", symbol, first_id)
+            held[symbol] = raw
+            return []
+        texts = [raw, raw] if self._duplicates.take(symbol) else [raw]
+        if symbol in held:
+            texts.append(held.pop(symbol))
+        return texts
 
     async def _exchange_info(self, request: web.Request) -> web.Response:
         return web.Response(body=self.capture.exchange_info, content_type="application/json")

@@ -57,37 +57,41 @@ class KrakenVenue(WebSocketVenue):
         super().__init__(speed)
         self.capture = capture
         self._corruptions = OneShotFaults()  # by pair: book updates to send with a wrong "c"
+        self._duplicates = OneShotFaults()  # by pair: book updates to send twice
         self._bars: dict[str, list[MinuteBar]] | None = None  # ws pair -> 1m candles, lazily
         self._pairs: dict[str, tuple[str, str]] | None = None  # any name -> (key, ws name)
 
     def routes(self) -> list[web.RouteDef]:
         """The WebSocket and REST routes of this venue."""
         return [
-            web.get(WS_PATH, self.handle),
-            web.get("/0/public/AssetPairs", self._asset_pairs),
-            web.get("/0/public/OHLC", self._ohlc),
+            self.route(WS_PATH, self.handle),
+            self.route("/0/public/AssetPairs", self._asset_pairs),
+            self.route("/0/public/OHLC", self._ohlc),
         ]
 
     def arm_corruption(self, pair: str | None) -> None:
         """Send the next checksummed book update of ``pair`` (any if None) with a wrong ``"c"``."""
         self._corruptions.arm(pair)
 
+    def arm_duplicate(self, pair: str | None) -> None:
+        """Send the next checksummed book update of ``pair`` (any if None) twice in a row."""
+        self._duplicates.arm(pair)
+
     def on_open(
         self, ws: web.WebSocketResponse, request: web.Request
     ) -> list[Coroutine[Any, Any, None]]:
         # Kraken greets every connection before any subscribe.
-        return [ws.send_str(self.capture.system_status)]
+        return [self.send(ws, self.capture.system_status)]
 
     def on_text(self, ws: web.WebSocketResponse, text: str) -> list[Coroutine[Any, Any, None]]:
         try:
             request = orjson.loads(text)
             event = request.get("event")
         except (orjson.JSONDecodeError, AttributeError):
-            return [ws.send_str('{"errorMessage":"Malformed request","event":"error"}')]
+            return [self.send(ws, '{"errorMessage":"Malformed request","event":"error"}')]
         if event == "ping":
-            return [
-                ws.send_str(orjson.dumps({"event": "pong", "reqid": request.get("reqid")}).decode())
-            ]
+            pong = orjson.dumps({"event": "pong", "reqid": request.get("reqid")}).decode()
+            return [self.send(ws, pong)]
         if event == "subscribe":
             return [self._subscribe(ws, request)]
         LOG.warning("kraken: ignoring client event %r", event)
@@ -99,12 +103,12 @@ class KrakenVenue(WebSocketVenue):
         pairs = set()
         for pair in request.get("pair") or []:
             if channel is None:
-                await ws.send_str(_status_error(pair, subscription, "Subscription name invalid"))
+                await self.send(ws, _status_error(pair, subscription, "Subscription name invalid"))
             elif pair not in channel.statuses:
                 reason = f"Currency pair not supported {pair}"
-                await ws.send_str(_status_error(pair, subscription, reason))
+                await self.send(ws, _status_error(pair, subscription, reason))
             else:
-                await ws.send_str(channel.statuses[pair])
+                await self.send(ws, channel.statuses[pair])
                 pairs.add(pair)
         if channel is None or not pairs:
             return
@@ -125,11 +129,14 @@ class KrakenVenue(WebSocketVenue):
             if message.pair not in pairs:
                 continue
             await pacer.wait(message.ts)
-            text = message.raw
+            texts = [message.raw]
             if message.has_checksum and self._corruptions.take(message.pair):
                 LOG.info("kraken: sending %s update with a wrong checksum", message.pair)
-                text = _corrupted(text)
-            await ws.send_str(text)
+                texts = [_corrupted(message.raw)]
+            elif message.has_checksum and self._duplicates.take(message.pair):
+                texts = [message.raw, message.raw]
+            for text in texts:
+                await self.send(ws, text)
 
     async def _asset_pairs(self, request: web.Request) -> web.Response:
         return web.Response(body=self.capture.asset_pairs, content_type="application/json")

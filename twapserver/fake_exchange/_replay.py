@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
 LOG = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 # Without pacing, yield to the loop this often so control calls, REST requests and other
 # connections are not starved by a replay that never has to wait.
@@ -67,7 +69,8 @@ class OneShotFaults:
 
 
 class WebSocketVenue:
-    """Base of a fake venue: accepts WebSocket clients, counts them and can drop them.
+    """Base of a fake venue: accepts WebSocket clients, counts them and can drop them, stall
+    them or refuse them (down).
 
     Subclasses start their replay in :meth:`on_open` and answer client messages in
     :meth:`on_text`; both return the tasks they started so they die with the connection.
@@ -78,10 +81,55 @@ class WebSocketVenue:
     def __init__(self, speed: float | None) -> None:
         self.speed = speed
         self.connections = 0  # WebSocket connections accepted since start
+        self.sent = 0  # WebSocket messages sent, all connections
+        self.refused = 0  # requests (upgrades and REST) answered 503 while down
+        self.down = False  # take_down(): every request of this venue gets 503
         self._open: set[web.WebSocketResponse] = set()
+        self._flowing = asyncio.Event()  # cleared while stalled: sockets open, nothing sent
+        self._flowing.set()
+
+    # -- faults every venue has -------------------------------------------------------------
+
+    def stall(self) -> None:
+        """Stop sending on every connection, new ones included; sockets stay open and
+        WebSocket pings are still answered (aiohttp does that), as a venue that hangs."""
+        self._flowing.clear()
+
+    def resume(self) -> None:
+        """End a stall: what fell due meanwhile is sent at once, then the pacing goes on."""
+        self._flowing.set()
+
+    def take_down(self) -> None:
+        """Answer 503 to every request (WebSocket upgrade or REST); :meth:`drop` closes the
+        sockets already open."""
+        self.down = True
+
+    def bring_up(self) -> None:
+        """Serve requests again after :meth:`take_down`."""
+        self.down = False
+
+    def route(self, path: str, handler: Handler) -> web.RouteDef:
+        """A GET route of this venue that answers 503 while the venue is down."""
+
+        async def unless_down(request: web.Request) -> web.StreamResponse:
+            if self.down:
+                self.refused += 1
+                return web.Response(status=503, text=f"{self.name} is down")
+            return await handler(request)
+
+        return web.get(path, unless_down)
+
+    async def send(self, ws: web.WebSocketResponse, text: str) -> None:
+        """Send ``text`` once the venue is not stalled; every replay sends through here."""
+        await self._flowing.wait()
+        await ws.send_str(text)
+        self.sent += 1
+
+    # -- connections --------------------------------------------------------------------------
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
-        """aiohttp handler of one WebSocket connection, from upgrade to close."""
+        """aiohttp handler of one WebSocket connection, from upgrade to close (register it
+        with :meth:`route`)."""
         # No compression: cryptofeed offers permessage-deflate, but loopback does not need it
         # and uncompressed frames are written in one piece, so concurrent replays on one
         # connection cannot interleave frames.

@@ -7,11 +7,11 @@ import logging
 import socket
 import ssl
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
 from pathlib import Path
 from types import TracebackType
-from typing import Literal, Self, TypeVar
+from typing import Any, Literal, Self, TypeVar
 
 import trustme
 from aiohttp import web
@@ -163,9 +163,17 @@ class FakeExchange:
         counts = dict(self._require(self._binance).depth_requests)
         return counts.get(symbol.upper(), 0) if symbol else sum(counts.values())
 
+    def messages_sent(self, venue: Venue) -> int:
+        """WebSocket messages ``venue`` sent since start, all connections."""
+        return self._venue(venue).sent
+
+    def refused(self, venue: Venue) -> int:
+        """Requests (WebSocket upgrades and REST) ``venue`` answered 503 while down."""
+        return self._venue(venue).refused
+
     def drop_connections(self, venue: Venue) -> None:
         """Close ``venue``'s WebSockets (1001); each reconnect replays from the start."""
-        self._call_soon(self._spawn_drop, self._venue(venue))
+        self._call_soon(self._spawn, self._venue(venue).drop())
 
     def inject_gap(self, venue: Venue, symbol: str | None = None) -> None:
         """Binance: skip the next depth diff (of ``symbol``, e.g. ``NKNUSDT``; any if None).
@@ -186,6 +194,43 @@ class FakeExchange:
             raise ValueError(f"corrupt_checksum needs a checksummed feed: kraken, not {venue!r}")
         kraken = self._require(self._kraken)
         self._call_soon(kraken.arm_corruption, pair)
+
+    def duplicate(self, venue: Venue, key: str | None = None) -> None:
+        """Send the next book message twice: Binance the next depth diff of ``key`` (a symbol,
+        e.g. ``NKNUSDT``), Kraken the next checksummed update of ``key`` (a pair, e.g.
+        ``XMR/USD``); of any symbol or pair when None."""
+        target = self._venue(venue)
+        self._call_soon(target.arm_duplicate, key)
+
+    def reorder(self, venue: Venue, symbol: str | None = None) -> None:
+        """Binance: hold the next depth diff of ``symbol`` (any if None) and send it right
+        after the following diff of that symbol, so the client sees them out of order.
+
+        The fake's own book takes them in order: a client that detects the gap and refetches
+        the snapshot can bridge again.
+        """
+        if venue != "binance":
+            raise ValueError(f"reorder needs a sequenced feed: binance, not {venue!r}")
+        binance = self._require(self._binance)
+        self._call_soon(binance.arm_swap, symbol)
+
+    def stall(self, venue: Venue) -> None:
+        """Go silent on ``venue``'s WebSockets, open and new, until :meth:`resume`; sockets
+        stay open and answer pings, REST still answers."""
+        self._call_soon(self._venue(venue).stall)
+
+    def resume(self, venue: Venue) -> None:
+        """End a stall: messages due meanwhile go out at once, then the replay goes on."""
+        self._call_soon(self._venue(venue).resume)
+
+    def take_down(self, venue: Venue) -> None:
+        """``venue`` is down until :meth:`bring_up`: its open WebSockets are closed (1001) and
+        every request to it, WebSocket upgrade or REST, is answered 503."""
+        self._call_soon(self._take_down, self._venue(venue))
+
+    def bring_up(self, venue: Venue) -> None:
+        """Serve ``venue`` again after :meth:`take_down`; new connections replay from the start."""
+        self._call_soon(self._venue(venue).bring_up)
 
     # -- internals -------------------------------------------------------------------------
 
@@ -212,8 +257,12 @@ class FakeExchange:
             raise RuntimeError("FakeExchange is not started")
         return venue
 
-    def _spawn_drop(self, venue: _binance.BinanceVenue | _kraken.KrakenVenue) -> None:
-        task = asyncio.get_running_loop().create_task(venue.drop())
+    def _take_down(self, venue: _binance.BinanceVenue | _kraken.KrakenVenue) -> None:
+        venue.take_down()  # at once: a bring_up called next must come after it
+        self._spawn(venue.drop())
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
         self._drops.add(task)
         task.add_done_callback(self._drops.discard)
 

@@ -1,15 +1,29 @@
-"""The paper-trading engine: one task per process runs every order's due slices.
+"""The paper-trading engine: executes the due slices of the orders it leases.
 
-A heap holds (next due time, order id), so each wake-up touches only the orders
-that are due — never a poll of every order. A slice takes the hub's current
-book, runs `TwapExecution.step` (the same code as `twap simulate`), and commits
-the slice row, its fills and the order's new state in one transaction. All
-orders share one `LiquidityLedger`, so two orders never take the same
-displayed size of one book version.
+Any number of engines may share one database: each works only the orders it
+holds a lease on (`twapserver.orders.leases`), renews them by heartbeat, and
+takes over orders whose lease ran out (a dead engine's). Every write is fenced
+by the order's `version`, so an engine that lost a lease never writes and never
+announces anything for that order.
 
-On start it reloads working orders: slices that fell due while the server was
-down are recorded as skipped (`server_down`) and their quantity carries over;
-an order whose end passed while down ends `expired` with what it had filled.
+Two halves, so a backlog of commits never changes which book a slice sees:
+
+* stepping — a heap holds (next due time, order id); when slices fall due the
+  engine reads each market's book once, at that instant, and runs
+  `TwapExecution.step` (the same code as `twap simulate`) for every due order
+  against it. All orders share one `LiquidityLedger`, so two orders never take
+  the same displayed size of one book version. A step that raises is retried
+  with backoff, then recorded as skipped (`engine_error`): one bad order never
+  strands the others.
+* committing — the stepped slices queue, in order, for the committer, which
+  writes many orders per transaction (their slice rows, fills and O(1) progress
+  columns), fenced per order, then publishes each committed change as an
+  `OrderUpdate` on the bus. A failed transaction sends its orders back to the
+  database state (reload) and retries.
+
+On claiming an order, slices that fell due more than `CLAIM_GRACE_NS` before are
+recorded as skipped (`server_down`) and their quantity carries over; an order
+whose end passed ends `expired` with what it had filled.
 """
 
 from __future__ import annotations
@@ -18,259 +32,499 @@ import asyncio
 import contextlib
 import heapq
 import logging
+import os
+import secrets
+import socket
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections import deque
+from collections.abc import Callable
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from twapcore import (
+    BookSnapshot,
     LiquidityLedger,
     MarketCounters,
-    MarketTotals,
     SkipReason,
     SliceResult,
     Trade,
-    TwapExecution,
 )
+from twapserver import metrics
+from twapserver.bus import OrderEvents
+from twapserver.bus.memory import MemoryOrderEvents
 from twapserver.db.models import OrderRow
-from twapserver.hub import MarketHub
-from twapserver.orders import repository
+from twapserver.orders import leases, repository
+from twapserver.orders.live import LiveOrder, PendingWrite
+from twapserver.settings import Settings
 from twapserver.tasks import cancel_and_wait
 
-__all__ = ["Engine", "LiveOrder", "OrderListener"]
+__all__ = [
+    "DEFAULT_LEASE_S",
+    "Engine",
+    "LiveOrder",
+    "MarketView",
+    "OrderListener",
+    "default_engine_id",
+    "engine_for",
+]
 
 log = logging.getLogger("twapserver.engine")
 
-RETRY_NS = 1_000_000_000  # after a failed commit, try again from the database state in 1 s
-BATCH_SLICES = 256  # slices written per transaction when many fall due together
+DEFAULT_LEASE_S = 5.0
+NS = 1_000_000_000
+RETRY_NS = NS  # after a failed commit, try again from the database state in 1 s
+STEP_ATTEMPTS = 3  # a slice whose step raised this many times is skipped (engine_error)
+STEP_RETRY_NS = NS // 10  # first retry of a failed step; doubles each time
+CLAIM_GRACE_NS = NS  # a slice overdue by more than this when claimed was missed
+COMMIT_BATCH = 1000  # orders written per transaction
+STEP_CHUNK = 500  # steps between two yields to the event loop
 
-OrderListener = Callable[["LiveOrder", SliceResult | None], None]
+OrderListener = Callable[[LiveOrder, SliceResult | None], None]
 
 
-@dataclass(slots=True)
-class LiveOrder:
-    """An order this engine is working on."""
+class MarketView(Protocol):
+    """What the engine reads of the market: latest books and the trade stream."""
 
-    order: OrderRow
-    execution: TwapExecution
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    window: MarketTotals = field(default_factory=MarketTotals)
-    last_totals: MarketTotals | None = None
-    scheduled_ns: int | None = None  # the heap entry that is current for this order
-    stale: bool = False  # memory ran ahead of a failed commit: reload from the database
+    trade_listeners: list[Callable[[Trade], None]]
+
+    def book(self, exchange: str, symbol: str) -> BookSnapshot | None: ...
+
+
+def engine_for(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    market: MarketView,
+    order_events: OrderEvents,
+    clock: Callable[[], int] = time.time_ns,
+) -> Engine:
+    """The engine `settings` describe (`engine_id`, `engine_lease_s`)."""
+    return Engine(
+        sessions,
+        market,
+        clock,
+        order_events=order_events,
+        engine_id=settings.engine_id,
+        lease_s=settings.engine_lease_s,
+    )
+
+
+def default_engine_id() -> str:
+    """host:pid:random — unique per engine instance, readable in the orders table."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
 class Engine:
-    """Executes the due slices of every working order of this process."""
+    """Executes the due slices of every order this engine leases."""
 
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
-        hub: MarketHub,
+        market: MarketView,
         clock: Callable[[], int] = time.time_ns,
+        *,
+        order_events: OrderEvents | None = None,
+        engine_id: str | None = None,
+        lease_s: float = DEFAULT_LEASE_S,
     ) -> None:
         self.sessions = sessions
-        self.hub = hub
+        self.market = market
         self.clock = clock
+        self.order_events: OrderEvents = order_events or MemoryOrderEvents()
+        self.engine_id = engine_id or default_engine_id()
+        self.lease_ns = int(lease_s * NS)
         self.ledger = LiquidityLedger()
+        # Kept until the WS broadcaster follows `order_events.on_update` instead.
         self.listeners: list[OrderListener] = []
         self._live: dict[int, LiveOrder] = {}
         self._heap: list[tuple[int, int]] = []
-        self._wakeup = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._queue: deque[PendingWrite] = deque()
+        self._commit_lock = asyncio.Lock()
+        self._maintain_lock = asyncio.Lock()
+        self._wakeup = asyncio.Event()  # the heap's head changed
+        self._queued = asyncio.Event()  # writes wait for the committer
+        self._claim_wakeup = asyncio.Event()  # orders were submitted
+        self._to_claim: set[int] = set()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._spawned: set[asyncio.Task[None]] = set()
         self._counters: dict[tuple[str, str], MarketCounters] = {}
-        self.lateness_ns: list[int] = []  # slice start lateness, for benchmarks
-        hub.trade_listeners.append(self._on_trade)
+        market.trade_listeners.append(self._on_trade)
+        self.order_events.on_submitted(self.on_submitted)
+        self.order_events.on_cancel(self.on_cancel)
 
     # --- lifecycle -----------------------------------------------------------------------
     async def start(self, run: bool = True) -> None:
-        """Reload working orders (catching up missed slices) and start the run loop."""
-        now = self.clock()
-        async with self.sessions() as session:
-            loaded = await repository.load_working_orders(session)
-        for order, execution in loaded:
-            live = LiveOrder(order, execution, window=repository.saved_window(order))
-            live.last_totals = self._counters_for(order).totals(now)
-            await self._skip_missed(live, now)
-            self._track(live)
+        """Claim the orders free to take (catching up missed slices), then run the loops.
+
+        With `run=False` nothing runs in the background: the caller drives the engine
+        with `run_due`, `maintain` and `flush` (tests with an injected clock).
+        """
+        await self.maintain()
         if run:
-            self._task = asyncio.create_task(self._run_forever())
+            self._tasks = [
+                asyncio.create_task(self._step_forever()),
+                asyncio.create_task(self._commit_forever()),
+                asyncio.create_task(self._maintain_forever()),
+            ]
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        await cancel_and_wait(task)
-
-    # --- orders ----------------------------------------------------------------------------
-    def submit(self, order: OrderRow, execution: TwapExecution) -> LiveOrder:
-        """Start working an order that was just persisted."""
-        live = LiveOrder(order, execution)
-        self._track(live)
-        return live
+        """Stop the loops, commit what was stepped, and release the leases."""
+        tasks, self._tasks = self._tasks, []
+        await cancel_and_wait(*tasks, *self._spawned)
+        try:
+            await self.flush()
+            async with self.sessions() as session:
+                await leases.release(session, self.engine_id)
+        except Exception:  # the leases then simply expire
+            log.exception("engine %s: releasing leases failed", self.engine_id)
 
     def live(self, order_id: int) -> LiveOrder | None:
         return self._live.get(order_id)
 
-    async def cancel(self, order: OrderRow) -> TwapExecution:
-        """Cancel a working order and persist it; raises `InvalidOrder` if it already ended."""
-        live = self._live.get(order.id)
-        if live is None:
-            async with self.sessions() as session:
-                slices, fills = await repository.load_history(session, order.id)
-            live = LiveOrder(order, repository.execution_from_rows(order, slices, fills))
-        async with live.lock:
-            if live.stale and not await self._reload(live):
-                raise RuntimeError(f"order {order.token_id!r} cannot be read from the database")
-            now = self.clock()
-            live.execution.cancel(now)
-            await self._commit([(live, None, now)])
-        return live.execution
+    # --- bus events ---------------------------------------------------------------------------
+    def on_submitted(self, order_id: int) -> None:
+        """A new order was committed: claim it soon (the periodic scan is the fallback)."""
+        self._to_claim.add(order_id)
+        self._claim_wakeup.set()
 
-    def market_window(self, live: LiveOrder) -> MarketTotals:
-        """Trades and mids seen during the order's life so far."""
-        if live.execution.status.is_final or live.last_totals is None:
-            return live.window
-        now_totals = self._counters_for(live.order).totals(self.clock())
-        return live.window + (now_totals - live.last_totals)
+    def on_cancel(self, order_id: int) -> None:
+        """A cancel was requested: apply it if this engine holds the order."""
+        live = self._live.get(order_id)
+        if live is not None and self._cancel(live, self.clock()):
+            self._spawn(self.flush())
 
-    # --- the loop ------------------------------------------------------------------------------
-    async def run_due(self, now_ns: int) -> int:
-        """Execute every slice due at or before `now_ns`; returns how many ran.
+    # --- leases -----------------------------------------------------------------------------
+    async def maintain(self, now_ns: int | None = None) -> int:
+        """Heartbeat and claims; returns how many orders were claimed.
 
-        Due slices run in batches: each batch's slices are stepped, then written in
-        one transaction (each slice's writes are atomic within it). A slice runs at
-        the engine clock's time when it starts (never before `now_ns`), so a
-        backlog shows up as lateness and in book staleness, not hidden.
+        Renews this engine's leases (an order no longer leased to it is dropped; a
+        pending cancel request is applied), then claims submitted orders and any
+        free or expired one.
         """
-        executed = 0
-        while batch := self._pop_due(now_ns):
-            executed += await self._execute_batch(batch, now_ns)
-        return executed
+        async with self._maintain_lock:
+            now = self.clock() if now_ns is None else now_ns
+            until = now + self.lease_ns
+            async with self.sessions() as session:
+                held = await leases.renew(session, self.engine_id, until)
+            for order_id, live in list(self._live.items()):
+                if order_id not in held and not live.execution.status.is_final:
+                    log.warning("engine %s: lost the lease of %s", self.engine_id, live.token_id)
+                    self._drop(live)
+                elif held.get(order_id) is not None and self._cancel(live, now):
+                    self._queued.set()
+            orphans = [order_id for order_id in held if order_id not in self._live]
+            claimed = await self._claim(now, until)
+            await self._adopt([*orphans, *claimed], now)
+            return len(claimed)
+
+    async def claim_submitted(self, now_ns: int | None = None) -> int:
+        """Claim the orders announced by `on_submitted`; returns how many."""
+        ids, self._to_claim = sorted(self._to_claim), set()
+        if not ids:
+            return 0
+        now = self.clock() if now_ns is None else now_ns
+        claimed: list[int] = []
+        for start in range(0, len(ids), leases.CLAIM_BATCH):
+            async with self.sessions() as session:
+                chunk = ids[start : start + leases.CLAIM_BATCH]
+                rows = await leases.claim(
+                    session, self.engine_id, now, now + self.lease_ns, ids=chunk
+                )
+            claimed += [c.order_id for c in rows]
+        await self._adopt(claimed, now)
+        return len(claimed)
+
+    async def _claim(self, now: int, until: int) -> list[int]:
+        claimed: list[int] = []
+        for expired in (True, False):
+            while True:
+                async with self.sessions() as session:
+                    rows = await leases.claim(session, self.engine_id, now, until, expired=expired)
+                claimed += [c.order_id for c in rows]
+                if expired and rows:
+                    metrics.LEASE_TAKEOVERS.inc(len(rows))
+                    log.info("engine %s: took over %d orders", self.engine_id, len(rows))
+                if len(rows) < leases.CLAIM_BATCH:
+                    break
+        return claimed
+
+    async def _adopt(self, order_ids: list[int], now: int) -> None:
+        """Load claimed orders, record their missed slices, and schedule them."""
+        for start in range(0, len(order_ids), leases.CLAIM_BATCH):
+            async with self.sessions() as session:
+                loaded = await repository.load_orders(
+                    session, order_ids[start : start + leases.CLAIM_BATCH]
+                )
+            for order, execution in loaded:
+                live = LiveOrder(order, execution, order.version, repository.saved_window(order))
+                live.last_totals = self._counters_for(order).totals(now)
+                self._live[order.id] = live
+                if order.cancel_requested_ns is not None:
+                    self._cancel(live, now)
+                else:
+                    self._skip_missed(live, now)
+        await self.flush()
+
+    def _skip_missed(self, live: LiveOrder, now: int) -> None:
+        execution = live.execution
+        skipped = []
+        while (due := execution.next_due_ns) is not None and due < now - CLAIM_GRACE_NS:
+            skipped.append(execution.skip(due, SkipReason.SERVER_DOWN))
+        # All of an order's missed slices in one write: they are one fact.
+        if skipped:
+            self._enqueue(live, skipped, now)
+        self._push(live)
+
+    # --- stepping --------------------------------------------------------------------------------
+    async def run_due(self, now_ns: int) -> int:
+        """Claim submitted orders, step every slice due at or before `now_ns`, commit.
+
+        Returns how many slices were stepped. The running engine does the same in
+        its loops; tests with an injected clock call this instead.
+        """
+        await self.claim_submitted(now_ns)
+        stepped = await self._step_due(now_ns)
+        await self.flush()
+        return stepped
+
+    async def _step_due(self, now_ns: int) -> int:
+        """Step every due slice against the books as they are now; queue the writes."""
+        at = max(now_ns, self.clock())
+        books: dict[tuple[str, str], BookSnapshot | None] = {}
+        stepped = 0
+        while due_orders := self._pop_due(now_ns):
+            stale: list[LiveOrder] = []
+            for n, (due, live) in enumerate(due_orders):
+                if n and n % STEP_CHUNK == 0:
+                    await asyncio.sleep(0)  # books are captured: yielding changes no price
+                if self._live.get(live.order_id) is not live or live.execution.status.is_final:
+                    continue
+                if live.stale:
+                    stale.append(live)
+                    continue
+                result = self._step_or_skip(live, at, books)
+                if result is None:
+                    continue  # retried later (scheduled)
+                metrics.SLICE_LATENESS.observe((at - due) / NS)
+                self._enqueue(live, [result], at)
+                stepped += 1
+                self._push(live)
+            for live in stale:
+                await self._reload(live)  # rescheduled (popped again above) if still ours
+        return stepped
 
     def _pop_due(self, now_ns: int) -> list[tuple[int, LiveOrder]]:
-        batch: list[tuple[int, LiveOrder]] = []
-        while self._heap and self._heap[0][0] <= now_ns and len(batch) < BATCH_SLICES:
+        popped: list[tuple[int, LiveOrder]] = []
+        while self._heap and self._heap[0][0] <= now_ns:
             due, order_id = heapq.heappop(self._heap)
             live = self._live.get(order_id)
             if live is None or live.scheduled_ns != due:
-                continue  # cancelled, or a superseded heap entry
+                continue  # dropped, or a superseded heap entry
             live.scheduled_ns = None
-            batch.append((due, live))
-        return batch
+            popped.append((due, live))
+        return popped
 
-    async def _run_forever(self) -> None:
-        while True:
-            try:
-                await self.run_due(self.clock())
-            except Exception:  # keep the engine alive; failed slices are retried
-                log.exception("engine iteration failed")
-                await asyncio.sleep(1)
-            self._wakeup.clear()
-            delay = (self._heap[0][0] - self.clock()) / 1e9 if self._heap else 3600.0
-            if delay > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), timeout=delay)
+    def _step_or_skip(
+        self, live: LiveOrder, at: int, books: dict[tuple[str, str], BookSnapshot | None]
+    ) -> SliceResult | None:
+        """One slice; a failing step is retried with backoff, then skipped as engine_error.
 
-    async def _execute_batch(self, batch: list[tuple[int, LiveOrder]], now_ns: int) -> int:
-        async with contextlib.AsyncExitStack() as held:
-            stepped: list[tuple[LiveOrder, SliceResult, int]] = []
-            for due, live in batch:
-                # Held until the write is committed, so a cancel cannot interleave.
-                await held.enter_async_context(live.lock)
-                at = max(now_ns, self.clock())
-                if live.stale and not await self._reload(live):
-                    self._schedule(live, at + RETRY_NS)
-                    continue
-                if live.execution.status.is_final:
-                    continue
-                if not live.stale:
-                    self.lateness_ns.append(at - due)
-                stepped.append((live, self._step(live, at), at))
-            try:
-                await self._commit(stepped)
-            except Exception:
-                return 0  # logged, marked stale and rescheduled by _commit
-        return len(stepped)
+        `TwapExecution.step` changes the execution only once the slice succeeded,
+        so a failed attempt leaves it as it was.
+        """
+        try:
+            key = (live.order.exchange, live.order.symbol)
+            if key not in books:
+                books[key] = self.market.book(*key)
+            result = self._step(live, at, books[key])
+        except Exception:
+            live.failures += 1
+            log.exception(
+                "engine %s: order %s: step failed (attempt %d of %d)",
+                self.engine_id, live.token_id, live.failures, STEP_ATTEMPTS,
+            )  # fmt: skip
+            if live.failures < STEP_ATTEMPTS:
+                self._schedule(live, at + STEP_RETRY_NS * 2 ** (live.failures - 1))
+                return None
+            result = live.execution.skip(at, SkipReason.ENGINE_ERROR)
+        live.failures = 0
+        metrics.SLICES.labels(result.status.value, result.reason or "").inc()
+        return result
 
-    def _step(self, live: LiveOrder, now_ns: int) -> SliceResult:
-        spec = live.execution.spec
-        book = self.hub.book(spec.exchange, spec.symbol)
+    def _step(self, live: LiveOrder, now_ns: int, book: BookSnapshot | None) -> SliceResult:
         counters = self._counters_for(live.order)
         if book is not None:
             counters.on_mid(now_ns, book.mid)
         if live.last_totals is None:
             live.last_totals = counters.totals(now_ns)
-        return live.execution.step(now_ns, book, self.ledger)
+        result = live.execution.step(now_ns, book, self.ledger)
+        if book is not None:
+            metrics.BOOK_SKEW.observe((result.due_ns - book.ts_recv) / NS)
+        return result
 
-    async def _reload(self, live: LiveOrder) -> bool:
-        """Replace the in-memory execution by the one stored; False if the database fails."""
-        try:
-            async with self.sessions() as session:
-                slices, fills = await repository.load_history(session, live.order.id)
-            live.execution = repository.execution_from_rows(live.order, slices, fills)
-        except Exception:
-            log.exception("cannot reload order %s", live.order.token_id)
+    def _cancel(self, live: LiveOrder, now: int) -> bool:
+        """Cancel in memory and queue the write; False if the order already ended."""
+        if live.execution.status.is_final:
             return False
-        live.stale = False
+        live.execution.cancel(now)
+        live.scheduled_ns = None
+        self._enqueue(live, [], now)
         return True
 
-    async def _skip_missed(self, live: LiveOrder, now_ns: int) -> None:
+    def _enqueue(self, live: LiveOrder, results: list[SliceResult], at: int) -> None:
+        """Queue a write of the order's progress as of now, and its bus updates."""
+        totals = self._counters_for(live.order).totals(at)
+        if live.last_totals is not None:
+            live.window = live.window + (totals - live.last_totals)
+        live.last_totals = totals
         execution = live.execution
-        skipped = []
-        while (due := execution.next_due_ns) is not None and due < now_ns:
-            skipped.append((live, execution.skip(due, SkipReason.SERVER_DOWN), due))
-        # All of an order's missed slices in one transaction: they are one fact.
-        await self._commit(skipped, track=False)
+        values = repository.progress_values(execution)
+        values["updated_ns"] = at
+        values["market_window"] = repository.totals_to_json(live.window)
+        self._queue.append(PendingWrite.of(live, results, values, at))
+        self._queued.set()
 
-    async def _commit(
-        self,
-        stepped: Sequence[tuple[LiveOrder, SliceResult | None, int]],
-        track: bool = True,
-    ) -> None:
-        """Persist stepped orders in one transaction, then reschedule them and notify.
+    # --- committing ---------------------------------------------------------------------------
+    async def flush(self) -> None:
+        """Commit every queued write (in order; many orders per transaction)."""
+        while self._queue:
+            async with self._commit_lock:
+                lost = await self._commit_batch()
+            for live in lost:
+                await self._reload(live)
 
-        If the transaction fails nothing of it is stored: the orders are marked
-        stale (reloaded from the database) and retried in `RETRY_NS`.
-        """
-        if not stepped:
-            return
-        writes = []
-        for live, result, at in stepped:
-            totals = self._counters_for(live.order).totals(at)
-            if live.last_totals is not None:
-                live.window = live.window + (totals - live.last_totals)
-            live.last_totals = totals
-            writes.append(
-                repository.SliceWrite(live.order, live.execution, result, at, self._extra(live))
-            )
+    async def _commit_batch(self) -> list[LiveOrder]:
+        batch: list[PendingWrite] = []
+        in_batch: set[int] = set()
+        while self._queue and len(batch) < COMMIT_BATCH:
+            pending = self._queue[0]
+            if not self._is_current(pending):
+                self._queue.popleft()  # its order was dropped or reloaded since
+                continue
+            if pending.live.order_id in in_batch:
+                break  # one write per order and transaction
+            in_batch.add(pending.live.order_id)
+            batch.append(self._queue.popleft())
+        if not batch:
+            return []
+        writes = [p.write() for p in batch]
+        started = time.perf_counter()
         try:
             async with self.sessions() as session, session.begin():
-                await repository.record_slices(session, writes)
+                applied = await repository.record_slices(session, self.engine_id, writes)
         except Exception:
-            log.exception("writing %d slices failed; retrying from the database", len(writes))
-            for live, _, at in stepped:
-                live.stale = True
-                if track and live.order.id in self._live:
-                    self._schedule(live, at + RETRY_NS)
-            raise
-        for live, result, _ in stepped:
-            if track:
-                if live.execution.status.is_final:
-                    self._live.pop(live.order.id, None)
-                else:
-                    self._push(live)
+            log.exception(
+                "engine %s: writing %d orders failed; retrying", self.engine_id, len(batch)
+            )
+            for pending in batch:
+                self._mark_stale(pending.live, pending.at + RETRY_NS)
+            return []
+        metrics.COMMIT_LATENCY.labels("slices").observe(time.perf_counter() - started)
+        lost = []
+        for pending in batch:
+            live = pending.live
+            if live.order_id not in applied:
+                # Lease lost (or the slice already stored): nothing was written, nothing is told.
+                log.warning("engine %s: write of %s was fenced off", self.engine_id, live.token_id)
+                self._drop(live)
+                lost.append(live)
+                continue
+            live.version += 1
+            pending.apply_to(live.order)
+            if pending.final and self._live.get(live.order_id) is live:
+                del self._live[live.order_id]
+            for update in pending.updates:
+                self.order_events.order_updated(update)
             for listener in self.listeners:
-                listener(live, result)
+                listener(live, pending.last_result)
+        return lost
+
+    def _is_current(self, pending: PendingWrite) -> bool:
+        live = pending.live
+        return self._live.get(live.order_id) is live and pending.generation == live.generation
+
+    def _mark_stale(self, live: LiveOrder, retry_ns: int) -> None:
+        """Memory ran ahead of a failed commit: reload the order before its next slice."""
+        live.stale = True
+        live.generation += 1  # its later queued writes were based on the failed one
+        if self._live.get(live.order_id) is live:
+            self._schedule(live, retry_ns)
+
+    def _drop(self, live: LiveOrder) -> None:
+        live.generation += 1
+        live.scheduled_ns = None
+        if self._live.get(live.order_id) is live:
+            del self._live[live.order_id]
+
+    async def _reload(self, live: LiveOrder) -> bool:
+        """Replace the in-memory order by the database's; drop it unless still leased here."""
+        now = self.clock()
+        async with self._commit_lock:  # no write of ours in flight
+            try:
+                async with self.sessions() as session:
+                    loaded = await repository.load_orders(session, [live.order_id])
+            except Exception:
+                log.exception("engine %s: cannot reload %s", self.engine_id, live.token_id)
+                self._mark_stale(live, now + RETRY_NS)
+                return False
+        self._drop(live)
+        if not loaded:
+            return False
+        order, execution = loaded[0]
+        if order.lease_owner != self.engine_id or order.status not in repository.OPEN_STATUSES:
+            return False
+        live.order, live.execution, live.version = order, execution, order.version
+        live.stale = False
+        live.window = repository.saved_window(order)
+        self._live[order.id] = live
+        if order.cancel_requested_ns is not None:
+            self._cancel(live, now)
+        else:
+            self._push(live)
+        return True
+
+    # --- loops ----------------------------------------------------------------------------------
+    async def _step_forever(self) -> None:
+        while True:
+            try:
+                await self._step_due(self.clock())
+            except Exception:  # keep the engine alive; the orders are rescheduled
+                log.exception("engine %s: stepping failed", self.engine_id)
+                await asyncio.sleep(1)
+            self._wakeup.clear()
+            delay = (self._heap[0][0] - self.clock()) / NS if self._heap else 3600.0
+            if delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), timeout=delay)
+
+    async def _commit_forever(self) -> None:
+        while True:
+            await self._queued.wait()
+            self._queued.clear()
+            await self.flush()
+
+    async def _maintain_forever(self) -> None:
+        """Claim submitted orders at once; heartbeat and scan every quarter lease."""
+        loop = asyncio.get_running_loop()
+        interval = self.lease_ns / NS / 4
+        next_beat = loop.time() + interval
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._claim_wakeup.wait(), max(0, next_beat - loop.time()))
+            self._claim_wakeup.clear()
+            try:
+                await self.claim_submitted()
+                if loop.time() >= next_beat:
+                    next_beat = loop.time() + interval
+                    await self.maintain()
+            except Exception:
+                log.exception("engine %s: lease maintenance failed", self.engine_id)
 
     # --- helpers ------------------------------------------------------------------------------
-    def _extra(self, live: LiveOrder) -> dict[str, object]:
-        return {"market_window": repository.totals_to_json(live.window)}
-
-    def _track(self, live: LiveOrder) -> None:
-        if live.execution.status.is_final:
-            return
-        self._live[live.order.id] = live
-        self._push(live)
+    def _spawn(self, work: object) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(work)  # type: ignore[arg-type]
+        self._spawned.add(task)
+        task.add_done_callback(self._spawned.discard)
 
     def _push(self, live: LiveOrder) -> None:
         due = live.execution.next_due_ns
@@ -280,7 +534,7 @@ class Engine:
     def _schedule(self, live: LiveOrder, when_ns: int) -> None:
         wake = not self._heap or when_ns < self._heap[0][0]
         live.scheduled_ns = when_ns
-        heapq.heappush(self._heap, (when_ns, live.order.id))
+        heapq.heappush(self._heap, (when_ns, live.order_id))
         if wake:
             self._wakeup.set()
 

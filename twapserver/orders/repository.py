@@ -1,29 +1,31 @@
 """Orders in the database: one row per order, one per executed slice, one per fill.
 
-The order row keeps the execution's compact state (spec, start, status) and the
-slice and fill rows are the execution's history; `execution_from_rows` rebuilds
-the exact `TwapExecution` from them, so nothing grows in place on every slice.
+The order row holds the spec and O(1)-size progress columns; the slice and fill
+rows are the execution's history, appended as slices commit. `execution_from_rows`
+rebuilds the exact `TwapExecution` from them, so nothing grows in place.
+Leases and fencing (who may write an order) live in `twapserver.orders.leases`;
+`record_slices` applies them to every write.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
 import orjson
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, delete, select, tuple_, update
 from sqlalchemy import insert as sql_insert
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from twapcore import MarketTotals, OrderStatus, SliceResult, TwapExecution
 from twapserver.db.models import FillRow, OrderRow, SliceRow
 
 __all__ = [
+    "OPEN_STATUSES",
     "DuplicateTokenId",
     "OrderSummary",
     "SliceWrite",
@@ -31,9 +33,12 @@ __all__ = [
     "execution_from_rows",
     "get_order",
     "insert_order",
+    "insert_orders",
     "list_orders",
     "load_history",
-    "load_working_orders",
+    "load_orders",
+    "new_order_values",
+    "progress_values",
     "record_slices",
     "saved_window",
     "summary_of",
@@ -43,6 +48,12 @@ __all__ = [
 StatusFilter = Literal["open", "closed", "all"]
 OPEN_STATUSES = (OrderStatus.ACCEPTED.value, OrderStatus.WORKING.value)
 _INSERTS: dict[str, Any] = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+_ORDERS = OrderRow.__table__
+STATE_VERSION = 1  # twapcore's TwapExecution state format
+
+
+class DuplicateTokenId(Exception):
+    """The user already has an order with this token_id."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,31 +67,30 @@ class OrderSummary:
 
 
 def summary_of(order: OrderRow) -> OrderSummary:
-    state = orjson.loads(order.state)
-    summary = state["summary"]
-    notional = Decimal(summary["notional"])
     return OrderSummary(
-        limit_price=Decimal(state["spec"]["limit_price"]),
-        average_price=notional / order.filled if order.filled else None,
-        slices_done=summary["slices_done"],
-        slices_total=summary["slices_total"],
+        limit_price=Decimal(orjson.loads(order.spec)["limit_price"]),
+        average_price=order.notional / order.filled if order.filled else None,
+        slices_done=order.slices_done,
+        slices_total=order.slices_total,
     )
 
 
-def totals_to_json(totals: MarketTotals) -> dict[str, Any]:
-    return {
-        "volume": str(totals.volume),
-        "notional": str(totals.notional),
-        "mid_ns": str(totals.mid_ns),
-        "covered_ns": totals.covered_ns,
-    }
+def totals_to_json(totals: MarketTotals) -> str:
+    return orjson.dumps(
+        {
+            "volume": str(totals.volume),
+            "notional": str(totals.notional),
+            "mid_ns": str(totals.mid_ns),
+            "covered_ns": totals.covered_ns,
+        }
+    ).decode()
 
 
 def saved_window(order: OrderRow) -> MarketTotals:
     """The market activity recorded over the order's life (see the engine)."""
-    data = orjson.loads(order.state).get("market_window")
-    if not data:
+    if not order.market_window:
         return MarketTotals()
+    data = orjson.loads(order.market_window)
     return MarketTotals(
         Decimal(data["volume"]),
         Decimal(data["notional"]),
@@ -89,63 +99,72 @@ def saved_window(order: OrderRow) -> MarketTotals:
     )
 
 
-_STATE_COLUMNS = ("status", "filled", "state", "next_due_ns", "updated_ns")
-_UPDATE_STATE = (
-    update(OrderRow.__table__)  # type: ignore[arg-type]
-    .where(OrderRow.__table__.c.id == bindparam("order_id"))
-    .values({name: bindparam(name) for name in _STATE_COLUMNS})
-)
-
-
-class DuplicateTokenId(Exception):
-    """The user already has an order with this token_id."""
-
-
-def _state_values(
-    execution: TwapExecution, now_ns: int, extra: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """Order-row columns that follow the execution (status, filled, compact state...)."""
-    state = execution.to_state()
-    del state["results"]  # the history lives in the slices and fills tables
-    # What order lists show without reading each order's history.
-    state["summary"] = {
-        "notional": str(execution.notional),
-        "slices_done": len(execution.results),
-        "slices_total": len(execution.plan),
-    }
-    state.update(extra or {})
+def progress_values(execution: TwapExecution) -> dict[str, Any]:
+    """The order-row columns that follow the execution: O(1), whatever its length."""
     return {
         "status": execution.status.value,
         "filled": execution.filled_qty,
-        "state": orjson.dumps(state).decode(),
+        "notional": execution.notional,
+        "slices_done": len(execution.results),
         "next_due_ns": execution.next_due_ns,
-        "updated_ns": now_ns,
+        "ended_ns": execution.ended_ns,
     }
+
+
+def new_order_values(user_id: int, execution: TwapExecution, now_ns: int) -> dict[str, Any]:
+    """Every column of a new accepted order's row (no id yet)."""
+    spec = execution.spec
+    assert spec.token_id is not None
+    return {
+        "user_id": user_id,
+        "token_id": spec.token_id,
+        "exchange": spec.exchange,
+        "symbol": spec.symbol,
+        "side": spec.side.value,
+        "spec": orjson.dumps(spec.to_dict()).decode(),
+        "quantity": spec.quantity,
+        "slices_total": len(execution.plan),
+        "start_ns": execution.start_ns,
+        "market_window": None,
+        "created_ns": now_ns,
+        "updated_ns": now_ns,
+        "lease_owner": None,
+        "lease_until": None,
+        "version": 0,
+        "cancel_requested_ns": None,
+        **progress_values(execution),
+    }
+
+
+async def insert_orders(
+    session: AsyncSession, rows: Sequence[dict[str, Any]]
+) -> dict[tuple[int, str], int]:
+    """Insert new orders in one statement; the id of each (user_id, token_id) that landed.
+
+    A row whose (user_id, token_id) already exists is left out (ON CONFLICT DO
+    NOTHING), so the caller tells duplicates by their absence. Rows must not
+    repeat a (user_id, token_id) among themselves.
+    """
+    insert = _INSERTS[session.get_bind().dialect.name]
+    statement = (
+        insert(_ORDERS)
+        .on_conflict_do_nothing(index_elements=["user_id", "token_id"])
+        .returning(_ORDERS.c.id, _ORDERS.c.user_id, _ORDERS.c.token_id)
+    )
+    landed = await session.execute(statement, list(rows))
+    return {(row.user_id, row.token_id): row.id for row in landed}
 
 
 async def insert_order(
     session: AsyncSession, user_id: int, execution: TwapExecution, now_ns: int
 ) -> OrderRow:
-    """Persist a new accepted order; raises `DuplicateTokenId` (nothing is written)."""
-    spec = execution.spec
-    assert spec.token_id is not None
-    row = OrderRow(
-        user_id=user_id,
-        token_id=spec.token_id,
-        exchange=spec.exchange,
-        symbol=spec.symbol,
-        side=spec.side.value,
-        spec=orjson.dumps(spec.to_dict()).decode(),
-        quantity=spec.quantity,
-        created_ns=now_ns,
-        **_state_values(execution, now_ns),
-    )
-    session.add(row)
-    try:
-        await session.flush()
-    except IntegrityError:
-        raise DuplicateTokenId(spec.token_id) from None
-    return row
+    """Persist one new accepted order (the caller's transaction); raises `DuplicateTokenId`."""
+    values = new_order_values(user_id, execution, now_ns)
+    ids = await insert_orders(session, [values])
+    order_id = ids.get((user_id, values["token_id"]))
+    if order_id is None:
+        raise DuplicateTokenId(values["token_id"])
+    return OrderRow(id=order_id, **values)
 
 
 async def get_order(session: AsyncSession, user_id: int, token_id: str) -> OrderRow | None:
@@ -183,13 +202,43 @@ async def list_orders(
 async def load_history(
     session: AsyncSession, order_id: int
 ) -> tuple[list[SliceRow], list[FillRow]]:
+    histories = await _load_histories(session, [order_id])
+    return histories[order_id]
+
+
+async def _load_histories(
+    session: AsyncSession, order_ids: Sequence[int]
+) -> dict[int, tuple[list[SliceRow], list[FillRow]]]:
+    """Slices (by index) and fills (in insertion order) of many orders: two queries."""
+    histories: dict[int, tuple[list[SliceRow], list[FillRow]]] = {
+        order_id: ([], []) for order_id in order_ids
+    }
     slices = await session.execute(
-        select(SliceRow).where(SliceRow.order_id == order_id).order_by(SliceRow.index)
+        select(SliceRow)
+        .where(SliceRow.order_id.in_(order_ids))
+        .order_by(SliceRow.order_id, SliceRow.index)
     )
+    for row in slices.scalars():
+        histories[row.order_id][0].append(row)
     fills = await session.execute(
-        select(FillRow).where(FillRow.order_id == order_id).order_by(FillRow.id)
+        select(FillRow).where(FillRow.order_id.in_(order_ids)).order_by(FillRow.id)
     )
-    return list(slices.scalars()), list(fills.scalars())
+    for fill in fills.scalars():
+        histories[fill.order_id][1].append(fill)
+    return histories
+
+
+async def load_orders(
+    session: AsyncSession, order_ids: Iterable[int]
+) -> list[tuple[OrderRow, TwapExecution]]:
+    """Orders with their rebuilt executions (three queries whatever their number), by id."""
+    ids = sorted(order_ids)
+    if not ids:
+        return []
+    rows = (await session.execute(select(OrderRow).where(OrderRow.id.in_(ids)))).scalars()
+    orders = sorted(rows, key=lambda order: order.id)
+    histories = await _load_histories(session, [order.id for order in orders])
+    return [(order, execution_from_rows(order, *histories[order.id])) for order in orders]
 
 
 def execution_from_rows(
@@ -201,76 +250,124 @@ def execution_from_rows(
         fills_by_slice[fill.slice_index].append(
             [fill.slice_index, str(fill.price), str(fill.qty), fill.ts_ns]
         )
-    state = orjson.loads(order.state)
-    state["results"] = [
-        {
-            "index": s.index,
-            "due_ns": s.due_ns,
-            "executed_ns": s.executed_ns,
-            "target_qty": str(s.target_qty),
-            "filled_qty": str(s.filled_qty),
-            "status": s.status,
-            "fills": fills_by_slice.get(s.index, []),
-            "reason": s.reason,
-            "book_mid": None if s.book_mid is None else str(s.book_mid),
-            "book_version": None,
-        }
-        for s in slices
-    ]
+    state = {
+        "state_version": STATE_VERSION,
+        "spec": orjson.loads(order.spec),
+        "start_ns": order.start_ns,
+        "status": order.status,
+        "ended_ns": order.ended_ns,
+        "results": [
+            {
+                "index": s.index,
+                "due_ns": s.due_ns,
+                "executed_ns": s.executed_ns,
+                "target_qty": str(s.target_qty),
+                "filled_qty": str(s.filled_qty),
+                "status": s.status,
+                "fills": fills_by_slice.get(s.index, []),
+                "reason": s.reason,
+                "book_mid": None if s.book_mid is None else str(s.book_mid),
+                "book_version": None,
+            }
+            for s in slices
+        ],
+    }
     return TwapExecution.from_state(state)
 
 
 @dataclass(frozen=True, slots=True)
 class SliceWrite:
-    """One order's new state to persist, with the slice that produced it (None: a cancel)."""
+    """One order's new progress to persist, with the slices that produced it (none: a cancel).
 
-    order: OrderRow
-    execution: TwapExecution
-    result: SliceResult | None
-    now_ns: int
-    extra: dict[str, Any] | None = None
-
-
-async def record_slices(session: AsyncSession, writes: Sequence[SliceWrite]) -> set[int]:
-    """Write slices, their fills and their orders' new state (the caller's transaction).
-
-    Three bulk statements whatever the number of writes. The slice key (order,
-    index) makes this idempotent: a slice already stored is skipped with its
-    fills and order update, so a retry never duplicates a fill. Returns the ids
-    of the orders whose write took effect.
+    `version` is the fencing token the writer holds: the write lands only if the
+    row still has it and the writer still holds the lease.
     """
-    slice_writes = [w for w in writes if w.result is not None]
+
+    order_id: int
+    version: int
+    results: tuple[SliceResult, ...]
+    values: dict[str, Any]  # order-row columns: progress_values(...) + updated_ns, market_window
+
+
+_PROGRESS_COLUMNS = (
+    "status",
+    "filled",
+    "notional",
+    "slices_done",
+    "next_due_ns",
+    "ended_ns",
+    "market_window",
+    "updated_ns",
+)
+_UPDATE_PROGRESS = (
+    update(_ORDERS)
+    .where(_ORDERS.c.id == bindparam("order_id"))
+    .values({name: bindparam(name) for name in _PROGRESS_COLUMNS})
+)
+# One statement for the whole batch: an expanding (id, version) IN list is cached
+# once compiled, whatever the batch size.
+_FENCE = (
+    update(_ORDERS)
+    .where(
+        tuple_(_ORDERS.c.id, _ORDERS.c.version).in_(bindparam("held", expanding=True)),
+        _ORDERS.c.lease_owner == bindparam("owner"),
+    )
+    .values(version=_ORDERS.c.version + 1)
+    .returning(_ORDERS.c.id)
+)
+
+
+async def record_slices(
+    session: AsyncSession, owner: str, writes: Sequence[SliceWrite]
+) -> set[int]:
+    """Write slices, their fills and their orders' progress (the caller's transaction).
+
+    At most one write per order. Four statements whatever the number of writes:
+    1. the fence bumps `version` of the orders still leased by `owner` at the
+       version each write holds — the others (lease lost) get nothing written;
+    2. slices insert with ON CONFLICT DO NOTHING: the key (order, index) is the
+       last guard, an order whose slice was already stored gets nothing more;
+    3. fills and 4. progress of the orders whose write took effect.
+    Returns the ids of those orders.
+    """
+    if not writes:
+        return set()
+    held = [(w.order_id, w.version) for w in writes]
+    fenced = set((await session.execute(_FENCE, {"held": held, "owner": owner})).scalars())
+    writes = [w for w in writes if w.order_id in fenced]
+    rows = [_slice_row(w.order_id, r) for w in writes for r in w.results]
     stored: set[tuple[int, int]] = set()
-    if slice_writes:
+    if rows:
         insert = _INSERTS[session.get_bind().dialect.name]
-        # One statement compiled once and cached, executed for many rows ("insertmanyvalues"):
-        # a literal multi-row VALUES would be recompiled for every batch size.
+        # One statement compiled once and cached, executed for many rows ("insertmanyvalues").
         statement = (
-            insert(SliceRow.__table__)  # type: ignore[arg-type]
+            insert(SliceRow.__table__)
             .on_conflict_do_nothing(index_elements=["order_id", "index"])
             .returning(SliceRow.order_id, SliceRow.index)
         )
-        rows = [_slice_row(w.order.id, w.result) for w in slice_writes if w.result]
         stored = {(row.order_id, row.index) for row in await session.execute(statement, rows)}
-    applied = [w for w in writes if w.result is None or (w.order.id, w.result.index) in stored]
+    applied = [w for w in writes if all((w.order_id, r.index) in stored for r in w.results)]
+    if len(applied) < len(writes):
+        # An order with a slice already stored gets nothing: undo its other new slices.
+        kept = {w.order_id for w in applied}
+        undo = [key for key in stored if key[0] not in kept]
+        if undo:
+            await session.execute(
+                delete(SliceRow).where(tuple_(SliceRow.order_id, SliceRow.index).in_(undo))
+            )
     fills = [
-        {"order_id": w.order.id, "slice_index": f.slice_index, "price": f.price, "qty": f.qty,
+        {"order_id": w.order_id, "slice_index": f.slice_index, "price": f.price, "qty": f.qty,
          "ts_ns": f.ts}
-        for w in applied if w.result is not None for f in w.result.fills
+        for w in applied for r in w.results for f in r.fills
     ]  # fmt: skip
     if fills:
-        await session.execute(sql_insert(FillRow.__table__), fills)  # type: ignore[arg-type]
+        await session.execute(sql_insert(FillRow.__table__), fills)
     if applied:
-        updates = [_state_values(w.execution, w.now_ns, w.extra) for w in applied]
         # A Core executemany: ORM bulk-update-by-primary-key costs several times more here.
         await session.execute(
-            _UPDATE_STATE,
-            [{"order_id": w.order.id, **v} for w, v in zip(applied, updates, strict=True)],
+            _UPDATE_PROGRESS, [{"order_id": w.order_id, **w.values} for w in applied]
         )
-        for w, values in zip(applied, updates, strict=True):
-            for name, value in values.items():
-                setattr(w.order, name, value)
-    return {w.order.id for w in applied}
+    return {w.order_id for w in applied}
 
 
 def _slice_row(order_id: int, result: SliceResult) -> dict[str, Any]:
@@ -285,15 +382,3 @@ def _slice_row(order_id: int, result: SliceResult) -> dict[str, Any]:
         "reason": result.reason,
         "book_mid": result.book_mid,
     }
-
-
-async def load_working_orders(session: AsyncSession) -> list[tuple[OrderRow, TwapExecution]]:
-    """Every order not yet final, with its rebuilt execution, oldest first."""
-    rows = await session.execute(
-        select(OrderRow).where(OrderRow.status.in_(OPEN_STATUSES)).order_by(OrderRow.id)
-    )
-    loaded = []
-    for order in rows.scalars():
-        slices, fills = await load_history(session, order.id)
-        loaded.append((order, execution_from_rows(order, slices, fills)))
-    return loaded

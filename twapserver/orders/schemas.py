@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-# Documented bounds of an order (see README and /docs).
+from twapserver.api.strict import (
+    DECIMAL_PATTERN,
+    DECIMAL_RULE,
+    MAX_DECIMAL_CHARS,
+    DecimalNumber,
+    DecimalString,
+    Int64,
+    MarketName,
+    TokenId,
+)
+
+# Documented bounds of an order (see README and /docs); twapserver.orders.validation
+# enforces them with reason codes, twapserver.api.strict the shape of each value.
 MAX_DURATION_S = Decimal(7 * 86400)
 MIN_DURATION_S = Decimal(1)
 MAX_SLICES = 1000
 MIN_SLICE_INTERVAL_S = Decimal("0.1")
 MAX_CATCH_UP_CAP = Decimal(100)
-
-TOKEN_ID_PATTERN = r"^[A-Za-z0-9_.:\-]{1,64}$"
 
 ORDER_EXAMPLE = {
     "token_id": "my-order-0001",
@@ -28,27 +38,55 @@ ORDER_EXAMPLE = {
 }
 
 
+def _bounds(minimum: Decimal, maximum: Decimal, *, nullable: bool = False) -> dict[str, Any]:
+    """OpenAPI bounds of a number-or-decimal-string field (stated on its number form)."""
+    number = {"type": "number", "minimum": float(minimum), "maximum": float(maximum)}
+    text = {"type": "string", "pattern": DECIMAL_PATTERN, "maxLength": MAX_DECIMAL_CHARS}
+    return {"anyOf": [number, text, *([{"type": "null"}] if nullable else [])]}
+
+
 class TwapOrderCreate(BaseModel):
     """A TWAP order: `quantity` split over `duration_s` seconds in `slices` (or `interval_s`)."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [ORDER_EXAMPLE]})
 
-    token_id: str = Field(
-        pattern=TOKEN_ID_PATTERN,
-        description="Client-chosen id, unique per user forever (1-64 of A-Z a-z 0-9 _ . : -).",
+    token_id: TokenId = Field(
+        description="Client-chosen id, unique per user forever: 1-64 of A-Z a-z 0-9 . _ : - "
+        'and not "." or "..".'
     )
-    exchange: str = Field(description="A collected exchange, e.g. binance.")
-    symbol: str = Field(description="A collected symbol, e.g. BTC-USDT.")
+    exchange: MarketName = Field(description="A collected exchange, e.g. binance.")
+    symbol: MarketName = Field(description="A collected symbol, e.g. BTC-USDT.")
     side: Literal["buy", "sell"]
-    quantity: Decimal = Field(description="Base quantity, > 0, a multiple of the lot size.")
-    limit_price: Decimal = Field(description="Worst price: buys never above, sells never below.")
-    duration_s: Decimal = Field(description=f"Seconds, {MIN_DURATION_S}..{MAX_DURATION_S}.")
-    slices: int | None = Field(None, description=f"1..{MAX_SLICES}; or give interval_s.")
-    interval_s: Decimal | None = Field(None, description="Seconds between slices.")
+    quantity: DecimalString = Field(
+        description=f"Base quantity as a decimal string, > 0, a multiple of the lot size; "
+        f"{DECIMAL_RULE}."
+    )
+    limit_price: DecimalString = Field(
+        description="Worst price as a decimal string, > 0: buys never above, sells never "
+        f"below; {DECIMAL_RULE}."
+    )
+    duration_s: DecimalNumber = Field(
+        description=f"Seconds, {MIN_DURATION_S}..{MAX_DURATION_S} (a number or a decimal string).",
+        json_schema_extra=_bounds(MIN_DURATION_S, MAX_DURATION_S),
+    )
+    slices: Int64 | None = Field(
+        None,
+        description=f"1..{MAX_SLICES} slices (a JSON integer); or give interval_s.",
+        json_schema_extra={
+            "anyOf": [{"type": "integer", "minimum": 1, "maximum": MAX_SLICES}, {"type": "null"}]
+        },
+    )
+    interval_s: DecimalNumber | None = Field(
+        None,
+        description=f"Seconds between slices, at least {MIN_SLICE_INTERVAL_S} and at most "
+        f"duration_s; or give slices.",
+        json_schema_extra=_bounds(MIN_SLICE_INTERVAL_S, MAX_DURATION_S, nullable=True),
+    )
     fill_model: Literal["walk_book", "top_of_book"] = "walk_book"
-    catch_up_cap: Decimal = Field(
+    catch_up_cap: DecimalNumber = Field(
         Decimal(3),
         description=f"A slice trades at most this many planned slices (1..{MAX_CATCH_UP_CAP}).",
+        json_schema_extra=_bounds(Decimal(1), MAX_CATCH_UP_CAP),
     )
 
 

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from twapcore import (
-    DEFAULT_LOT_SIZE,
     InvalidOrder,
     PlannedSlice,
     Side,
@@ -71,7 +70,14 @@ def validate_order(
             f"catch_up_cap {request.catch_up_cap} is outside 1..{MAX_CATCH_UP_CAP}",
         )
     info = next(i for i in hub.instruments(exchange) if i.symbol == symbol)
-    lot = info.lot_size or DEFAULT_LOT_SIZE
+    if info.lot_size is None:
+        # Without the lot size the quantity cannot be checked or sliced into whole lots.
+        raise _reject(
+            "market_unavailable",
+            f"{exchange} {symbol} is not tradable yet: its instrument info (lot size) is not "
+            "known; try again once its feed is up (see /health)",
+        )
+    lot = info.lot_size
     spec = TwapOrderSpec(
         exchange=exchange,
         symbol=symbol,

@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
-from twapserver.ws.broadcast import BOOK_DEPTH, Broadcaster
-from twapserver.ws.endpoint import AUTH_REQUIRED, router
+from twapserver.ws.broadcast import BOOK_DEPTH, IDLE, Broadcaster
+from twapserver.ws.endpoint import AUTH_REQUIRED, MESSAGE_TOO_BIG, TRY_AGAIN_LATER, router
 from twapserver.ws.outbox import Close, Outbox
 
-__all__ = ["AUTH_REQUIRED", "BOOK_DEPTH", "Broadcaster", "Close", "Outbox", "router"]
+__all__ = [
+    "AUTH_REQUIRED",
+    "BOOK_DEPTH",
+    "IDLE",
+    "MESSAGE_TOO_BIG",
+    "TRY_AGAIN_LATER",
+    "Broadcaster",
+    "Close",
+    "Outbox",
+    "router",
+]

@@ -1,8 +1,9 @@
 """`WS /ws`: authenticate, then subscribe to top-10 books and to the user's order updates.
 
-Every message to the client, replies included, goes through the connection's
-`Outbox` and is written by one sender task, so messages keep their order and a
-slow client never makes the server wait.
+Each connection runs two tasks: a reader (authentication, then the client's
+requests, see `twapserver.ws.requests`) and a sender that writes everything the
+connection's `Outbox` holds, replies included, so messages keep their order and
+a slow client never makes the server wait. The connection ends when either does.
 """
 
 from __future__ import annotations
@@ -11,54 +12,62 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.websockets import WebSocketDisconnected
 
 from twapserver.auth import TokenError, user_for_token
 from twapserver.db.models import UserRow
-from twapserver.hub import MarketHub
 from twapserver.settings import Settings
-from twapserver.ws.broadcast import CLOSE_WAIT_S, Broadcaster
-from twapserver.ws.messages import Message, ProtocolError, dumps, error_message
+from twapserver.tasks import cancel_and_wait
+from twapserver.ws.broadcast import Broadcaster
+from twapserver.ws.messages import ProtocolError, dumps, error_message
 from twapserver.ws.outbox import Close, Outbox
+from twapserver.ws.requests import Client, parse
 
-__all__ = ["AUTH_REQUIRED", "router"]
+__all__ = ["AUTH_REQUIRED", "MESSAGE_TOO_BIG", "TRY_AGAIN_LATER", "router"]
 
 log = logging.getLogger("twapserver.ws")
 
 router = APIRouter()
 
 AUTH_REQUIRED = 4401  # close code: no valid access token (the 4000s mirror HTTP statuses)
+MESSAGE_TOO_BIG = 1009  # a client message over ws_max_message_bytes (RFC 6455)
+TRY_AGAIN_LATER = 1013  # too many connections are waiting to authenticate (RFC 6455)
+
+
+class _MessageTooBig(Exception):
+    pass
 
 
 @router.websocket("/ws")
 async def websocket_endpoint(websocket: WebSocket) -> None:
     """One client: auth by `?token=` or a first `{"op":"auth","token":…}` message, then ops."""
     broadcaster: Broadcaster = websocket.app.state.ws
-    settings: Settings = websocket.app.state.settings
     await websocket.accept()
+    if not broadcaster.admit():
+        reason = "try again later: too many connections are authenticating"
+        await websocket.close(TRY_AGAIN_LATER, reason)
+        return
     peer = websocket.client
-    outbox = Outbox(settings.ws_send_queue, name=f"{peer.host}:{peer.port}" if peer else "?")
+    outbox = broadcaster.outbox(f"{peer.host}:{peer.port}" if peer else "?")
     sender = asyncio.create_task(_send_all(websocket, outbox))
+    reader = asyncio.create_task(_read_all(websocket, outbox, broadcaster))
     broadcaster.connect(outbox, sender)
     try:
-        user = await _authenticate(websocket, outbox, settings.ws_auth_timeout_s)
-        if user is not None:
-            outbox.name = f"{user.username}@{outbox.name}"
-            outbox.put(dumps({"type": "auth", "status": "ok", "user": user.username}))
-            await _serve(websocket, _Client(user.id, user.username, outbox, broadcaster))
-    except WebSocketDisconnect:
-        pass
+        await asyncio.wait({sender, reader}, return_when=asyncio.FIRST_COMPLETED)
+        if outbox.closing is not None and not sender.done():  # let the queued close go out
+            await asyncio.wait({sender}, timeout=broadcaster.close_wait_s)
+        elif outbox.closing is not None and sender.cancelled():
+            # The idle watchdog stopped a write the client never took: the close frame
+            # goes out only if the client reads again soon.
+            with contextlib.suppress(TimeoutError, WebSocketDisconnected, RuntimeError):
+                close = websocket.close(outbox.closing.code, outbox.closing.reason)
+                await asyncio.wait_for(close, broadcaster.close_wait_s)
     finally:
         broadcaster.disconnect(outbox)
-        if outbox.closing is None:  # the client left: nothing more to send
-            sender.cancel()
-        await asyncio.wait({sender}, timeout=CLOSE_WAIT_S)
-        sender.cancel()
+        await cancel_and_wait(reader, sender)
 
 
 async def _send_all(websocket: WebSocket, outbox: Outbox) -> None:
@@ -71,47 +80,55 @@ async def _send_all(websocket: WebSocket, outbox: Outbox) -> None:
             await websocket.send_text(item)
 
 
-async def _receive(websocket: WebSocket) -> Mapping[str, Any]:
+async def _read_all(websocket: WebSocket, outbox: Outbox, broadcaster: Broadcaster) -> None:
+    """Authenticate, then answer the client's requests until it leaves or breaks a limit."""
+    settings: Settings = websocket.app.state.settings
+    limit = settings.ws_max_message_bytes
+    with contextlib.suppress(WebSocketDisconnect):
+        try:
+            try:
+                user = await _authenticate(websocket, outbox, settings)
+            finally:
+                broadcaster.authenticated()
+            if user is None:
+                return
+            outbox.name = f"{user.username}@{outbox.name}"
+            outbox.put_reply(dumps({"type": "auth", "status": "ok", "user": user.username}))
+            client = Client(user.id, user.username, outbox, broadcaster, websocket.app.state)
+            while True:
+                # Replies wait unread: read no more requests until the client takes them.
+                await outbox.wait_for_reply_room()
+                message = await _receive(websocket, limit)
+                try:
+                    await client.handle(parse(message))
+                except ProtocolError as error:
+                    outbox.put_reply(dumps(error_message(error.code, error.message)))
+        except _MessageTooBig as error:
+            outbox.close(MESSAGE_TOO_BIG, str(error))
+
+
+async def _receive(websocket: WebSocket, limit: int) -> Mapping[str, Any]:
+    """The next client message; `_MessageTooBig` if over `limit` bytes (UTF-8 for text)."""
     message = await websocket.receive()
     if message["type"] == "websocket.disconnect":
         raise WebSocketDisconnect(message.get("code", 1000))
+    text = message.get("text")
+    size = len(message.get("bytes") or b"") if text is None else len(text.encode())
+    if size > limit:
+        raise _MessageTooBig(f"message of {size} bytes is over the limit of {limit}")
     return message
-
-
-def _parse(message: Mapping[str, Any]) -> dict[str, Any]:
-    raw = message.get("text") or message.get("bytes") or b""
-    try:
-        request = orjson.loads(raw)
-    except orjson.JSONDecodeError as error:
-        raise ProtocolError("bad_request", f"message is not valid JSON: {error}") from None
-    if not isinstance(request, dict):
-        raise ProtocolError(
-            "bad_request", f"message must be a JSON object, not {type(request).__name__}"
-        )
-    return request
-
-
-def _string(request: dict[str, Any], name: str) -> str:
-    value = request.get(name)
-    if value is None:
-        raise ProtocolError("bad_request", f"missing field {name!r}")
-    if not isinstance(value, str):
-        raise ProtocolError(
-            "bad_request", f"field {name!r} must be a string, not {type(value).__name__}"
-        )
-    return value
 
 
 # --- authentication -------------------------------------------------------------------------
 
 
-async def _authenticate(websocket: WebSocket, outbox: Outbox, timeout_s: float) -> UserRow | None:
+async def _authenticate(websocket: WebSocket, outbox: Outbox, settings: Settings) -> UserRow | None:
     """The user of the connection's access token; None after queuing the 4401 close."""
     token = websocket.query_params.get("token")
     if token is None:
         try:
-            async with asyncio.timeout(timeout_s):
-                message = await _receive(websocket)
+            async with asyncio.timeout(settings.ws_auth_timeout_s):
+                message = await _receive(websocket, settings.ws_max_message_bytes)
         except TimeoutError:
             outbox.close(AUTH_REQUIRED, "authentication required")
             return None
@@ -132,7 +149,7 @@ async def _authenticate(websocket: WebSocket, outbox: Outbox, timeout_s: float) 
 
 def _auth_token(message: Mapping[str, Any]) -> str | None:
     try:
-        request = _parse(message)
+        request = parse(message)
     except ProtocolError:
         return None
     token = request.get("token")
@@ -140,66 +157,5 @@ def _auth_token(message: Mapping[str, Any]) -> str | None:
 
 
 def _refuse(outbox: Outbox, detail: str) -> None:
-    outbox.put(dumps(error_message("unauthorized", detail)))
+    outbox.put_reply(dumps(error_message("unauthorized", detail)))
     outbox.close(AUTH_REQUIRED, "authentication required")
-
-
-# --- after authentication ---------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class _Client:
-    """An authenticated connection and what it may do."""
-
-    user_id: int
-    username: str
-    outbox: Outbox
-    broadcaster: Broadcaster
-
-    def handle(self, request: dict[str, Any]) -> Message:
-        """The reply to one client message; raises `ProtocolError` for an error reply."""
-        op = _string(request, "op")
-        if op == "ping":
-            return {"type": "pong"}
-        if op in ("subscribe", "unsubscribe"):
-            return self._subscription(op == "subscribe", request)
-        if op == "auth":
-            raise ProtocolError("bad_request", f"already authenticated as {self.username!r}")
-        raise ProtocolError(
-            "bad_request", f"unknown op {op!r}; expected 'subscribe', 'unsubscribe' or 'ping'"
-        )
-
-    def _subscription(self, subscribe: bool, request: dict[str, Any]) -> Message:
-        channel = _string(request, "channel")
-        reply: Message = {"type": "subscribed" if subscribe else "unsubscribed"}
-        b = self.broadcaster
-        if channel == "orders":
-            (b.subscribe_orders if subscribe else b.unsubscribe_orders)(self.outbox, self.user_id)
-            return {**reply, "channel": channel}
-        if channel == "book":
-            exchange, symbol = _string(request, "exchange"), _string(request, "symbol")
-            _require_market(b.hub, exchange, symbol)
-            (b.subscribe_book if subscribe else b.unsubscribe_book)(self.outbox, (exchange, symbol))
-            return {**reply, "channel": channel, "exchange": exchange, "symbol": symbol}
-        raise ProtocolError(
-            "bad_request", f"unknown channel {channel!r}; expected 'book' or 'orders'"
-        )
-
-
-def _require_market(hub: MarketHub, exchange: str, symbol: str) -> None:
-    problem = hub.unknown_market(exchange, symbol)
-    if problem is not None:
-        raise ProtocolError(*problem)
-
-
-async def _serve(websocket: WebSocket, client: _Client) -> None:
-    while True:
-        message = await _receive(websocket)
-        try:
-            reply = client.handle(_parse(message))
-        except ProtocolError as error:
-            reply = error_message(error.code, error.message)
-        if not client.outbox.put(dumps(reply)):
-            log.warning(
-                "closing %s (1013 too slow): it does not read its replies", client.outbox.name
-            )
