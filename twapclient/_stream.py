@@ -4,12 +4,20 @@ Protocol (JSON text frames):
 
     → {"op": "auth", "token": ACCESS}              ← {"type": "auth", "status": "ok", …}
     → {"op": "subscribe", "channel": "book", "exchange": E, "symbol": S}
-    → {"op": "subscribe", "channel": "orders"}     ← {"type": "subscribed", …}
-    → {"op": "ping"}                               ← {"type": "pong"}
+    → {"op": "subscribe", "channel": "orders"[, "since_ns": T]}
+                                                   ← {"type": "subscribed", …, "now_ns": T}
+                                                      then the open orders (and those ended
+                                                      since T) as order messages
+    → {"op": "unsubscribe", …same fields}          ← {"type": "unsubscribed", …}
+    → {"op": "ping"}                               ← {"type": "pong", "now_ns": T}
     ← {"type": "book", …} once a second per subscribed symbol
     ← {"type": "order", …} on every change of one of the user's orders
     ← {"type": "error", "code", "message"}         (the answer to a refused op, or a push)
     close code 4401: authentication failed
+
+On reconnection the subscriptions are sent again one at a time, each after the
+previous one's answer, and `orders` asks for what ended since the server time
+last seen (less `RESUME_MARGIN_NS`), so no final state is missed.
 """
 
 from __future__ import annotations
@@ -36,14 +44,25 @@ from twapclient._exceptions import (
 )
 from twapclient._models import StreamMessage
 
-__all__ = ["AUTH_FAILED_CLOSE_CODE", "StreamOptions", "TokenSource", "TwapStream", "ws_url"]
+__all__ = [
+    "AUTH_FAILED_CLOSE_CODE",
+    "RESUME_MARGIN_NS",
+    "StreamOptions",
+    "TokenSource",
+    "TwapStream",
+    "ws_url",
+]
 
 AUTH_FAILED_CLOSE_CODE = 4401
+# An update is published after its commit, a little after the time the server stamps
+# on it: resume `orders` from this long before the server time last seen.
+RESUME_MARGIN_NS = 60_000_000_000
 
 TokenSource = Callable[[bool], Awaitable[str]]
 """Returns an access token; with True, a freshly refreshed one."""
 
 _Key = tuple[str, ...]
+_Request = tuple[str, _Key]  # ("subscribe" | "unsubscribe", key)
 _MESSAGE: TypeAdapter[StreamMessage] = TypeAdapter(StreamMessage)
 _DATA_TYPES = frozenset({"book", "order", "error"})
 
@@ -96,8 +115,9 @@ class TwapStream:
         self._max_backoff_s = options.get("max_backoff_s", 8.0)
         self._ws: ClientConnection | None = None
         self._subscriptions: dict[_Key, dict[str, Any]] = {}
-        self._pending: deque[_Key] = deque()  # subscribe ops awaiting their answer, in order
-        self._waiters: dict[_Key, asyncio.Future[None]] = {}
+        self._pending: deque[_Request] = deque()  # ops awaiting their answer, in order
+        self._waiters: dict[_Request, asyncio.Future[None]] = {}
+        self._server_ns: int | None = None  # the server's clock, as last seen (now_ns)
         self._queue: asyncio.Queue[StreamMessage | BaseException | _Closed] = asyncio.Queue()
         self._pong = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -147,28 +167,49 @@ class TwapStream:
         await self._subscribe(("book", exchange, symbol), op)
 
     async def subscribe_orders(self) -> None:
-        """Receive an `OrderMessage` whenever one of the user's orders changes."""
+        """Receive an `OrderMessage` whenever one of the user's orders changes.
+
+        The server first sends the state of every open order (a snapshot), so
+        nothing committed before the subscription is missed either.
+        """
         await self._subscribe(("orders",), {"op": "subscribe", "channel": "orders"})
 
+    async def unsubscribe_book(self, exchange: str, symbol: str) -> None:
+        """Stop the `BookMessage`s of `exchange` `symbol`."""
+        op = {"op": "unsubscribe", "channel": "book", "exchange": exchange, "symbol": symbol}
+        await self._unsubscribe(("book", exchange, symbol), op)
+
+    async def unsubscribe_orders(self) -> None:
+        """Stop the `OrderMessage`s."""
+        await self._unsubscribe(("orders",), {"op": "unsubscribe", "channel": "orders"})
+
     async def _subscribe(self, key: _Key, op: dict[str, Any]) -> None:
-        if self._failure is not None:
-            raise self._failure
-        if key in self._subscriptions and key not in self._waiters:
+        if key in self._subscriptions and ("subscribe", key) not in self._waiters:
             return
         self._subscriptions[key] = op
-        waiter = self._waiters.get(key)
+        await self._request(("subscribe", key), op)
+
+    async def _unsubscribe(self, key: _Key, op: dict[str, Any]) -> None:
+        if self._subscriptions.pop(key, None) is not None:  # a reconnection won't send it
+            await self._request(("unsubscribe", key), op)
+
+    async def _request(self, request: _Request, op: dict[str, Any]) -> None:
+        """Send `op` (once, however many callers ask) and wait for its answer."""
+        if self._failure is not None:
+            raise self._failure
+        waiter = self._waiters.get(request)
         if waiter is None:
-            waiter = self._waiters[key] = asyncio.get_running_loop().create_future()
-            self._pending.append(key)
-            with contextlib.suppress(ConnectionClosed):  # the reconnection sends it again
+            waiter = self._waiters[request] = asyncio.get_running_loop().create_future()
+            self._pending.append(request)
+            with contextlib.suppress(ConnectionClosed):  # the reconnection settles it
                 await self._connection().send(json.dumps(op))
-        what = " ".join(key)
+        what = " ".join((request[0], *request[1]))
         try:
             await asyncio.wait_for(asyncio.shield(waiter), self._reply_timeout_s)
         except TimeoutError:
             raise TransportError(
                 self.url,
-                f"no answer from {self.url} to subscribe {what} within {self._reply_timeout_s:g} s",
+                f"no answer from {self.url} to {what} within {self._reply_timeout_s:g} s",
             ) from None
 
     # --- iteration ------------------------------------------------------------
@@ -214,12 +255,35 @@ class TwapStream:
                 if refreshed:
                     raise
                 continue
-            self._pending.clear()
-            for key, op in self._subscriptions.items():
-                self._pending.append(key)
-                await ws.send(json.dumps(op))
+            try:
+                await self._resubscribe(ws)
+            except (ConnectionClosed, TimeoutError) as error:
+                await ws.close()
+                raise TransportError(
+                    self.url, f"{self.url} did not answer the re-subscriptions: {error}"
+                ) from None
             return ws
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _resubscribe(self, ws: ClientConnection) -> None:
+        """Send every subscription again, each after the answer to the one before.
+
+        One at a time, so however many there are, the server never holds more than
+        one of our requests; what arrives meanwhile (books, orders) is dispatched.
+        """
+        self._pending.clear()
+        for key, op in list(self._subscriptions.items()):
+            if key == ("orders",) and self._server_ns is not None:
+                op = {**op, "since_ns": max(0, self._server_ns - RESUME_MARGIN_NS)}
+            self._pending.append(("subscribe", key))
+            await ws.send(json.dumps(op))
+            async with asyncio.timeout(self._reply_timeout_s):
+                while self._pending:
+                    self._dispatch(await ws.recv())
+        # An unsubscribe sent into the lost connection: done, as it was not sent again.
+        for (kind, _), waiter in list(self._waiters.items()):
+            if kind == "unsubscribe" and not waiter.done():
+                waiter.set_result(None)
 
     async def _connect_socket(self) -> ClientConnection:
         try:
@@ -309,9 +373,11 @@ class TwapStream:
             self._queue.put_nowait(StreamError("invalid_json", f"not JSON: {raw[:200]!r}"))
             return
         kind = data.get("type") if isinstance(data, dict) else None
+        if kind in ("pong", "subscribed") and isinstance(data.get("now_ns"), int):
+            self._server_ns = max(self._server_ns or 0, data["now_ns"])
         if kind == "pong":
             self._pong.set()
-        elif kind == "subscribed":
+        elif kind in ("subscribed", "unsubscribed"):
             self._answer(None)
         elif kind == "error" and self._pending:
             self._answer(StreamError(str(data.get("code")), str(data.get("message"))))
@@ -326,13 +392,13 @@ class TwapStream:
         # Anything else (a repeated auth reply, a future message type) is not for the user.
 
     def _answer(self, error: StreamError | None) -> None:
-        """The oldest pending subscribe op was answered: accepted, or refused with `error`."""
+        """The oldest pending op was answered: accepted, or refused with `error`."""
         if not self._pending:
             return
-        key = self._pending.popleft()
-        waiter = self._waiters.pop(key, None)
-        if error is not None:
-            self._subscriptions.pop(key, None)
+        request = self._pending.popleft()
+        waiter = self._waiters.pop(request, None)
+        if error is not None and request[0] == "subscribe":
+            self._subscriptions.pop(request[1], None)
         if waiter is None:
             if error is not None:  # a re-subscription after a reconnect was refused
                 self._queue.put_nowait(error)

@@ -80,3 +80,19 @@ def test_plan_sums_exactly_and_respects_lots(
     assert all(p.qty > 0 and (p.qty / lot) == (p.qty / lot).to_integral_value() for p in plan)
     assert all(a.due_ns <= b.due_ns for a, b in itertools.pairwise(plan))
     assert plan[-1].due_ns < duration * S
+
+
+@pytest.mark.parametrize(
+    ("quantity", "lot", "duration"),
+    [
+        ("1E+5000", "0.001", 60),
+        ("1" * 1000, "0.001", 60),
+        ("1", "1E-999999", 60),
+        ("1", "0.001", "1E+999999"),
+    ],
+)
+def test_absurd_values_are_invalid_orders_not_decimal_errors(
+    quantity: str, lot: str, duration: str | int
+) -> None:
+    with pytest.raises(InvalidOrder, match=r"needs more than 60 digits|out of range"):
+        plan_twap(Decimal(quantity), 0, Decimal(duration), slices=5, lot_size=Decimal(lot))

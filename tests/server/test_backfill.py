@@ -47,7 +47,7 @@ from twapserver.settings import Settings
 
 MINUTE = INTERVALS["1m"]
 WINDOW_MINUTES = 60
-SECRET = "x" * 40
+SECRET = "tests-secret-4f9c2b7e1d8a6053-not-for-production"
 
 Key = tuple[str, str]
 

@@ -222,7 +222,7 @@ async def test_a_write_holding_an_old_version_is_fenced_off(
     written = []
     for _ in range(2):
         async with sessions() as session, session.begin():
-            written.append(await repository.record_slices(session, "engine-a", [write]))
+            written.append(await repository.record_slices(session, "engine-a", [write], T0 + 5 * S))
 
     assert written == [{order.id}, set()]
     assert await _counts(sessions) == (1, 1)
@@ -237,19 +237,20 @@ async def test_a_slice_already_stored_is_not_written_again_by_the_lease_holder(
     values = repository.progress_values(execution) | {"updated_ns": T0, "market_window": None}
     async with sessions() as session, session.begin():
         await repository.record_slices(
-            session, "engine-a", [repository.SliceWrite(order.id, version, (result,), values)]
-        )
-    again = execution.skip(T0 + 10 * S, SkipReason.NO_BOOK)  # slice 1, stored with slice 0
-
-    async with sessions() as session, session.begin():
-        written = await repository.record_slices(
             session,
             "engine-a",
-            [repository.SliceWrite(order.id, version + 1, (result, again), values)],
+            [repository.SliceWrite(order.id, version, (result,), values)],
+            T0 + 5 * S,
         )
+    again = execution.skip(T0 + 10 * S, SkipReason.NO_BOOK)  # slice 1, written with slice 0
+    write = repository.SliceWrite(order.id, version + 1, (result, again), values)
 
-    assert written == set()
-    assert await _counts(sessions) == (1, 1)  # slice 1 was undone with the refused write
+    with pytest.raises(repository.SliceConflict):
+        async with sessions() as session, session.begin():
+            await repository.record_slices(session, "engine-a", [write], T0 + 5 * S)
+
+    assert await _counts(sessions) == (1, 1)  # slice 1 rolled back with the whole write
+    assert [r.index for r in (await _stored(sessions, order.id)).results] == [0]
 
 
 async def test_a_write_by_an_engine_without_the_lease_is_fenced_off(
@@ -262,7 +263,10 @@ async def test_a_write_by_an_engine_without_the_lease_is_fenced_off(
 
     async with sessions() as session, session.begin():
         written = await repository.record_slices(
-            session, "engine-b", [repository.SliceWrite(order.id, version, (result,), values)]
+            session,
+            "engine-b",
+            [repository.SliceWrite(order.id, version, (result,), values)],
+            T0 + 5 * S,
         )
 
     assert written == set()

@@ -399,3 +399,111 @@ def test_feed_class_with_endpoints_only_moves_the_urls() -> None:
 def test_feed_class_names_the_known_exchanges_when_unknown() -> None:
     with pytest.raises(ValueError, match=r"unknown exchange 'nasdaq'.*binance"):
         feed_class("nasdaq")
+
+
+# -- chaos faults --------------------------------------------------------------------------
+
+
+async def raw_binance(fake: FakeExchange, streams: str, count: int) -> list[dict[str, Any]]:
+    """The first ``count`` envelopes of a plain WebSocket client (no cryptofeed)."""
+    url = f"{fake.binance_ws_url}/stream?streams={streams}"
+    received: list[dict[str, Any]] = []
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(url, ssl=fake.ssl_context) as ws,
+    ):
+        async with asyncio.timeout(WAIT_S):
+            while len(received) < count:
+                received.append(json.loads((await ws.receive()).data))
+    return received
+
+
+def captured_nkn_first_ids(captures: Path) -> list[int]:
+    return [
+        envelope["data"]["U"]
+        for envelope in received_payloads(captures / "BINANCE.ws.1.0")
+        if envelope["stream"] == "nknusdt@depth@100ms"
+    ]
+
+
+async def test_binance_duplicate_and_reorder_faults_reach_the_client_as_armed(
+    start_fake, captures
+) -> None:
+    fake = start_fake(None)
+    expected = captured_nkn_first_ids(captures)
+    fake.reorder("binance", "NKNUSDT")  # holds diff 1 until diff 2 has gone out
+    fake.duplicate("binance", "NKNUSDT")  # then diff 2 goes out twice
+
+    envelopes = await raw_binance(fake, "nknusdt@depth@100ms", len(expected) + 1)
+
+    first_ids = [envelope["data"]["U"] for envelope in envelopes]
+    d1, d2, *rest = expected
+    assert first_ids == [d2, d2, d1, *rest]
+
+
+async def test_kraken_duplicated_update_reaches_cryptofeed_twice_and_checks_out(
+    start_fake, captures, caplog
+) -> None:
+    book_messages = sum(
+        isinstance(p, list) and p[-2].startswith("book")
+        for p in received_payloads(captures / "KRAKEN.ws.50.0")
+    )
+    fake = start_fake(None)
+    recorder = Recorder()
+    fake.duplicate("kraken", "XMR/USD")
+
+    async with running(kraken_feed(fake, recorder, with_extras=False)):
+        await wait_for(lambda: len(recorder.books) == book_messages + 1, "every book, one twice")
+
+    # One update applied twice sets the same levels again: its checksum still matches.
+    assert not [r for r in caplog.records if r.exc_info and r.exc_info[0] is BadChecksum]
+
+
+async def test_stalled_venue_keeps_the_socket_open_and_silent_until_resumed(
+    start_fake, captures
+) -> None:
+    fake = start_fake(None)
+    expected = captured_nkn_first_ids(captures)
+    fake.stall("binance")
+    url = f"{fake.binance_ws_url}/stream?streams=nknusdt@depth@100ms"
+
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(url, ssl=fake.ssl_context) as ws,
+    ):
+        with pytest.raises(TimeoutError):  # unpaced, the whole replay would be here by now
+            await ws.receive(timeout=0.5)
+        silent = (fake.connections("binance"), fake.messages_sent("binance"), ws.closed)
+        fake.resume("binance")
+        async with asyncio.timeout(WAIT_S):
+            first_ids = [json.loads((await ws.receive()).data)["data"]["U"] for _ in expected]
+
+    assert silent == (1, 0, False)
+    assert first_ids == expected
+
+
+async def test_venue_taken_down_answers_503_to_websocket_and_rest_until_brought_up(
+    start_fake,
+) -> None:
+    fake = start_fake(None)
+    info = f"{fake.rest_url}/api/v3/exchangeInfo"
+    kraken_info = f"{fake.rest_url}/0/public/AssetPairs"
+
+    async with aiohttp.ClientSession() as session:
+
+        async def status(url: str) -> int:
+            async with session.get(url) as response:
+                return response.status
+
+        fake.take_down("binance")
+        down = await status(info)  # control calls are applied in order before requests
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await session.ws_connect(
+                f"{fake.binance_ws_url}/stream?streams=a", ssl=fake.ssl_context
+            )
+        kraken_meanwhile = await status(kraken_info)
+        fake.bring_up("binance")
+        up = await status(info)
+
+    assert (down, refused.value.status, kraken_meanwhile, up) == (503, 503, 200, 200)
+    assert fake.refused("binance") == 2

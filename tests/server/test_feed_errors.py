@@ -29,7 +29,7 @@ async def test_unreachable_venue_is_reported_and_retried_until_it_answers(
             }
         },
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'twap.db'}",
-        jwt_secret="x" * 40,
+        jwt_secret="tests-secret-4f9c2b7e1d8a6053-not-for-production",
         feed_retry_s=0.2,
         max_book_age_s=60,
     )

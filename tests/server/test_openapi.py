@@ -12,7 +12,11 @@ from twapserver.settings import Settings
 
 @pytest.fixture(scope="module")
 def spec() -> dict[str, Any]:
-    settings = Settings(collect=False, jwt_secret="x" * 40, database_url="sqlite+aiosqlite://")
+    settings = Settings(
+        collect=False,
+        jwt_secret="tests-secret-4f9c2b7e1d8a6053-not-for-production",
+        database_url="sqlite+aiosqlite://",
+    )
     document: dict[str, Any] = create_app(settings).openapi()
     return document
 

@@ -194,6 +194,10 @@ async def test_order_submissions_per_user_are_limited(tight: tuple[Server, FakeC
 # --- the password-verification gate --------------------------------------------------
 
 
+async def _unknown_user() -> str | None:
+    return None
+
+
 async def test_the_gate_runs_no_more_verifications_than_its_slots(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -212,7 +216,7 @@ async def test_the_gate_runs_no_more_verifications_than_its_slots(
 
     monkeypatch.setattr(passwords, "verify_password", counting_verify)
 
-    results = await asyncio.gather(*(gate.verify("guess", None) for _ in range(6)))
+    results = await asyncio.gather(*(gate.verify("guess", _unknown_user) for _ in range(6)))
 
     assert results == [False] * 6
     assert most == 2
@@ -220,10 +224,10 @@ async def test_the_gate_runs_no_more_verifications_than_its_slots(
 
 async def test_a_login_that_waits_too_long_for_the_gate_is_busy() -> None:
     gate = VerificationGate(concurrency=1, queue_timeout_s=0.01)
-    first = asyncio.create_task(gate.verify("guess", None))
+    first = asyncio.create_task(gate.verify("guess", _unknown_user))
     await asyncio.sleep(0)  # let the first take the only slot
 
     with pytest.raises(VerificationBusy) as busy:
-        await gate.verify("guess", None)
+        await gate.verify("guess", _unknown_user)
     assert await first is False
     assert busy.value.retry_after_s == 0.01

@@ -223,7 +223,7 @@ async def test_the_app_records_while_it_runs_when_record_dir_is_set(tmp_path) ->
         demo_speed=50,
         record_dir=tmp_path / "recordings",
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'twap.db'}",
-        jwt_secret="x" * 40,
+        jwt_secret="tests-secret-4f9c2b7e1d8a6053-not-for-production",
     )
     app = create_app(settings)
 

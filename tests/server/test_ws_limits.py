@@ -8,6 +8,7 @@ import contextlib
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 from websockets.asyncio.client import ClientConnection
@@ -36,12 +37,14 @@ async def test_a_1_mib_message_before_auth_closes_1009_naming_the_limit(tmp_path
 
 
 async def test_a_message_over_the_limit_after_auth_closes_1009(tmp_path: Path) -> None:
-    async with running(tmp_path, ws_max_message_bytes=1024) as server:
-        async with server.client(await server.token("alice")) as ws:
-            fits = await request(ws, op="ping", pad="x" * 900)
-            too_big = orjson.dumps({"op": "ping", "pad": "x" * 1024}).decode()
-            await ws.send(too_big)
-            code, reason = await closed(ws)
+    async with (
+        running(tmp_path, ws_max_message_bytes=1024) as server,
+        server.client(await server.token("alice")) as ws,
+    ):
+        fits = await request(ws, op="ping", pad="x" * 900)
+        too_big = orjson.dumps({"op": "ping", "pad": "x" * 1024}).decode()
+        await ws.send(too_big)
+        code, reason = await closed(ws)
 
     assert fits == server.pong
     assert (code, reason) == (1009, f"message of {len(too_big)} bytes is over the limit of 1024")
@@ -63,13 +66,15 @@ async def test_connections_past_the_unauthenticated_cap_close_1013(tmp_path: Pat
 
 
 async def test_subscriptions_past_the_cap_are_refused_naming_the_limit(tmp_path: Path) -> None:
-    async with running(tmp_path, ws_max_subscriptions=1) as server:
-        async with server.client(await server.token("alice")) as ws:
-            await request(ws, op="subscribe", **BOOK)
-            again = await request(ws, op="subscribe", **BOOK)  # the same one: no new slot
-            refused = await request(ws, op="subscribe", channel="orders")
-            await request(ws, op="unsubscribe", **BOOK)
-            after_unsubscribe = await request(ws, op="subscribe", channel="orders")
+    async with (
+        running(tmp_path, ws_max_subscriptions=1) as server,
+        server.client(await server.token("alice")) as ws,
+    ):
+        await request(ws, op="subscribe", **BOOK)
+        again = await request(ws, op="subscribe", **BOOK)  # the same one: no new slot
+        refused = await request(ws, op="subscribe", channel="orders")
+        await request(ws, op="unsubscribe", **BOOK)
+        after_unsubscribe = await request(ws, op="subscribe", channel="orders")
 
     assert again == {"type": "subscribed", **BOOK}
     assert refused == {
@@ -85,12 +90,14 @@ async def test_pipelined_pings_are_all_answered_and_the_socket_stays_open(
     tmp_path: Path,
 ) -> None:
     # Far more requests than the reply budget, sent before reading a single reply.
-    async with running(tmp_path, ws_reply_queue=4) as server:
-        async with server.client(await server.token("alice")) as ws:
-            for _ in range(40):
-                await ws.send('{"op":"ping"}')
-            pongs = [await receive(ws) for _ in range(40)]
-            still_open = await request(ws, op="ping")
+    async with (
+        running(tmp_path, ws_reply_queue=4) as server,
+        server.client(await server.token("alice")) as ws,
+    ):
+        for _ in range(40):
+            await ws.send('{"op":"ping"}')
+        pongs = [await receive(ws) for _ in range(40)]
+        still_open = await request(ws, op="ping")
 
     assert pongs == [server.pong] * 40
     assert still_open == server.pong
@@ -104,7 +111,12 @@ async def stalled_reader(server: Server, token: str) -> AsyncIterator[ClientConn
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.setblocking(False)
     await asyncio.get_running_loop().sock_connect(sock, (host, int(port)))
-    options = {"sock": sock, "max_queue": 1, "compression": None, "close_timeout": 1}
+    options: dict[str, Any] = {
+        "sock": sock,
+        "max_queue": 1,
+        "compression": None,
+        "close_timeout": 1,
+    }
     async with server.client(token, **options) as ws:
         yield ws
 

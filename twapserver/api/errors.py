@@ -25,7 +25,8 @@ from starlette.types import Scope
 __all__ = ["MAX_SHOWN_ERRORS", "install_error_handlers", "is_secret_field", "rejection"]
 
 MAX_SHOWN_ERRORS = 20
-_MAX_SHOWN_CHARS = 100
+_MAX_SHOWN_CHARS = 100  # of an echoed input or name
+_MAX_MESSAGE_CHARS = 300  # of a problem's description
 _MAX_SHOWN_DEPTH = 4
 _REDACTED = "[redacted]"
 
@@ -66,8 +67,8 @@ def _shown(value: Any, depth: int = 0) -> Any:
     return _cut(str(value))
 
 
-def _cut(text: str) -> str:
-    return text if len(text) <= _MAX_SHOWN_CHARS else text[:_MAX_SHOWN_CHARS] + "…"
+def _cut(text: str, limit: int = _MAX_SHOWN_CHARS) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _public_error(error: Mapping[str, Any]) -> dict[str, Any]:
@@ -76,13 +77,14 @@ def _public_error(error: Mapping[str, Any]) -> dict[str, Any]:
     public: dict[str, Any] = {
         "type": str(error.get("type", "invalid")),
         "loc": loc,
-        "msg": _cut(str(error.get("msg", "invalid"))),
+        "msg": _cut(str(error.get("msg", "invalid")), _MAX_MESSAGE_CHARS),
     }
     secret = any(is_secret_field(part) for part in loc)
     if "input" in error and not secret:
         public["input"] = _shown(error["input"])
-    context = error.get("ctx")
-    if isinstance(context, Mapping) and not secret:
+    # ctx["error"] is the raising exception, whose text `msg` already holds.
+    context = {k: v for k, v in (error.get("ctx") or {}).items() if k != "error"}
+    if context and not secret:
         public["ctx"] = {str(k): _shown(v) for k, v in context.items()}
     return public
 
@@ -117,16 +119,22 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return rejection(request.scope, 422, exc.errors())
 
 
+_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
 def allowed_methods(request: Request) -> list[str]:
     """Every method some route serves at this path (HEAD wherever GET is served)."""
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match is not Match.NONE:
-            methods |= getattr(route, "methods", None) or set()
-    if "GET" in methods:
-        methods.add("HEAD")
-    return sorted(methods)
+    routes = request.app.router.routes
+    allowed = {
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    }
+    if "GET" in allowed:
+        allowed.add("HEAD")
+    return sorted(allowed)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -44,7 +44,7 @@ REQUEST_ID_HEADER = "X-Request-ID"
 _API_CSP = "default-src 'none'; frame-ancestors 'none'"
 _DOCS_CDN = "https://cdn.jsdelivr.net"
 _HTML_CSP = (
-    "default-src 'none'; script-src {cdn} {hashes}; "
+    "default-src 'none'; script-src {scripts}; "
     "style-src {cdn} https://fonts.googleapis.com 'unsafe-inline'; "
     "font-src https://fonts.gstatic.com; img-src 'self' data: https:; connect-src 'self'; "
     "worker-src blob:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
@@ -245,11 +245,11 @@ class SecurityHeaders:
 
 
 def _html_csp(page: bytes) -> str:
-    hashes = " ".join(
+    hashes = [
         f"'sha256-{base64.b64encode(hashlib.sha256(script).digest()).decode()}'"
         for script in _INLINE_SCRIPT.findall(page)
-    )
-    return _HTML_CSP.format(cdn=_DOCS_CDN, hashes=hashes)
+    ]
+    return _HTML_CSP.format(cdn=_DOCS_CDN, scripts=" ".join([_DOCS_CDN, *hashes]))
 
 
 class HeadAsGet:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+from annotated_types import Interval as Bounds
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
@@ -18,7 +19,7 @@ from twapserver.api.deps import (
     SessionDep,
     SettingsDep,
 )
-from twapserver.api.strict import INT64_MAX, QueryInt, TokenId
+from twapserver.api.strict import QUERY_INT, QueryNonNegativeInt, TokenId
 from twapserver.db.models import OrderRow
 from twapserver.orders import repository
 from twapserver.orders.schemas import (
@@ -187,9 +188,9 @@ async def list_orders(
     session: SessionDep,
     status: Annotated[repository.StatusFilter, Query(description="open, closed or all")] = "all",
     token_id: Annotated[TokenId | None, Query(description="Only this token_id")] = None,
-    limit: Annotated[QueryInt, Query(ge=1, le=500, description="1..500 orders")] = 50,
+    limit: Annotated[int, Bounds(ge=1, le=500), QUERY_INT, Query(description="1..500 orders")] = 50,
     after: Annotated[
-        QueryInt | None, Query(ge=0, le=INT64_MAX, description="Cursor from `next_after`")
+        QueryNonNegativeInt | None, Query(description="Cursor from `next_after`")
     ] = None,
 ) -> OrderList:
     """The user's orders, newest first, in pages."""

@@ -7,12 +7,13 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated
 
+from annotated_types import Interval as Bounds
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from twapcore import INTERVALS, NS_PER_SECOND, Candle
 from twapserver.api.deps import HubDep, SessionDep, require_market
-from twapserver.api.strict import INT64_MAX, Interval, MarketName, QueryInt
+from twapserver.api.strict import QUERY_INT, Interval, MarketName, QueryNonNegativeInt
 from twapserver.db.candles import fetch_candles
 
 router = APIRouter(tags=["market data"])
@@ -240,14 +241,15 @@ async def klines(
     hub: HubDep,
     session: SessionDep,
     interval: Annotated[Interval, Query(description=f"One of {', '.join(INTERVALS)}")] = "1m",
-    limit: Annotated[QueryInt, Query(ge=1, le=1000, description="1..1000 candles")] = 100,
-    # Times are ns since the epoch, 0..2^63-1 like every time the server stores.
+    limit: Annotated[
+        int, Bounds(ge=1, le=1000), QUERY_INT, Query(description="1..1000 candles")
+    ] = 100,
     start: Annotated[
-        QueryInt | None, Query(ge=0, le=INT64_MAX, description="Earliest open time, ns since epoch")
+        QueryNonNegativeInt | None, Query(description="Earliest open time, ns since epoch")
     ] = None,
     end: Annotated[
-        QueryInt | None,
-        Query(ge=0, le=INT64_MAX, description="Open times before this, ns since epoch (exclusive)"),
+        QueryNonNegativeInt | None,
+        Query(description="Open times before this, ns since epoch (exclusive)"),
     ] = None,
 ) -> list[KlinePublic]:
     """OHLCV candles built from collected trades by exchange time, oldest first."""

@@ -14,6 +14,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
+from annotated_types import Interval as Bounds
 from pydantic import (
     AfterValidator,
     BeforeValidator,
@@ -35,13 +36,14 @@ __all__ = [
     "MAX_DECIMAL_INTEGER_DIGITS",
     "MAX_DECIMAL_PLACES",
     "MAX_NAME_CHARS",
+    "QUERY_INT",
     "TOKEN_ID_PATTERN",
     "DecimalNumber",
     "DecimalString",
     "Int64",
     "Interval",
     "MarketName",
-    "QueryInt",
+    "QueryNonNegativeInt",
     "TokenId",
     "parse_decimal",
 ]
@@ -73,6 +75,8 @@ TOKEN_ID_PATTERN = (
 )
 
 _INT_TEXT = re.compile(r"^-?[0-9]{1,19}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_TOKEN_ID = re.compile(TOKEN_ID_PATTERN)
 
 
 def _check_magnitude(value: Decimal, shown: object) -> Decimal:
@@ -175,16 +179,52 @@ def _int_from_text(value: object) -> object:
 
 # A JSON integer: booleans, strings and floats are refused; 64-bit signed range.
 Int64 = Annotated[int, Strict(), Field(ge=INT64_MIN, le=INT64_MAX)]
-# An integer given as text (query string): digits with an optional leading "-".
-# Routes add their own bounds with Query(ge=…, le=…), at most the 64-bit range.
-QueryInt = Annotated[int, BeforeValidator(_int_from_text)]
+# An integer in a query string: digits with an optional leading "-". Routes give
+# their bounds as annotated_types.Interval *before* it (bounds after a
+# BeforeValidator would be missing from the OpenAPI schema):
+# `Annotated[int, annotated_types.Interval(ge=1, le=500), QUERY_INT, Query(...)]`.
+QUERY_INT = BeforeValidator(_int_from_text)
+# A time in ns since the epoch, or a row id, in a query string: 0..2^63-1.
+QueryNonNegativeInt = Annotated[int, Bounds(ge=0, le=INT64_MAX), QUERY_INT]
+
+
+def _control_free(value: str) -> str:
+    found = _CONTROL.search(value)
+    if found is not None:
+        raise ValueError(
+            f"{value[:40]!r} holds the control character {found.group()!r} at {found.start()}"
+        )
+    return value
+
+
+def _token_id(value: str) -> str:
+    if _TOKEN_ID.fullmatch(value) is None:
+        raise ValueError(
+            f'token_id {value[:80]!r} is not 1-64 of A-Z a-z 0-9 . _ : - (and not "." or "..")'
+        )
+    return value
+
 
 # A name (exchange, symbol): 1-64 characters, no control characters.
 MarketName = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=MAX_NAME_CHARS, pattern=CONTROL_FREE_PATTERN),
+    StringConstraints(min_length=1, max_length=MAX_NAME_CHARS),
+    AfterValidator(_control_free),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": MAX_NAME_CHARS,
+            "pattern": CONTROL_FREE_PATTERN,
+        }
+    ),
 ]
-TokenId = Annotated[str, StringConstraints(pattern=TOKEN_ID_PATTERN)]
+# A client's order id (see TOKEN_ID_PATTERN).
+TokenId = Annotated[
+    str,
+    AfterValidator(_token_id),
+    WithJsonSchema({"type": "string", "pattern": TOKEN_ID_PATTERN, "maxLength": 64}),
+]
 
 
 def _known_interval(value: str) -> str:

@@ -10,6 +10,11 @@ every core (and the event loop's share of them) from trading.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import threading
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 
 from pwdlib import PasswordHash
@@ -17,6 +22,9 @@ from pwdlib.exceptions import UnknownHashError
 from pwdlib.hashers.argon2 import Argon2Hasher
 
 __all__ = ["VerificationBusy", "VerificationGate", "hash_password", "verify_password"]
+
+# Niceness of the verification threads (0 = normal, 19 = lowest priority).
+_HASHING_NICENESS = 10
 
 # Stateless: holds only the argon2 parameters, so one instance serves every app.
 _HASHER = PasswordHash((Argon2Hasher(),))
@@ -44,7 +52,7 @@ class VerificationBusy(Exception):
 
 
 class VerificationGate:
-    """Runs at most `concurrency` password verifications at once, each in a worker thread.
+    """Runs at most `concurrency` password checks at once, each hash in a worker thread.
 
     A caller waits up to `queue_timeout_s` for a slot, then gets `VerificationBusy`.
     """
@@ -52,25 +60,48 @@ class VerificationGate:
     def __init__(self, concurrency: int, queue_timeout_s: float) -> None:
         self.queue_timeout_s = queue_timeout_s
         self._slots = asyncio.Semaphore(concurrency)
+        # Threads of its own, at a lower CPU priority: argon2 (4 lanes, so up to 4
+        # threads per hash, which inherit the priority) then yields the cores to
+        # the event loop, which serves requests and runs the engine.
+        self._threads = ThreadPoolExecutor(
+            concurrency, thread_name_prefix="password-check", initializer=_lower_priority
+        )
 
-    async def verify(self, password: str, password_hash: str | None) -> bool:
-        """Whether `password` matches `password_hash`.
+    async def verify(self, password: str, find_hash: Callable[[], Awaitable[str | None]]) -> bool:
+        """Whether `password` matches the hash that `find_hash` returns, once a slot is free.
 
-        For `None` (an unknown user) the password is checked against a dummy
-        hash and the answer is False: a login for a missing user costs as much
-        as one with a wrong password, so timings do not reveal which names exist.
+        `find_hash` runs inside the slot too, so a flood of logins waits here
+        without a database query each: at most `concurrency` of them reach the
+        database at once. A None hash (an unknown user) is checked against a
+        dummy hash and the answer is False: a login for a missing user costs as
+        much as one with a wrong password, so timings do not reveal which names exist.
         """
         try:
             async with asyncio.timeout(self.queue_timeout_s):
                 await self._slots.acquire()
         except TimeoutError:
             raise VerificationBusy(self.queue_timeout_s) from None
-        work = asyncio.ensure_future(asyncio.to_thread(_verify_or_dummy, password, password_hash))
+        try:
+            password_hash = await find_hash()
+        except BaseException:
+            self._slots.release()
+            raise
+        work = asyncio.get_running_loop().run_in_executor(
+            self._threads, _verify_or_dummy, password, password_hash
+        )
         # Released when the thread finishes, not when this caller stops waiting:
         # a cancelled request must not let more hashes run than there are slots.
         work.add_done_callback(lambda _: self._slots.release())
         matches = await asyncio.shield(work)
         return matches and password_hash is not None
+
+
+def _lower_priority() -> None:
+    # Linux: a thread's nice value is its own, and threads it starts inherit it.
+    # Raising it needs no privilege; where it is not supported hashing just
+    # competes with the event loop as an equal.
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _HASHING_NICENESS)
 
 
 def _verify_or_dummy(password: str, password_hash: str | None) -> bool:

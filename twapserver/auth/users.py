@@ -111,18 +111,24 @@ async def authenticate(
 
     Raises `AccountDisabled` for a disabled user's right password, and
     `VerificationBusy` when no verification slot frees up in time. The row is
-    read in a session that is closed before hashing starts: verification takes
-    ~0.1 s (more while queued), and holding a pooled connection that long (SQLite
-    has one) stalled every other request during a login flood.
+    read inside the gate's slot, in a session closed before hashing starts:
+    verification takes ~0.1 s (more under load), and holding a pooled
+    connection that long (SQLite has one) stalled every other request during a
+    login flood.
     """
-    async with sessions() as session:
-        user = await get_user_by_name(session, username)
-    ok = await gate.verify(password, None if user is None else user.password_hash)
-    if user is None or not ok:
+    found: UserRow | None = None
+
+    async def find_hash() -> str | None:
+        nonlocal found
+        async with sessions() as session:
+            found = await get_user_by_name(session, username)
+        return None if found is None else found.password_hash
+
+    if not await gate.verify(password, find_hash) or found is None:
         return None
-    if user.disabled:
+    if found.disabled:
         raise AccountDisabled("user is disabled")
-    return user
+    return found
 
 
 async def user_for_token(

@@ -106,8 +106,8 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return config
 
 
-async def upgrade_database(url: str = DEFAULT_DATABASE_URL) -> None:
-    """Migrate the database at `url` to the newest revision; a no-op when it is already there.
+async def upgrade_database(url: str = DEFAULT_DATABASE_URL, revision: str = "head") -> None:
+    """Migrate the database at `url` to `revision` (default: the newest); a no-op if it is there.
 
     Safe to call from every process at start-up: the migration holds a database
     lock, so concurrent callers wait for the first one and then find nothing to
@@ -117,7 +117,7 @@ async def upgrade_database(url: str = DEFAULT_DATABASE_URL) -> None:
     try:
         async with engine.begin() as connection:
             await _lock_for_migration(connection)
-            await connection.run_sync(_upgrade_to_head)
+            await connection.run_sync(_upgrade_to, revision)
     finally:
         await engine.dispose()
 
@@ -139,8 +139,8 @@ async def _lock_for_migration(connection: AsyncConnection) -> None:
         await connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def _upgrade_to_head(connection: Connection) -> None:
-    command.upgrade(alembic_config(connection), "head")
+def _upgrade_to(connection: Connection, revision: str) -> None:
+    command.upgrade(alembic_config(connection), revision)
     _check_foreign_keys(connection)
 
 

@@ -163,7 +163,7 @@ class OrderRow(Base):
     __tablename__ = "orders"
     __table_args__ = (
         UniqueConstraint("user_id", "token_id"),
-        Index(None, "status", "lease_until"),
+        Index(None, "status"),  # claims scan open orders; most rows are closed ones
     )
 
     id: Mapped[int] = mapped_column(_ID, primary_key=True)
@@ -185,7 +185,7 @@ class OrderRow(Base):
     created_ns: Mapped[int] = mapped_column(BigInteger)
     updated_ns: Mapped[int] = mapped_column(BigInteger)
     next_due_ns: Mapped[int | None] = mapped_column(BigInteger, index=True)
-    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_owner: Mapped[str | None] = mapped_column(String(64), index=True)
     lease_until: Mapped[int | None] = mapped_column(BigInteger)
     version: Mapped[int] = mapped_column(BigInteger)
     cancel_requested_ns: Mapped[int | None] = mapped_column(BigInteger)

@@ -204,8 +204,13 @@ class Engine:
         async with self._maintain_lock:
             now = self.clock() if now_ns is None else now_ns
             until = now + self.lease_ns
-            async with self.sessions() as session:
-                held = await leases.renew(session, self.engine_id, until)
+            # Under the commit lock: this engine's writes and its renewal never wait on
+            # each other's row locks (nor deadlock: they lock the same rows).
+            async with self._commit_lock, self.sessions() as session:
+                # Leases with more than 3/4 left were renewed by a write since the last beat.
+                held = await leases.renew(
+                    session, self.engine_id, until, now + self.lease_ns * 3 // 4
+                )
             for order_id, live in list(self._live.items()):
                 if order_id not in held and not live.execution.status.is_final:
                     log.warning("engine %s: lost the lease of %s", self.engine_id, live.token_id)
@@ -359,7 +364,7 @@ class Engine:
             live.last_totals = counters.totals(now_ns)
         result = live.execution.step(now_ns, book, self.ledger)
         if book is not None:
-            metrics.BOOK_SKEW.observe((result.due_ns - book.ts_recv) / NS)
+            metrics.BOOK_SKEW.observe(abs(result.due_ns - book.ts_recv) / NS)
         return result
 
     def _cancel(self, live: LiveOrder, now: int) -> bool:
@@ -411,7 +416,9 @@ class Engine:
         started = time.perf_counter()
         try:
             async with self.sessions() as session, session.begin():
-                applied = await repository.record_slices(session, self.engine_id, writes)
+                applied = await repository.record_slices(
+                    session, self.engine_id, writes, self.clock() + self.lease_ns
+                )
         except Exception:
             log.exception(
                 "engine %s: writing %d orders failed; retrying", self.engine_id, len(batch)

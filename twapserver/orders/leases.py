@@ -117,18 +117,27 @@ async def claim(
         return [Claimed(row.id, row.version) for row in rows]
 
 
+_HELD = select(_c.id, _c.cancel_requested_ns).where(_c.lease_owner == bindparam("owner"), _OPEN)
 _RENEW = (
     update(_ORDERS)
-    .where(_c.lease_owner == bindparam("owner"), _OPEN)
+    .where(_c.lease_owner == bindparam("owner"), _OPEN, _c.lease_until < bindparam("before"))
     .values(lease_until=bindparam("until"))
-    .returning(_c.id, _c.cancel_requested_ns)
 )
 
 
-async def renew(session: AsyncSession, owner: str, until_ns: int) -> dict[int, int | None]:
-    """Extend every open order `owner` holds; order id -> its cancel request (ns or None)."""
+async def renew(
+    session: AsyncSession, owner: str, until_ns: int, before_ns: int
+) -> dict[int, int | None]:
+    """Extend `owner`'s leases that end before `before_ns` to `until_ns` (own transaction).
+
+    Returns every open order `owner` holds: order id -> its cancel request (ns or None).
+    Only leases running low are rewritten, so a heartbeat costs little for orders
+    whose writes renewed their lease anyway (see `repository.record_slices`).
+    """
+    params = {"owner": owner, "until": until_ns, "before": before_ns}
     async with session.begin():
-        rows = await session.execute(_RENEW, {"owner": owner, "until": until_ns})
+        await session.execute(_RENEW, params)
+        rows = await session.execute(_HELD, params)
         return {row.id: row.cancel_requested_ns for row in rows}
 
 

@@ -16,18 +16,19 @@ from decimal import Decimal
 from typing import Any, Literal
 
 import orjson
-from sqlalchemy import bindparam, delete, select, tuple_, update
-from sqlalchemy import insert as sql_insert
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from twapcore import MarketTotals, OrderStatus, SliceResult, TwapExecution
 from twapserver.db.models import FillRow, OrderRow, SliceRow
+from twapserver.orders.bulk import Rows, bulk_params
 
 __all__ = [
     "OPEN_STATUSES",
     "DuplicateTokenId",
     "OrderSummary",
+    "SliceConflict",
     "SliceWrite",
     "StatusFilter",
     "execution_from_rows",
@@ -289,96 +290,92 @@ class SliceWrite:
     values: dict[str, Any]  # order-row columns: progress_values(...) + updated_ns, market_window
 
 
-_PROGRESS_COLUMNS = (
-    "status",
-    "filled",
-    "notional",
-    "slices_done",
-    "next_due_ns",
-    "ended_ns",
-    "market_window",
-    "updated_ns",
+class SliceConflict(Exception):
+    """A slice of a fenced write was already stored: the whole transaction must roll back.
+
+    The fence makes it impossible for a lease holder at the right version; it is the
+    last guard (the key (order, index)), and the writer reloads its orders.
+    """
+
+
+_PROGRESS = Rows((
+    ("id", "BIGINT"), ("version", "BIGINT"), ("status", "TEXT"), ("filled", "TEXT"),
+    ("notional", "TEXT"), ("slices_done", "INTEGER"), ("next_due_ns", "BIGINT"),
+    ("ended_ns", "BIGINT"), ("market_window", "TEXT"), ("updated_ns", "BIGINT"),
+))  # fmt: skip
+_SLICES = Rows((
+    ("order_id", "BIGINT"), ("idx", "INTEGER"), ("due_ns", "BIGINT"), ("executed_ns", "BIGINT"),
+    ("target_qty", "TEXT"), ("filled_qty", "TEXT"), ("status", "TEXT"), ("reason", "TEXT"),
+    ("book_mid", "TEXT"),
+))  # fmt: skip
+_FILLS = Rows((
+    ("order_id", "BIGINT"), ("slice_index", "INTEGER"), ("price", "TEXT"), ("qty", "TEXT"),
+    ("ts_ns", "BIGINT"),
+))  # fmt: skip
+# The fence and the progress in one statement: only rows still leased by :owner at the
+# version the write holds change (and renew their lease while at it).
+_PROGRESS_SQL = (
+    "UPDATE orders SET version = orders.version + 1, lease_until = :until,"
+    " status = w.status, filled = w.filled, notional = w.notional,"
+    " slices_done = w.slices_done, next_due_ns = w.next_due_ns, ended_ns = w.ended_ns,"
+    " market_window = w.market_window, updated_ns = w.updated_ns"
+    " FROM {source} WHERE orders.id = w.id AND orders.version = w.version"
+    " AND orders.lease_owner = :owner RETURNING orders.id"
 )
-_UPDATE_PROGRESS = (
-    update(_ORDERS)
-    .where(_ORDERS.c.id == bindparam("order_id"))
-    .values({name: bindparam(name) for name in _PROGRESS_COLUMNS})
+_SLICES_SQL = (
+    'INSERT INTO slices (order_id, "index", due_ns, executed_ns, target_qty, filled_qty,'
+    " status, reason, book_mid) SELECT {names} FROM {source} WHERE true"
+    ' ON CONFLICT (order_id, "index") DO NOTHING RETURNING order_id'
 )
-# One statement for the whole batch: an expanding (id, version) IN list is cached
-# once compiled, whatever the batch size.
-_FENCE = (
-    update(_ORDERS)
-    .where(
-        tuple_(_ORDERS.c.id, _ORDERS.c.version).in_(bindparam("held", expanding=True)),
-        _ORDERS.c.lease_owner == bindparam("owner"),
+_FILLS_SQL = (
+    "INSERT INTO fills (order_id, slice_index, price, qty, ts_ns) SELECT {names} FROM {source}"
+)
+_STATEMENTS = {
+    dialect: (
+        _PROGRESS.statement(dialect, _PROGRESS_SQL),
+        _SLICES.statement(dialect, _SLICES_SQL),
+        _FILLS.statement(dialect, _FILLS_SQL),
     )
-    .values(version=_ORDERS.c.version + 1)
-    .returning(_ORDERS.c.id)
-)
+    for dialect in ("postgresql", "sqlite")
+}
 
 
 async def record_slices(
-    session: AsyncSession, owner: str, writes: Sequence[SliceWrite]
+    session: AsyncSession, owner: str, writes: Sequence[SliceWrite], lease_until: int
 ) -> set[int]:
-    """Write slices, their fills and their orders' progress (the caller's transaction).
+    """Write orders' progress, their new slices and fills (the caller's transaction).
 
-    At most one write per order. Four statements whatever the number of writes:
-    1. the fence bumps `version` of the orders still leased by `owner` at the
-       version each write holds — the others (lease lost) get nothing written;
-    2. slices insert with ON CONFLICT DO NOTHING: the key (order, index) is the
-       last guard, an order whose slice was already stored gets nothing more;
-    3. fills and 4. progress of the orders whose write took effect.
-    Returns the ids of those orders.
+    At most one write per order; three statements whatever their number. The first
+    is the fence: it writes the progress of the orders still leased by `owner` at
+    the version each write holds (bumping it, and renewing the lease until
+    `lease_until`); the others (lease lost) get nothing written. Then their slices
+    and fills. Raises `SliceConflict` if a slice was already stored. Returns the
+    ids of the orders written.
     """
     if not writes:
         return set()
-    held = [(w.order_id, w.version) for w in writes]
-    fenced = set((await session.execute(_FENCE, {"held": held, "owner": owner})).scalars())
-    writes = [w for w in writes if w.order_id in fenced]
-    rows = [_slice_row(w.order_id, r) for w in writes for r in w.results]
-    stored: set[tuple[int, int]] = set()
-    if rows:
-        insert = _INSERTS[session.get_bind().dialect.name]
-        # One statement compiled once and cached, executed for many rows ("insertmanyvalues").
-        statement = (
-            insert(SliceRow.__table__)
-            .on_conflict_do_nothing(index_elements=["order_id", "index"])
-            .returning(SliceRow.order_id, SliceRow.index)
-        )
-        stored = {(row.order_id, row.index) for row in await session.execute(statement, rows)}
-    applied = [w for w in writes if all((w.order_id, r.index) in stored for r in w.results)]
-    if len(applied) < len(writes):
-        # An order with a slice already stored gets nothing: undo its other new slices.
-        kept = {w.order_id for w in applied}
-        undo = [key for key in stored if key[0] not in kept]
-        if undo:
-            await session.execute(
-                delete(SliceRow).where(tuple_(SliceRow.order_id, SliceRow.index).in_(undo))
-            )
-    fills = [
-        {"order_id": w.order_id, "slice_index": f.slice_index, "price": f.price, "qty": f.qty,
-         "ts_ns": f.ts}
-        for w in applied for r in w.results for f in r.fills
-    ]  # fmt: skip
+    dialect = session.get_bind().dialect.name
+    progress_sql, slices_sql, fills_sql = _STATEMENTS[dialect]
+    progress = [(w.order_id, w.version, *(w.values[c] for c, _ in _PROGRESS.columns[2:]))
+                for w in writes]  # fmt: skip
+    params = bulk_params(_PROGRESS, dialect, progress)
+    written = await session.execute(progress_sql, {**params, "owner": owner, "until": lease_until})
+    fenced = set(written.scalars())
+    applied = [w for w in writes if w.order_id in fenced]
+    slices = [_slice_row(w.order_id, r) for w in applied for r in w.results]
+    if slices:
+        stored = await session.execute(slices_sql, bulk_params(_SLICES, dialect, slices))
+        if len(stored.all()) < len(slices):
+            raise SliceConflict(f"a slice of orders {sorted(fenced)} was already stored")
+    fills = [(w.order_id, f.slice_index, f.price, f.qty, f.ts)
+             for w in applied for r in w.results for f in r.fills]  # fmt: skip
     if fills:
-        await session.execute(sql_insert(FillRow.__table__), fills)
-    if applied:
-        # A Core executemany: ORM bulk-update-by-primary-key costs several times more here.
-        await session.execute(
-            _UPDATE_PROGRESS, [{"order_id": w.order_id, **w.values} for w in applied]
-        )
-    return {w.order_id for w in applied}
+        await session.execute(fills_sql, bulk_params(_FILLS, dialect, fills))
+    return fenced
 
 
-def _slice_row(order_id: int, result: SliceResult) -> dict[str, Any]:
-    return {
-        "order_id": order_id,
-        "index": result.index,
-        "due_ns": result.due_ns,
-        "executed_ns": result.executed_ns,
-        "target_qty": result.target_qty,
-        "filled_qty": result.filled_qty,
-        "status": result.status.value,
-        "reason": result.reason,
-        "book_mid": result.book_mid,
-    }
+def _slice_row(order_id: int, result: SliceResult) -> tuple[Any, ...]:
+    return (
+        order_id, result.index, result.due_ns, result.executed_ns, result.target_qty,
+        result.filled_qty, result.status.value, result.reason, result.book_mid,
+    )  # fmt: skip

@@ -46,10 +46,6 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     """One client: auth by `?token=` or a first `{"op":"auth","token":…}` message, then ops."""
     broadcaster: Broadcaster = websocket.app.state.ws
     await websocket.accept()
-    if not broadcaster.admit():
-        reason = "try again later: too many connections are authenticating"
-        await websocket.close(TRY_AGAIN_LATER, reason)
-        return
     peer = websocket.client
     outbox = broadcaster.outbox(f"{peer.host}:{peer.port}" if peer else "?")
     sender = asyncio.create_task(_send_all(websocket, outbox))
@@ -84,6 +80,10 @@ async def _read_all(websocket: WebSocket, outbox: Outbox, broadcaster: Broadcast
     """Authenticate, then answer the client's requests until it leaves or breaks a limit."""
     settings: Settings = websocket.app.state.settings
     limit = settings.ws_max_message_bytes
+    # Counted here, where the matching `authenticated()` is sure to run.
+    if not broadcaster.admit():
+        outbox.close(TRY_AGAIN_LATER, "try again later: too many connections are authenticating")
+        return
     with contextlib.suppress(WebSocketDisconnect):
         try:
             try:

@@ -6,11 +6,13 @@ raises `ProtocolError`, which the endpoint sends as `{"type":"error",…}`.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.datastructures import State
 
 from twapserver.ws.broadcast import Broadcaster
@@ -19,6 +21,8 @@ from twapserver.ws.outbox import Outbox
 from twapserver.ws.snapshot import snapshot_messages
 
 __all__ = ["Client", "parse"]
+
+log = logging.getLogger("twapserver.ws")
 
 INT64_MAX = 2**63 - 1
 Subscription = tuple[str, ...]  # ("orders",) or ("book", exchange, symbol)
@@ -149,5 +153,13 @@ class Client:
                 self.state.sessions, self.user_id, since_ns
             ):
                 await outbox.put_snapshot(order_id, payload)
+        except SQLAlchemyError:
+            # Live updates keep coming; the client may subscribe again for the snapshot.
+            log.exception("orders snapshot for %s failed", outbox.name)
+            raise ProtocolError(
+                "snapshot_unavailable",
+                "the orders snapshot could not be read; live updates follow, "
+                "subscribe again for the snapshot",
+            ) from None
         finally:
             outbox.end_snapshot()

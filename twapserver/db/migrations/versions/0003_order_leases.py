@@ -104,7 +104,8 @@ def upgrade() -> None:
         for name in _SUMMARY:
             batch.alter_column(name, existing_type=_orders.c[name].type, nullable=False)
         batch.drop_column("state")
-        batch.create_index(op.f("ix_orders_status_lease_until"), ["status", "lease_until"])
+        batch.create_index(op.f("ix_orders_status"), ["status"])
+        batch.create_index(op.f("ix_orders_lease_owner"), ["lease_owner"])
 
 
 def downgrade() -> None:
@@ -114,7 +115,8 @@ def downgrade() -> None:
     _rewrite([_orders.c[name] for name in [*columns, "ended_ns", "market_window"]], _to_state)
     with op.batch_alter_table("orders") as batch:
         batch.alter_column("state", existing_type=sa.Text(), nullable=False)
-        batch.drop_index(op.f("ix_orders_status_lease_until"))
+        batch.drop_index(op.f("ix_orders_status"))
+        batch.drop_index(op.f("ix_orders_lease_owner"))
         for name in (*_SUMMARY, "ended_ns", "market_window", "lease_owner", "lease_until"):
             batch.drop_column(name)
         batch.drop_column("cancel_requested_ns")
