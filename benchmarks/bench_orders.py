@@ -1,49 +1,44 @@
-"""Orders API throughput vs a bare FastAPI endpoint, and engine slice lateness at 10k orders.
+"""POST /orders/twap throughput vs bare FastAPI endpoints, on SQLite and PostgreSQL.
 
     python benchmarks/bench_orders.py [--requests N] [--warmup N] [--rounds N]
-                                      [--client httpx|raw|both] [--orders N] [--slices N]
-                                      [--spacing-s S] [--no-http] [--no-engine] [--profile]
+                                      [--client httpx|raw|both] [--database sqlite|postgresql|both]
 
-HTTP (both servers real uvicorn processes on free 127.0.0.1 ports, 1 worker each,
-default uvicorn settings incl. the access log, written to a file):
+Every server is a real uvicorn process on a free 127.0.0.1 port, 1 worker, default
+uvicorn settings incl. the access log (written to a file):
 
-* twap: `twapserver run --demo` (replays the bundled Binance BTC-USDT recording,
-  `TWAP_COLLECT=false`), SQLite (WAL) in a temp dir, one user made with
-  `twapserver users add --password-stdin`, `POST /orders/twap` with its token;
-* bare: a FastAPI app whose `POST /orders/twap` takes the same `TwapOrderCreate`
-  and returns a small JSON (no auth, no DB).
+* twap / twap-pg: `twapserver run --demo` (replays the bundled Binance BTC-USDT
+  recording, `TWAP_COLLECT=false`) on SQLite (a temp file) or PostgreSQL
+  (`$TWAP_BENCH_POSTGRES_URL`, default postgresql+asyncpg://postgres@127.0.0.1:5432/twap_bench,
+  its `public` schema dropped first), one user made with `twapserver users add
+  --password-stdin`, `POST /orders/twap` with its token. Each 201 is answered
+  after the order's group commit; the in-process engine then claims it and runs
+  its first slice (due at once; orders run 1 day in 2 slices), so the engine's
+  work is part of the server's cost.
+* bare-jwt: a FastAPI app whose `POST /orders/twap` takes the same
+  `TwapOrderCreate` and the same authentication dependency as the twap route
+  (`OrderingUser`: JWT check, cached account, per-user limit), and returns a small
+  JSON (no order is stored);
+* bare: the same without authentication.
 
-Both get byte-identical requests (bodies prepared before timing, a unique token_id
-each). Orders run 1 day in 2 slices, so the engine does one slice per accepted
-order (the first is due at once: realistic, and part of the twap server's cost)
-and then idles. Per run: `--warmup` requests, then `--requests` timed ones from 64
-concurrent tasks over 64 keep-alive connections; per-request latency is taken in the
-client. Targets alternate (and which goes first alternates) for `--rounds` rounds;
-medians are printed. Two load generators (on uvloop when installed):
-httpx.AsyncClient (max_connections=64) and a minimal raw HTTP/1.1 client on asyncio
-streams, because httpx's own CPU cost per request grows with its pool size and at
-64 connections it saturates a core before the bare server does. CPU seconds of each
-server process (/proc, all its threads) and of the client are read around each run;
-server CPU per request depends on the client far less than req/s does (it is ~20%
-lower when the server is saturated).
+The per-user order limit is lifted for the run (`TWAP_ORDER_LIMIT`). All targets get
+byte-identical requests (bodies prepared before timing, a unique token_id each).
+Per run: `--warmup` requests, then `--requests` timed ones from 64 concurrent tasks
+over 64 keep-alive connections; per-request latency is taken in the client.
+Targets take turns (the order rotates) for `--rounds` rounds; medians are printed,
+with each twap target's req/s as a ratio of bare-jwt's (target >= 0.5) and of bare's.
+Two load generators (on uvloop when installed): httpx.AsyncClient and a minimal raw
+HTTP/1.1 client on asyncio streams (httpx's own CPU cost per request grows with
+its pool size, so it saturates a core before the bare server does). CPU seconds of
+each server process and of the client are read around each run.
 
-Engine (in process): `--orders` orders on binance BTC-USDT, each `--slices` slices
-`--spacing-s` apart, all starting at the same instant ~1.5 s after they were
-submitted to a running `Engine` (real clock, its own loop), a synthetic book with
-1,000,000 displayed at each side republished every 100 ms, temp SQLite (WAL).
-Lateness is measured three ways: when the slice really starts (wall clock when
-`_execute` is entered), `Engine.lateness_ns` (the loop's `now`, taken once per
-`run_due` call), and when the slice's transaction has committed. fills/s = FillRow
-rows / (last commit - first due). --profile adds a cProfile of the engine run.
+The engine's throughput is measured by benchmarks/bench_engine.py.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import cProfile
 import os
-import pstats
 import socket
 import statistics
 import subprocess
@@ -53,28 +48,26 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import httpx
 import orjson
-from sqlalchemy import func, select
 
-from twapcore import BookSnapshot, Level, Side, SliceResult, TwapExecution, TwapOrderSpec
-from twapserver.auth.users import create_user
-from twapserver.db.engine import make_engine, make_sessionmaker, upgrade_database
-from twapserver.db.models import FillRow, OrderRow, SliceRow
-from twapserver.hub import InstrumentInfo, MarketHub
-from twapserver.orders import repository
-from twapserver.orders.engine import Engine
 from twapserver.orders.schemas import TwapOrderCreate
 
 PASSWORD = "bench-password-1"
-SECRET = "bench-secret-" + "x" * 40
+SECRET = "bench-7Rk2xQ9mVz4pL8wN3cT6yH1sJ5dF0gB-secret"
 CONCURRENCY = 64
-NS = 1_000_000_000
 _SERVER_CLI = "from twapserver.cli import main; main()"
+# Lifted for the run: the benchmark sends thousands of orders as one user.
+ENV = {
+    "TWAP_JWT_SECRET": SECRET,
+    "TWAP_COLLECT": "false",
+    "TWAP_ORDER_LIMIT": '{"burst": 100000000, "per_minute": 100000000}',
+}
+POSTGRES_URL = os.environ.get(
+    "TWAP_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/twap_bench"
+)
 
 
 def pct(values: Sequence[float], q: float) -> float:
@@ -86,20 +79,42 @@ def pct(values: Sequence[float], q: float) -> float:
 # --- servers -------------------------------------------------------------------------------------
 
 
-def serve_bare(port: int) -> None:
-    """The reference: same model, same route, no auth, no DB, a small JSON back."""
+def serve_bare(port: int, database_url: str | None) -> None:
+    """A reference: same model, same route, a small JSON back, no DB write.
+
+    With `database_url`, the route takes the twap route's authentication dependency
+    (its account cache reads users from that database on a miss).
+    """
     import uvicorn
     from fastapi import FastAPI
 
     app = FastAPI()
 
-    @app.post("/orders/twap", status_code=201)
-    async def submit(body: TwapOrderCreate) -> dict[str, str]:
-        return {"status": "accepted", "token_id": body.token_id}
-
     @app.get("/health")
     async def health() -> dict[str, str]:
         return {"status": "ok"}
+
+    if database_url is None:
+
+        @app.post("/orders/twap", status_code=201)
+        async def submit(body: TwapOrderCreate) -> dict[str, str]:
+            return {"status": "accepted", "token_id": body.token_id}
+
+    else:
+        from twapserver.api.deps import OrderingUser
+        from twapserver.auth import make_token_codec
+        from twapserver.db.engine import make_engine, make_sessionmaker
+        from twapserver.settings import Settings
+
+        settings = Settings(database_url=database_url)
+        app.state.settings = settings
+        app.state.tokens = make_token_codec(settings)
+        app.state.token_clock = time.time
+        app.state.sessions = make_sessionmaker(make_engine(database_url))
+
+        @app.post("/orders/twap", status_code=201)
+        async def submit_authenticated(body: TwapOrderCreate, user: OrderingUser) -> dict[str, str]:
+            return {"status": "accepted", "token_id": body.token_id}
 
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="info")
 
@@ -116,6 +131,7 @@ class Server:
     name: str
     process: subprocess.Popen[bytes]
     base: str
+    token: str = ""
 
     def cpu_s(self) -> float:
         """User + system CPU seconds of the server process (all its threads)."""
@@ -131,10 +147,10 @@ class Server:
             self.process.wait()
 
 
-def start_server(name: str, args: list[str], port: int, log: Path, env: dict[str, str]) -> Server:
+def start_server(name: str, args: list[str], log: Path, port: int) -> Server:
     with log.open("wb") as out:  # the child keeps its own handle
         process = subprocess.Popen(
-            [sys.executable, *args], env={**os.environ, **env}, stdout=out, stderr=out
+            [sys.executable, *args], env={**os.environ, **ENV}, stdout=out, stderr=out
         )
     server = Server(name, process, f"http://127.0.0.1:{port}")
     deadline = time.monotonic() + 30
@@ -151,32 +167,62 @@ def start_server(name: str, args: list[str], port: int, log: Path, env: dict[str
             time.sleep(0.05)
 
 
-def start_servers(workdir: Path) -> tuple[Server, Server, str]:
-    """The twap server (demo mode, fresh SQLite DB, user `bench`), the bare one, a token."""
-    url = f"sqlite+aiosqlite:///{workdir / 'twap.db'}"
-    env = {"TWAP_JWT_SECRET": SECRET, "TWAP_COLLECT": "false"}
+def fresh_postgres(url: str) -> None:
+    """Drop and recreate the public schema of `url`'s database (created when missing)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_engine import fresh_database
+
+    assert url == POSTGRES_URL
+    asyncio.run(fresh_database("postgresql", Path()))
+
+
+def start_twap(name: str, url: str, workdir: Path) -> Server:
+    """`twapserver run --demo` on `url` with user `bench`, and its access token."""
     add_user = ["users", "add", "bench", "--password-stdin", "--database-url", url]
     subprocess.run(
         [sys.executable, "-c", _SERVER_CLI, *add_user],
         input=PASSWORD + "\n",
         text=True,
-        env={**os.environ, **env},
+        env={**os.environ, **ENV},
         check=True,
         capture_output=True,
     )
     port = free_port()
-    twap_args = ["-c", _SERVER_CLI, "run", "--demo", "--database-url", url, "--port", str(port)]
-    twap = start_server("twap", twap_args, port, workdir / "twap.log", env)
-    port = free_port()
-    bare_args = [str(Path(__file__).resolve()), "--serve-bare", str(port)]
-    try:
-        bare = start_server("bare", bare_args, port, workdir / "bare.log", {})
-    except Exception:
-        twap.stop()
-        raise
+    args = ["-c", _SERVER_CLI, "run", "--demo", "--database-url", url, "--port", str(port)]
+    server = start_server(name, args, workdir / f"{name}.log", port)
     form = {"username": "bench", "password": PASSWORD}
-    token = httpx.post(twap.base + "/auth/token", data=form, timeout=10).json()["access_token"]
-    return twap, bare, token
+    response = httpx.post(server.base + "/auth/token", data=form, timeout=10)
+    server.token = response.json()["access_token"]
+    return server
+
+
+def start_servers(workdir: Path, databases: list[str]) -> list[Server]:
+    """The twap server per database, then bare-jwt (on the first one's users) and bare."""
+    servers: list[Server] = []
+    try:
+        for database in databases:
+            if database == "sqlite":
+                url, name = f"sqlite+aiosqlite:///{workdir / 'twap.db'}", "twap"
+            else:
+                fresh_postgres(POSTGRES_URL)
+                url, name = POSTGRES_URL, "twap-pg"
+            servers.append(start_twap(name, url, workdir))
+        users_url = (
+            f"sqlite+aiosqlite:///{workdir / 'twap.db'}"
+            if "sqlite" in databases
+            else (POSTGRES_URL)
+        )
+        me = str(Path(__file__).resolve())
+        for name, extra in (("bare-jwt", ["--users-url", users_url]), ("bare", [])):
+            port = free_port()
+            args = [me, "--serve-bare", str(port), *extra]
+            servers.append(start_server(name, args, workdir / f"{name}.log", port))
+        servers[-2].token = servers[-1].token = servers[0].token
+    except Exception:
+        for server in servers:
+            server.stop()
+        raise
+    return servers
 
 
 # --- load generators ---------------------------------------------------------------------------
@@ -265,11 +311,9 @@ class LoadResult:
         return len(self.latencies) / self.wall_s
 
 
-async def load(
-    server: Server, client: str, token: str, warmup: list[bytes], bodies: list[bytes]
-) -> LoadResult:
+async def load(server: Server, client: str, warmup: list[bytes], bodies: list[bytes]) -> LoadResult:
     """Warm up, then time `bodies` against `server` with the `client` load generator."""
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    headers = {"Authorization": f"Bearer {server.token}", "Content-Type": "application/json"}
     if client == "raw":
         raw = RawClient(server.base, headers)
         send: Send = raw.send
@@ -296,30 +340,29 @@ async def load(
 
 
 def http_bench(
-    requests: int, warmup: int, rounds: int, clients: list[str]
+    requests: int, warmup: int, rounds: int, clients: list[str], databases: list[str]
 ) -> dict[tuple[str, str], list[LoadResult]]:
-    """Alternate twap and bare for `rounds` rounds per client; every LoadResult by target."""
+    """Every target in turn (the order rotating) for `rounds` rounds per client."""
     results: dict[tuple[str, str], list[LoadResult]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-orders-") as tmp:
-        twap, bare, token = start_servers(Path(tmp))
+        servers = start_servers(Path(tmp), databases)
         try:
             for client in clients:
                 for n in range(rounds):
-                    pair = (twap, bare) if n % 2 == 0 else (bare, twap)
-                    for server in pair:
+                    turn = n % len(servers)
+                    for server in servers[turn:] + servers[:turn]:
                         prefix = f"{client}-{n}-{server.name}"
                         run = load(
                             server,
                             client,
-                            token,
                             order_bodies(prefix + "-w", warmup),
                             order_bodies(prefix, requests),
                         )
                         result = _run(run)
                         results.setdefault((client, server.name), []).append(result)
         finally:
-            twap.stop()
-            bare.stop()
+            for server in servers:
+                server.stop()
     return results
 
 
@@ -330,156 +373,6 @@ def _run(coro: Awaitable[LoadResult]) -> LoadResult:
         return asyncio.run(coro)  # type: ignore[arg-type]
     return uvloop.run(coro)  # type: ignore[arg-type]
 
-
-# --- engine ------------------------------------------------------------------------------------
-
-
-@dataclass
-class EngineResult:
-    orders: int
-    slices: int
-    fills: int
-    wall_s: float
-    start_lateness_ns: list[int]
-    engine_lateness_ns: list[int]
-    commit_lateness_ns: list[int]
-    commit_s: float
-    slice_statuses: Counter[str]
-    order_statuses: Counter[str]
-    insert_s: float
-
-
-def synthetic_book(ts: int) -> BookSnapshot:
-    big = Decimal(1_000_000)
-    bids, asks = (Level(Decimal("59999"), big),), (Level(Decimal("60001"), big),)
-    return BookSnapshot("binance", "BTC-USDT", bids, asks, ts, ts)
-
-
-def engine_specs(orders: int, slices: int, spacing_s: float) -> list[TwapOrderSpec]:
-    return [
-        TwapOrderSpec(
-            exchange="binance",
-            symbol="BTC-USDT",
-            side=Side.BUY if i % 2 == 0 else Side.SELL,
-            quantity=Decimal("0.001") * slices,
-            limit_price=Decimal(70000) if i % 2 == 0 else Decimal(50000),
-            duration_s=Decimal(str(spacing_s)) * slices,
-            slices=slices,
-            lot_size=Decimal("0.00001"),
-            token_id=f"e-{i}",
-        )
-        for i in range(orders)
-    ]
-
-
-async def engine_bench(
-    orders: int,
-    slices: int,
-    spacing_s: float,
-    workdir: Path,
-    engine_factory: Callable[..., Any] | None = None,
-    lead_s: float = 1.5,
-    timeout_s: float = 600,
-) -> EngineResult:
-    """Run `orders` x `slices` slices, all orders due at the same instants, on a real clock.
-
-    `engine_factory(sessions, hub)` builds the engine (default: `Engine`), so a
-    candidate engine can be measured the same way. Timing wraps the engine's
-    private `_execute` (slice start) and `_commit` (its transaction) on the instance.
-    """
-    url = f"sqlite+aiosqlite:///{workdir / 'engine.db'}"
-    await upgrade_database(url)
-    db = make_engine(url)
-    sessions = make_sessionmaker(db)
-    hub = MarketHub(max_book_age_s=5.0)
-    hub.register(InstrumentInfo("binance", "BTC-USDT", Decimal("0.01"), Decimal("0.00001")))
-
-    def publish() -> None:
-        snapshot = synthetic_book(time.time_ns())
-        hub.on_book("binance", "BTC-USDT", lambda: snapshot, snapshot.ts_recv)
-
-    async def republish_forever() -> None:
-        while True:
-            publish()
-            await asyncio.sleep(0.1)
-
-    engine = (engine_factory or Engine)(sessions, hub)
-    commit_late: list[int] = []
-    commit_s = [0.0]
-    # Slice-start lateness is the engine's own measure (clock read when each slice starts).
-    start_late = engine.lateness_ns
-    commit = engine._commit
-
-    async def timed_commit(*args: Any, **kwargs: Any) -> None:
-        started = time.perf_counter()
-        await commit(*args, **kwargs)
-        commit_s[0] += time.perf_counter() - started
-
-    engine._commit = timed_commit  # type: ignore[method-assign]
-    expected = orders * slices
-    done = asyncio.Event()
-
-    def on_slice(live: Any, result: SliceResult | None) -> None:
-        if result is not None:
-            commit_late.append(time.time_ns() - result.due_ns)
-            if len(commit_late) == expected:
-                done.set()
-
-    engine.listeners.append(on_slice)
-    publish()
-    refresher = asyncio.create_task(republish_forever())
-    try:
-        async with sessions() as session, session.begin():
-            user = await create_user(session, "bench", PASSWORD, now_ns=time.time_ns())
-        await engine.start(run=True)  # empty database: nothing to reload
-        # Rows first (placeholder start), then executions that all start at one instant;
-        # the first slice's commit rewrites the row's state.
-        specs = engine_specs(orders, slices, spacing_s)
-        started = time.perf_counter()
-        rows = []
-        for chunk in range(0, orders, 500):
-            async with sessions() as session, session.begin():
-                for spec in specs[chunk : chunk + 500]:
-                    placeholder = TwapExecution(spec, time.time_ns())
-                    rows.append(await repository.insert_order(session, user.id, placeholder, 0))
-        insert_s = time.perf_counter() - started
-        first_due = time.time_ns() + int(lead_s * NS)
-        for row, spec in zip(rows, specs, strict=True):
-            engine.submit(row, TwapExecution(spec, first_due))
-        await asyncio.wait_for(done.wait(), timeout_s)
-        wall = (time.time_ns() - first_due) / NS
-        async with sessions() as session:
-            fills = await session.scalar(select(func.count()).select_from(FillRow)) or 0
-            slice_rows = await session.execute(
-                select(SliceRow.status, SliceRow.reason, func.count()).group_by(
-                    SliceRow.status, SliceRow.reason
-                )
-            )
-            slice_statuses = Counter({f"{s}:{r or '-'}": c for s, r, c in slice_rows})
-            order_rows = await session.execute(
-                select(OrderRow.status, func.count()).group_by(OrderRow.status)
-            )
-            order_statuses = Counter({status: count for status, count in order_rows})
-    finally:
-        refresher.cancel()
-        await engine.stop()
-        await db.dispose()
-    return EngineResult(
-        orders=orders,
-        slices=expected,
-        fills=fills,
-        wall_s=wall,
-        start_lateness_ns=start_late,
-        engine_lateness_ns=list(engine.lateness_ns),
-        commit_lateness_ns=commit_late,
-        commit_s=commit_s[0],
-        slice_statuses=slice_statuses,
-        order_statuses=order_statuses,
-        insert_s=insert_s,
-    )
-
-
-# --- report ------------------------------------------------------------------------------------
 
 CLIENT_BOUND = 0.85  # load generator CPU / wall at or above which it, not the server, is the limit
 
@@ -512,16 +405,18 @@ class HttpSummary:
         )
 
 
-def http_ratio(results: dict[tuple[str, str], list[LoadResult]], client: str) -> float:
-    """Median over rounds of twap/bare req/s (each round's pair ran back to back)."""
-    pairs = zip(results[(client, "twap")], results[(client, "bare")], strict=True)
+def http_ratio(
+    results: dict[tuple[str, str], list[LoadResult]], client: str, target: str, baseline: str
+) -> float:
+    """Median over rounds of target/baseline req/s (each round's runs ran back to back)."""
+    pairs = zip(results[(client, target)], results[(client, baseline)], strict=True)
     return statistics.median(t.rate / b.rate for t, b in pairs)
 
 
 def print_http(results: dict[tuple[str, str], list[LoadResult]], rounds: int) -> None:
     print(f"\nHTTP POST /orders/twap, {CONCURRENCY} connections, medians of {rounds} rounds")
     header = (
-        f"{'client':6} {'target':6} {'req/s':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
+        f"{'client':6} {'target':8} {'req/s':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
         f"{'srv CPU%':>8} {'srv CPU ms/req':>14} {'client CPU%':>11} {'non-201':>7}"
     )
     print(header)
@@ -530,8 +425,8 @@ def print_http(results: dict[tuple[str, str], list[LoadResult]], rounds: int) ->
         m = HttpSummary.of(results[(client, target)])
         flag = "  <- load generator saturated" if m.client_cpu >= CLIENT_BOUND else ""
         print(
-            f"{client:6} {target:6} {m.rate:7.0f} {m.p50_ms:8.1f} {m.p99_ms:8.1f} {m.max_ms:8.1f} "
-            f"{m.server_cpu * 100:8.0f} {m.server_ms_per_request:14.3f} "
+            f"{client:6} {target:8} {m.rate:7.0f} {m.p50_ms:8.1f} {m.p99_ms:8.1f} "
+            f"{m.max_ms:8.1f} {m.server_cpu * 100:8.0f} {m.server_ms_per_request:14.3f} "
             f"{m.client_cpu * 100:11.0f} {m.failures:7}{flag}"
         )
     print(
@@ -541,66 +436,31 @@ def print_http(results: dict[tuple[str, str], list[LoadResult]], rounds: int) ->
     )
 
 
-def print_engine(result: EngineResult) -> None:
-    print(
-        f"\nEngine: {result.orders} orders x {result.slices // result.orders} slices on one "
-        f"symbol, all due at the same instants, real clock, SQLite "
-        f"(orders inserted in {result.insert_s:.1f} s, not timed)"
-    )
-    header = f"{'slice lateness':36} {'p50 ms':>9} {'p99 ms':>9} {'max ms':>9}"
-    print(header)
-    print("-" * len(header))
-    for name, values in (
-        ("start (wall clock entering _execute)", result.start_lateness_ns),
-        ("Engine.lateness_ns (loop's now)", result.engine_lateness_ns),
-        ("committed (fills persisted)", result.commit_lateness_ns),
-    ):
-        print(
-            f"{name:36} {pct(values, 50) / 1e6:9.1f} {pct(values, 99) / 1e6:9.1f} "
-            f"{max(values) / 1e6:9.1f}"
-        )
-    per_slice_ms = result.wall_s / result.slices * 1e3
-    print(
-        f"{result.fills} fills persisted in {result.wall_s:.2f} s (first due -> last commit) = "
-        f"{result.fills / result.wall_s:,.0f} fills/s; per slice {per_slice_ms:.2f} ms, "
-        f"{result.commit_s / result.slices * 1e3:.2f} ms of it in _commit (one DB transaction)"
-    )
-    print(f"slices: {dict(result.slice_statuses)}; orders: {dict(result.order_statuses)}")
-
-
-def print_summary(
-    http: dict[tuple[str, str], list[LoadResult]] | None, engine: EngineResult | None
-) -> None:
+def print_summary(results: dict[tuple[str, str], list[LoadResult]]) -> None:
     rows: list[tuple[str, str, str]] = []
-    if http is not None:
-        for client in dict.fromkeys(c for c, _ in http):
-            twap, bare = (HttpSummary.of(http[(client, t)]) for t in ("twap", "bare"))
-            note = f" (bare is {client}-bound)" if bare.client_cpu >= CLIENT_BOUND else ""
+    for client in dict.fromkeys(c for c, _ in results):
+        for target in (t for c, t in results if c == client and t.startswith("twap")):
+            twap = HttpSummary.of(results[(client, target)])
             rows += [
-                (f"[{client}] req/s twap / bare", f"{twap.rate:.0f} / {bare.rate:.0f}", ""),
-                (f"[{client}] ratio twap/bare{note}", f"{http_ratio(http, client):.2f}", ">= 0.7"),
                 (
-                    f"[{client}] twap p50 / p99 ms",
+                    f"[{client}] {target} / bare-jwt req/s",
+                    f"{http_ratio(results, client, target, 'bare-jwt'):.2f}",
+                    ">= 0.5",
+                ),
+                (
+                    f"[{client}] {target} / bare req/s",
+                    f"{http_ratio(results, client, target, 'bare'):.2f}",
+                    "",
+                ),
+                (
+                    f"[{client}] {target} p50 / p99 ms",
                     f"{twap.p50_ms:.0f} / {twap.p99_ms:.0f}",
                     "p99 < 50",
                 ),
-                (f"[{client}] bare p50 / p99 ms", f"{bare.p50_ms:.0f} / {bare.p99_ms:.0f}", ""),
-                (
-                    f"[{client}] server CPU ms/request twap / bare",
-                    f"{twap.server_ms_per_request:.2f} / {bare.server_ms_per_request:.2f}",
-                    "",
-                ),
             ]
-    if engine is not None:
-        start = engine.start_lateness_ns
-        rows += [
-            (
-                f"engine start lateness p50 / p99 ms ({engine.orders} orders)",
-                f"{pct(start, 50) / 1e6:.0f} / {pct(start, 99) / 1e6:.0f}",
-                "p99 < 50",
-            ),
-            ("engine fills/s persisted", f"{engine.fills / engine.wall_s:,.0f}", ""),
-        ]
+        for target in ("bare-jwt", "bare"):
+            m = HttpSummary.of(results[(client, target)])
+            rows.append((f"[{client}] {target} req/s, p99 ms", f"{m.rate:.0f}, {m.p99_ms:.0f}", ""))
     print("\nSUMMARY")
     width = max(len(r[0]) for r in rows)
     for name, value, target in rows:
@@ -613,37 +473,20 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=200, help="untimed requests per run")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--client", choices=["httpx", "raw", "both"], default="both")
-    parser.add_argument("--orders", type=int, default=10_000)
-    parser.add_argument("--slices", type=int, default=2, help="slices per order")
-    parser.add_argument("--spacing-s", type=float, default=5.0, help="seconds between slices")
-    parser.add_argument("--no-http", action="store_true")
-    parser.add_argument("--no-engine", action="store_true")
-    parser.add_argument("--profile", action="store_true", help="cProfile the engine run")
+    parser.add_argument("--database", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--serve-bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--users-url", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_bare:
-        serve_bare(args.serve_bare)
+        serve_bare(args.serve_bare, args.users_url)
         return
     load_avg = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"{os.cpu_count()} CPUs, load average {load_avg}; python {sys.version.split()[0]}")
-    http = engine = None
-    if not args.no_http:
-        clients = ["httpx", "raw"] if args.client == "both" else [args.client]
-        http = http_bench(args.requests, args.warmup, args.rounds, clients)
-        print_http(http, args.rounds)
-    if not args.no_engine:
-        profiler = cProfile.Profile() if args.profile else None
-        with tempfile.TemporaryDirectory(prefix="bench-engine-") as tmp:
-            run = engine_bench(args.orders, args.slices, args.spacing_s, Path(tmp))
-            if profiler is not None:
-                profiler.enable()
-            engine = asyncio.run(run)
-            if profiler is not None:
-                profiler.disable()
-        print_engine(engine)
-        if profiler is not None:
-            pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
-    print_summary(http, engine)
+    clients = ["httpx", "raw"] if args.client == "both" else [args.client]
+    databases = ["sqlite", "postgresql"] if args.database == "both" else [args.database]
+    results = http_bench(args.requests, args.warmup, args.rounds, clients, databases)
+    print_http(results, args.rounds)
+    print_summary(results)
     print(f"load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 

@@ -222,7 +222,7 @@ async def _ws_client(
                 stopping.cancel()
                 if reader.done():
                     reader.result()
-                    tally.error("ws closed by the server")
+                    tally.error(f"ws closed by the server {ws.close_code} {ws.close_reason}")
                 else:
                     reader.cancel()
                     return
@@ -293,6 +293,7 @@ class Outcome:
     slices: list[dict[str, Any]] = field(default_factory=list)  # every order's slice rows
     rss: list[tuple[float, float]] = field(default_factory=list)  # (s since load, MB)
     load_started: float = 0.0  # time.monotonic() when the load began
+    load_started_ns: int = 0  # time.time_ns() then
     server_cpu_s: float = 0.0  # during the load
     client_cpu_s: float = 0.0  # this process, during the load
 
@@ -353,6 +354,7 @@ async def _load(
         print(f"load on: {args.ws} ws clients, {args.rest} REST connections", flush=True)
 
         start = outcome.load_started = time.monotonic()
+        outcome.load_started_ns = time.time_ns()
         cpu = _cpu_s(server.pid), time.process_time()
         while (elapsed := time.monotonic() - start) < args.duration:
             outcome.rss.append((elapsed, _rss_mb(server.pid)))
@@ -401,6 +403,8 @@ def soak(args: argparse.Namespace, workdir: Path) -> None:
             server.kill()
             server.wait()
     log_text = log_path.read_text()
+    if args.server_log:
+        args.server_log.write_text(log_text)
     tracebacks = log_text.count("Traceback")
     samples = outcome.rss
     warmup = max(30.0, args.duration / 5)
@@ -424,6 +428,9 @@ def soak(args: argparse.Namespace, workdir: Path) -> None:
         f"slices run {len(outcome.slices)}, missed {len(missed)} (started over {args.late_s} s "
         f"late or skipped server_down/engine_error: {Counter(r['reason'] for r in missed)})"
     )
+    if missed:
+        dues = [(r["due_ns"] - outcome.load_started_ns) / 1e9 for r in missed]
+        print(f"  due from {min(dues):.0f} s to {max(dues):.0f} s after the load began")
     print(
         f"slice lateness p50 {lateness[len(lateness) // 2]:.3f} s, "
         f"p99 {lateness[int(len(lateness) * 0.99)]:.3f} s, max {lateness[-1]:.3f} s"
@@ -447,6 +454,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--orders", type=int, default=1000, help="working TWAP orders")
     parser.add_argument("--users", type=int, default=4, help="accounts sharing the load")
     parser.add_argument("--late-s", type=float, default=2.0, help="a later slice is missed")
+    parser.add_argument("--server-log", type=Path, help="keep the server's log in this file")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as workdir:
         soak(args, Path(workdir))

@@ -128,6 +128,7 @@ class MarketRole:
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
+        """Start feeding (or following) the hub; returns once it has its first data source."""
         settings, hub = self.settings, self.hub
         if isinstance(hub, MarketView):
             from twapserver.market.redis import RedisMarketSubscriber

@@ -141,6 +141,12 @@ class Settings(BaseSettings):
         RateLimit(burst=1000, per_minute=60_000),
         description="POST /orders/twap per user.",
     )
+    refresh_reuse_grace_s: float = Field(
+        10.0,
+        ge=0,
+        description="A refresh token used again within this many seconds of its first use "
+        "is a race of one client's requests (it gets a new pair too), not a theft.",
+    )
     user_cache_ttl_s: float = Field(
         2.0,
         ge=0,

@@ -145,7 +145,7 @@ async def test_bad_credentials_are_401_with_a_bearer_challenge(
     response = await server.login(username, password)
 
     assert response.status_code == 401
-    assert response.json() == {"detail": "incorrect username or password"}
+    assert response.json()["detail"] == "incorrect username or password"
     assert response.headers["WWW-Authenticate"] == "Bearer"
 
 
@@ -192,7 +192,7 @@ async def test_bad_tokens_are_refused_with_the_reason(
     response = await server.me(token)
 
     assert response.status_code == 401
-    assert response.json() == {"detail": detail}
+    assert response.json()["detail"] == detail
     assert response.headers["WWW-Authenticate"] == "Bearer"
 
 
@@ -200,7 +200,7 @@ async def test_missing_token_is_not_authenticated(server: Server) -> None:
     response = await server.http.get("/me")
 
     assert response.status_code == 401
-    assert response.json() == {"detail": "not authenticated"}
+    assert response.json()["detail"] == "not authenticated"
 
 
 async def test_access_token_expires_after_its_ttl(server: Server) -> None:
@@ -212,7 +212,7 @@ async def test_access_token_expires_after_its_ttl(server: Server) -> None:
     expired = await server.me(tokens["access_token"])
 
     assert still_valid.status_code == 200
-    assert (expired.status_code, expired.json()) == (401, {"detail": "token expired"})
+    assert (expired.status_code, expired.json()["detail"]) == (401, "token expired")
 
 
 async def test_token_of_a_deleted_user_is_refused(server: Server) -> None:
@@ -223,7 +223,7 @@ async def test_token_of_a_deleted_user_is_refused(server: Server) -> None:
 
     response = await server.me(tokens["access_token"])
 
-    assert (response.status_code, response.json()) == (401, {"detail": "user no longer exists"})
+    assert (response.status_code, response.json()["detail"]) == (401, "user no longer exists")
 
 
 # --- refresh ----------------------------------------------------------------
@@ -249,7 +249,7 @@ async def test_access_token_is_refused_as_a_refresh_token(server: Server) -> Non
         "/auth/refresh", json={"refresh_token": tokens["access_token"]}
     )
 
-    assert (response.status_code, response.json()) == (401, {"detail": "wrong token type"})
+    assert (response.status_code, response.json()["detail"]) == (401, "wrong token type")
 
 
 async def test_refresh_token_expires_after_its_ttl(server: Server) -> None:
@@ -260,7 +260,7 @@ async def test_refresh_token_expires_after_its_ttl(server: Server) -> None:
         "/auth/refresh", json={"refresh_token": tokens["refresh_token"]}
     )
 
-    assert (response.status_code, response.json()) == (401, {"detail": "token expired"})
+    assert (response.status_code, response.json()["detail"]) == (401, "token expired")
 
 
 # --- registration -----------------------------------------------------------
@@ -274,7 +274,7 @@ async def test_refresh_token_expires_after_its_ttl(server: Server) -> None:
 async def test_registration_is_404_unless_enabled(server: Server, body: dict[str, str]) -> None:
     response = await server.http.post("/auth/register", json=body)
 
-    assert (response.status_code, response.json()) == (404, {"detail": "registration is disabled"})
+    assert (response.status_code, response.json()["detail"]) == (404, "registration is disabled")
 
 
 @pytest.fixture
@@ -360,10 +360,7 @@ async def test_demo_mode_replaces_the_default_secret(tmp_path: Path) -> None:
         forged_response = await demo.me(forged.access_token)
         own_response = await demo.me((await demo.tokens())["access_token"])
 
-    assert (forged_response.status_code, forged_response.json()) == (
-        401,
-        {"detail": "invalid token"},
-    )
+    assert (forged_response.status_code, forged_response.json()["detail"]) == (401, "invalid token")
     assert own_response.status_code == 200
 
 

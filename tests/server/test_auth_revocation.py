@@ -19,6 +19,7 @@ from twapserver.auth.admin import change_password, delete_user, set_disabled
 from twapserver.settings import Settings
 
 CACHE_TTL_S = 2.0
+REUSE_GRACE_S = 10.0  # the default TWAP_REFRESH_REUSE_GRACE_S
 
 
 @pytest.fixture
@@ -48,6 +49,7 @@ async def test_a_refresh_token_works_once(server: Server, monotonic: FakeClock) 
     first = await server.tokens()
 
     rotated = await _refresh(server, first["refresh_token"])
+    server.clock.advance(REUSE_GRACE_S + 1)
     again = await _refresh(server, first["refresh_token"])
 
     assert rotated.status_code == 200
@@ -64,6 +66,7 @@ async def test_reusing_a_refresh_token_revokes_its_whole_family_at_once(
     newest = (await _refresh(server, stolen["refresh_token"])).json()
     assert (await server.me(newest["access_token"])).status_code == 200
 
+    server.clock.advance(REUSE_GRACE_S + 1)
     await _refresh(server, stolen["refresh_token"])  # the replay
 
     refreshed = await _refresh(server, newest["refresh_token"])
@@ -77,12 +80,28 @@ async def test_after_a_reuse_the_user_can_log_in_again(
 ) -> None:
     stolen = await server.tokens()
     await _refresh(server, stolen["refresh_token"])
+    server.clock.advance(REUSE_GRACE_S + 1)
     await _refresh(server, stolen["refresh_token"])
 
     fresh = await server.tokens()
 
     assert (await server.me(fresh["access_token"])).status_code == 200
     assert (await _refresh(server, fresh["refresh_token"])).status_code == 200
+
+
+async def test_two_refreshes_racing_with_one_token_both_get_working_pairs(
+    server: Server, monotonic: FakeClock
+) -> None:
+    tokens = await server.tokens()
+
+    first = await _refresh(server, tokens["refresh_token"])
+    server.clock.advance(REUSE_GRACE_S - 1)
+    second = await _refresh(server, tokens["refresh_token"])  # e.g. another process of the user
+
+    assert (first.status_code, second.status_code) == (200, 200)
+    for pair in (first.json(), second.json()):
+        assert (await server.me(pair["access_token"])).status_code == 200
+        assert (await _refresh(server, pair["refresh_token"])).status_code == 200
 
 
 # --- disabled and deleted users ------------------------------------------------

@@ -83,3 +83,23 @@ def test_updates_for_symbols_not_collected_are_ignored() -> None:
 
     assert hub.book("kraken", "BTC-USD") is None
     assert hub.exchanges() == ["binance"]
+
+
+def test_health_counts_books_and_trades_apart() -> None:
+    hub = _hub()
+    hub.on_book("binance", "BTC-USDT", book, ts_recv=1)
+    hub.on_book("binance", "BTC-USDT", book, ts_recv=2)
+    hub.on_trade(Trade("binance", "BTC-USDT", Side.SELL, Decimal("99"), Decimal("1"), 3, 3))
+
+    health = hub.health("binance", "BTC-USDT")
+
+    assert (health.books, health.trades, health.messages) == (2, 1, 3)
+
+
+def test_book_age_is_measured_from_the_receive_time_and_none_without_a_book() -> None:
+    hub = _hub()
+    before = hub.book_age_s("binance", "BTC-USDT", now_ns=5 * S)
+    hub.on_book("binance", "BTC-USDT", book, ts_recv=2 * S)
+
+    assert before is None
+    assert hub.book_age_s("binance", "BTC-USDT", now_ns=5 * S) == 3.0

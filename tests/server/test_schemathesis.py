@@ -42,16 +42,32 @@ BOUNDED = settings(
     phases=[Phase.explicit, Phase.generate],
     suppress_health_check=list(HealthCheck),
 )
-# Known markets, so that generated orders also pass the exchange/symbol check and reach
-# the quantity, lot size and schedule rules (ETH-USDT has no instrument info).
-_SYMBOLS = itertools.cycle(["BTC-USDT", "ETH-USDT", "DOGE-USDT"])
+# Known markets in two of three requests, so that generated orders and klines queries
+# also get past the exchange/symbol check to the rules behind it (quantity, lot size,
+# schedule, candles); ETH-USDT has no instrument info. The third keeps what was generated.
+_EXCHANGES = itertools.cycle(["binance", "binance", None])
+_SYMBOLS = itertools.cycle(["BTC-USDT", "ETH-USDT", None])
+
+
+def _known_market(values: Any) -> Any:
+    if not isinstance(values, dict):
+        return values
+    exchange, symbol = next(_EXCHANGES), next(_SYMBOLS)
+    if "exchange" in values and exchange is not None:
+        values = {**values, "exchange": exchange}
+    if "symbol" in values and symbol is not None:
+        values = {**values, "symbol": symbol}
+    return values
 
 
 @schema.hook
 def map_body(context: Any, body: Any) -> Any:
-    if isinstance(body, dict) and "symbol" in body:
-        return {**body, "exchange": "binance", "symbol": next(_SYMBOLS)}
-    return body
+    return _known_market(body)
+
+
+@schema.hook
+def map_path_parameters(context: Any, path_parameters: Any) -> Any:
+    return _known_market(path_parameters)
 
 
 @pytest.fixture(scope="module")

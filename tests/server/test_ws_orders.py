@@ -6,11 +6,15 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+
 from tests.core.builders import book
 from tests.server.fake_venues import WAIT_S
 from tests.server.test_orders_api import order
 from tests.server.test_ws import S, Server, receive, request, running
 from twapserver.bus import OrderUpdate
+from twapserver.db.models import UserRow
 
 FINAL = {"completed", "expired", "cancelled"}
 
@@ -25,6 +29,11 @@ async def submit(server: Server, token: str, *token_ids: str, **changes: Any) ->
         )
     )
     assert [r.status_code for r in responses] == [201] * len(token_ids), responses[0].text
+
+
+async def user_id_of(server: Server, username: str) -> int:
+    async with server.app.state.sessions() as session:
+        return int(await session.scalar(select(UserRow.id).where(UserRow.username == username)))
 
 
 async def run_slices(server: Server, seconds: float = 0) -> None:
@@ -51,7 +60,7 @@ async def test_an_update_published_on_the_bus_reaches_the_owners_subscribers(
         alice = await server.token("alice")
         async with server.client(alice) as ws:
             await request(ws, op="subscribe", channel="orders")
-            user_id = next(iter(server.ws._orders))  # alice's id, as the engine would publish
+            user_id = await user_id_of(server, "alice")
             payload = '{"type":"order","token_id":"from-the-bus"}'
             server.app.state.order_events.order_updated(
                 OrderUpdate(user_id, 99, "from-the-bus", False, payload)
@@ -156,3 +165,29 @@ async def test_a_bad_since_ns_is_refused_naming_it(tmp_path: Path) -> None:
 
     assert (error["type"], error["code"]) == ("error", "bad_request")
     assert error["message"].endswith("(ns since the epoch), not 'yesterday'")
+
+
+async def test_a_snapshot_the_database_cannot_give_is_an_error_and_updates_still_come(
+    tmp_path: Path,
+) -> None:
+    unreachable = create_async_engine(f"sqlite+aiosqlite:///{tmp_path}/no/such/dir/twap.db")
+    async with running(tmp_path) as server:
+        alice = await server.token("alice")
+        async with server.client(alice) as ws:
+            working, server.app.state.sessions = (
+                server.app.state.sessions,
+                (async_sessionmaker(unreachable)),
+            )
+            ack = await request(ws, op="subscribe", channel="orders")
+            error = await receive(ws)
+            server.app.state.sessions = working
+            user_id = await user_id_of(server, "alice")
+            server.app.state.order_events.order_updated(
+                OrderUpdate(user_id, 1, "t", False, '{"type":"order","token_id":"t"}')
+            )
+            update = await receive(ws)
+    await unreachable.dispose()
+
+    assert ack["type"] == "subscribed"
+    assert (error["type"], error["code"]) == ("error", "snapshot_unavailable")
+    assert update == {"type": "order", "token_id": "t"}

@@ -16,6 +16,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.server.server_process import start_twapserver, stop_twapserver
+from twapserver.ws.serving import redact_tokens
 
 CLAIMED = 15 << 20  # each frame says 15 MiB, as in the reported attack
 PUSHED = 4 << 20  # and this much of it is actually sent
@@ -113,3 +114,19 @@ async def test_the_access_log_shows_no_query_string_token(tmp_path: Path) -> Non
     assert secret not in log
     assert 'GET /health?token=[redacted]&x=1 HTTP/1.1" 200' in log
     assert '"WebSocket /ws?token=[redacted]" [accepted]' in log
+
+
+@pytest.mark.parametrize(
+    ("line", "logged"),
+    [
+        ("GET /ws?token=abc.def HTTP/1.1", "GET /ws?token=[redacted] HTTP/1.1"),
+        (
+            "/x?a=1&refresh_token=r1&access_token=a2",
+            "/x?a=1&refresh_token=[redacted]&access_token=[redacted]",
+        ),
+        ('"WebSocket /ws?token=t" [accepted]', '"WebSocket /ws?token=[redacted]" [accepted]'),
+        ("/orders?token_id=t-1", "/orders?token_id=t-1"),
+    ],
+)
+def test_token_values_are_redacted_and_nothing_else(line: str, logged: str) -> None:
+    assert redact_tokens(line) == logged

@@ -176,8 +176,9 @@ async def login(
 async def refresh(request: Request, body: RefreshRequest, control: AccessDep) -> TokenResponse:
     """Trade a refresh token for a new pair; the old one is then used up.
 
-    Presenting a refresh token a second time revokes every token of its user
-    (the token was copied: the server cannot tell the owner from the thief).
+    Presenting a refresh token again later than TWAP_REFRESH_REUSE_GRACE_S after
+    its first use revokes every token of its user (the token was copied: the
+    server cannot tell the owner from the thief).
     """
     state = request.app.state
     try:
@@ -186,7 +187,11 @@ async def refresh(request: Request, body: RefreshRequest, control: AccessDep) ->
         rate_limit(control.per_username, claims.username, f"for user {claims.username!r}")
         async with state.sessions() as session:
             pair = await rotate_refresh_token(
-                session, state.tokens, body.refresh_token, now_s=state.token_clock()
+                session,
+                state.tokens,
+                body.refresh_token,
+                now_s=state.token_clock(),
+                reuse_grace_s=state.settings.refresh_reuse_grace_s,
             )
     except RefreshReused as reused:
         control.accounts.invalidate(reused.user_id)  # this process: revoke at once

@@ -8,16 +8,17 @@ legitimate: the user's token version is bumped, which revokes that family and
 every other token of the user. Everyone logs in again. The family is recorded
 with each token and logged on a reuse: it names the login that was compromised.
 
-Two clients racing to use one refresh token count as a reuse too: the first
-wins, the second revokes. Clients must refresh one request at a time.
+A second use within `reuse_grace_s` of the first is not a theft but a race (two
+requests of one client, or two processes sharing its stored tokens, refreshing
+at once): it gets a pair of the same family too. The window is the price: a
+thief who replays within it is not detected.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 
-from sqlalchemy import delete, exists, select, update
+from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from twapserver.auth.accounts import Account, check_token_holder
@@ -57,14 +58,16 @@ async def issue_login_pair(
 
 
 async def rotate_refresh_token(
-    session: AsyncSession, codec: TokenCodec, token: str, *, now_s: float
+    session: AsyncSession, codec: TokenCodec, token: str, *, now_s: float, reuse_grace_s: float
 ) -> TokenPair:
     """The next pair for a valid, unused refresh `token`, committed; the token is used up.
 
     Raises a `TokenError` like any token check, and `RefreshReused` (after
-    committing the revocation) when `token` had already been used.
+    committing the revocation) when `token` had been used more than
+    `reuse_grace_s` seconds before `now_s` (s since the epoch).
     """
     claims = codec.decode(token, "refresh", now_s=now_s)
+    now_ns = int(now_s * 1e9)
     user = await session.get(UserRow, claims.user_id)
     check_token_holder(claims, None if user is None else Account.of(user))
     assert user is not None  # check_token_holder refused a missing user
@@ -73,10 +76,10 @@ async def rotate_refresh_token(
     claimed = await session.execute(
         update(RefreshTokenRow)
         .where(RefreshTokenRow.jti == claims.jti, RefreshTokenRow.used_ns.is_(None))
-        .values(used_ns=time.time_ns())
+        .values(used_ns=now_ns)
     )
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
-        await _revoke_if_reused(session, claims)
+        await _check_second_use(session, claims, now_ns - int(reuse_grace_s * 1e9))
     pair = codec.issue_pair(
         user.id, user.username, version=user.token_version, family=claims.family, now_s=now_s
     )
@@ -85,13 +88,16 @@ async def rotate_refresh_token(
     return pair
 
 
-async def _revoke_if_reused(session: AsyncSession, claims: TokenClaims) -> None:
-    known = await session.scalar(select(exists().where(RefreshTokenRow.jti == claims.jti)))
-    if not known:
+async def _check_second_use(session: AsyncSession, claims: TokenClaims, grace_from_ns: int) -> None:
+    """Return for a race (first used after `grace_from_ns`); revoke and raise for a reuse."""
+    row = await session.get(RefreshTokenRow, claims.jti)
+    if row is None:
         # Signed by us yet never recorded: its records went with an expiry sweep
         # or a deleted user. Nothing to revoke.
         await session.rollback()
         raise InvalidToken("invalid token")
+    if row.used_ns is not None and row.used_ns >= grace_from_ns:
+        return
     await session.execute(
         update(UserRow)
         .where(UserRow.id == claims.user_id)

@@ -123,6 +123,7 @@ class Broadcaster:
         )
 
     def connect(self, outbox: Outbox, sender: asyncio.Task[None]) -> None:
+        """Track a connection's outbox and the task that sends it."""
         self._connections[outbox] = sender
         WS_CLIENTS.set(len(self._connections))
 
@@ -137,6 +138,7 @@ class Broadcaster:
             self.unsubscribe_orders(outbox, user_id)
 
     def outboxes(self) -> list[Outbox]:
+        """The outboxes of the open connections."""
         return list(self._connections)
 
     def close_idle(self) -> list[str]:
@@ -149,7 +151,7 @@ class Broadcaster:
         limit = self.settings.ws_idle_timeout_s
         closed = []
         for outbox, sender in list(self._connections.items()):
-            if outbox.stalled_s() > limit:
+            if not sender.done() and outbox.stalled_s() > limit:
                 log.warning("closing %s (%d): it read nothing for %g s", outbox.name, IDLE, limit)
                 outbox.close(IDLE, f"idle: read nothing for {limit:g} s", discard=True)
                 sender.cancel()
