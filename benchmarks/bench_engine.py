@@ -52,7 +52,8 @@ from twapserver.db.engine import make_engine, make_sessionmaker, upgrade_databas
 from twapserver.db.models import FillRow, OrderRow, SliceRow
 from twapserver.hub import InstrumentInfo, MarketHub
 from twapserver.orders import repository
-from twapserver.orders.engine import COMMIT_BATCH, Engine
+from twapserver.orders.committer import COMMIT_BATCH
+from twapserver.orders.engine import Engine
 
 NS = 1_000_000_000
 POSTGRES_URL = os.environ.get(

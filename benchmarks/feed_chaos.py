@@ -14,7 +14,10 @@ phase's market. Printed per scenario:
   seconds until /health is healthy again, and the reasons of the slices run meanwhile;
 * outage (every request refused with 503 and sockets closed, `--outage-s`): the same, plus
   the connection attempts the venue refused. Time back to healthy is bounded by the
-  collectors' reconnect back-off cap (`--reconnect-max-s`) plus one snapshot.
+  collectors' reconnect back-off cap (`--reconnect-max-s`) plus one snapshot;
+* baseline (unless `--no-baseline`): the outage again on a new server whose back-off doubles
+  without a cap, as cryptofeed's own does. Its time back depends on where the outage ends in
+  the doubling (attempts 0.5, 1.5, 3.5, 7.5, 15.5, ... s in): up to the outage's length.
 
 The scenarios are the functions `stall` and `outage`; tests/server/test_feed_chaos.py runs
 them with short durations and asserts on the reports.
@@ -48,6 +51,7 @@ SYMBOL = "BTC-USDT"
 PASSWORD = "chaos monkey battery staple"
 POLL_S = 0.05  # /health polling period while measuring
 WAIT_S = 30.0  # bound of every wait for a state the scenario expects
+UNCAPPED_S = 1e9  # a reconnect back-off cap that never binds
 ORDER = {
     "exchange": "binance",
     "symbol": SYMBOL,
@@ -251,16 +255,27 @@ def _print(name: str, report: ChaosReport) -> None:
 
 
 async def _main(args: argparse.Namespace) -> None:
+    settings = {"max_book_age_s": args.max_book_age_s, "feed_silence_s": args.silence_s}
     with tempfile.TemporaryDirectory() as workdir:
         async with chaos_server(
-            args.data_dir,
-            Path(workdir),
-            max_book_age_s=args.max_book_age_s,
-            feed_silence_s=args.silence_s,
-            feed_reconnect_max_s=args.reconnect_max_s,
+            args.data_dir, Path(workdir), feed_reconnect_max_s=args.reconnect_max_s, **settings
         ) as chaos:
             _print("stall", await stall(chaos, args.stall_s))
-            _print("outage", await outage(chaos, args.outage_s))
+            capped = await outage(chaos, args.outage_s)
+            _print("outage", capped)
+    if args.no_baseline:
+        return
+    with tempfile.TemporaryDirectory() as workdir:
+        async with chaos_server(
+            args.data_dir, Path(workdir), feed_reconnect_max_s=UNCAPPED_S, **settings
+        ) as chaos:
+            uncapped = await outage(chaos, args.outage_s)
+    _print("outage, baseline: back-off doubling without a cap (as cryptofeed's own)", uncapped)
+    print(
+        f"time back to healthy: capped {capped.back_to_healthy_s:.2f} s vs uncapped "
+        f"{uncapped.back_to_healthy_s:.2f} s "
+        f"({capped.back_to_healthy_s / uncapped.back_to_healthy_s:.2f}x)"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -278,6 +293,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-book-age-s", type=float, default=1.0, help="TWAP_MAX_BOOK_AGE_S")
     parser.add_argument(
         "--reconnect-max-s", type=float, default=5.0, help="TWAP_FEED_RECONNECT_MAX_S"
+    )
+    parser.add_argument(
+        "--no-baseline", action="store_true", help="skip the outage with an uncapped back-off"
     )
     args = parser.parse_args(argv)
     if not (args.data_dir / "hftbacktest" / "spot").is_dir():

@@ -67,7 +67,7 @@ class Tally:
     errors: Counter[str] = field(default_factory=Counter)
     error_times: list[float] = field(default_factory=list)  # time.monotonic() of each
     ws_messages: int = 0
-    tokens: list[str] = field(default_factory=list)  # every order submitted
+    orders: list[tuple[str, dict[str, str]]] = field(default_factory=list)  # (token, auth)
 
     def error(self, kind: str) -> None:
         self.errors[kind] += 1
@@ -162,7 +162,7 @@ async def _submit(
         tally.error(f"POST /orders/twap {type(exc).__name__}")
         return
     if response.status_code == 201:
-        tally.tokens.append(order["token_id"])
+        tally.orders.append((order["token_id"], auth))
     else:
         tally.error(f"POST /orders/twap {response.status_code} {response.text[:80]}")
 
@@ -212,6 +212,11 @@ async def _ws_client(
         try:
             async with websockets.connect(url, open_timeout=30, max_size=2**20) as ws:
                 await ws.send(json.dumps({"op": "auth", "token": token}))
+                reply = await ws.recv()
+                if '"status":"ok"' not in reply:
+                    tally.error(f"ws auth refused: {str(reply)[:100]}")
+                    await asyncio.sleep(1)
+                    continue
                 book = {"op": "subscribe", "channel": "book", "exchange": market.exchange}
                 await ws.send(json.dumps(book | {"symbol": market.symbol}))
                 if orders:
@@ -264,22 +269,19 @@ async def _market(http: httpx.AsyncClient) -> Market:
 
 
 async def _slice_rows(
-    http: httpx.AsyncClient, auths: dict[str, dict[str, str]], tokens: list[str]
+    http: httpx.AsyncClient, orders: list[tuple[str, dict[str, str]]]
 ) -> list[dict[str, Any]]:
-    """The slice rows of every order in ``tokens``, read through the API as their owner."""
+    """The slice rows of every (token, owner's auth) order, read through the API."""
     rows: list[dict[str, Any]] = []
     limit = asyncio.Semaphore(16)
 
-    async def one(token: str) -> None:
+    async def one(token: str, auth: dict[str, str]) -> None:
         async with limit:
-            for auth in auths.values():
-                response = await http.get(f"/orders/{token}", headers=auth)
-                if response.status_code == 200:
-                    rows.extend(response.json()["slices"])
-                    return
-        raise RuntimeError(f"order {token} not found for any user")
+            response = await http.get(f"/orders/{token}", headers=auth)
+        response.raise_for_status()
+        rows.extend(response.json()["slices"])
 
-    await asyncio.gather(*(one(t) for t in tokens))
+    await asyncio.gather(*(one(*order) for order in orders))
     return rows
 
 
@@ -333,7 +335,7 @@ async def _load(
                 await _submit(http, auth_list[i % len(auth_list)], order, tally)
 
         await asyncio.gather(*(working(i) for i in range(args.orders)))
-        print(f"{len(tally.tokens)} working orders submitted", flush=True)
+        print(f"{len(tally.orders)} working orders submitted", flush=True)
 
         stop = asyncio.Event()
         ws_url = base.replace("http", "ws", 1) + "/ws"
@@ -367,7 +369,7 @@ async def _load(
         stop.set()
         await asyncio.gather(*rest_tasks, *ws_tasks)
         await asyncio.sleep(args.late_s + 1)  # slices due at the very end get their turn
-        outcome.slices = await _slice_rows(http, auths, tally.tokens)
+        outcome.slices = await _slice_rows(http, tally.orders)
     return outcome
 
 

@@ -64,6 +64,7 @@ MetricsPort = Annotated[
     int | None,
     typer.Option(help="Serve Prometheus /metrics on this port (0 = any free port, logged)."),
 ]
+WORKER_HEALTHCHECK_S = 60
 RecordEveryMs = Annotated[
     int | None,
     typer.Option(
@@ -154,6 +155,9 @@ def api(
         "twapserver.app:create_app_from_env",
         factory=True,
         workers=workers,
+        # A worker imports the whole server before it answers uvicorn's health check;
+        # on a busy host that takes longer than the 5 s default, and it would be killed.
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
         host=host,
         port=port,
         log_level="info",
@@ -291,6 +295,7 @@ def _read_password(from_stdin: bool) -> str:
 
 def _on_accounts(database_url: str | None, action: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Run `action` with a session on the (migrated) database; one-line errors, exit 2."""
+    from sqlalchemy import make_url
     from sqlalchemy.exc import SQLAlchemyError
 
     from twapserver.auth import AccountError
@@ -314,7 +319,8 @@ def _on_accounts(database_url: str | None, action: Callable[[AsyncSession], Awai
     except AccountError as error:
         _fail(str(error))
     except (OSError, SQLAlchemyError) as error:
-        _fail(f"database {url!r}: {str(error).splitlines()[0]}")
+        shown = make_url(url).render_as_string(hide_password=True)
+        _fail(f"database {shown}: {str(error).splitlines()[0]}")
 
 
 @users_app.command("add")

@@ -6,6 +6,7 @@ the token clock and the monotonic clock of the account cache are both fakes.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,14 @@ import pytest
 from sqlalchemy import event
 
 from tests.server.test_auth import PASSWORD, FakeClock, Server, serve
-from twapserver.auth import AccessControl, InsecureSecretError, create_user, make_token_codec
+from twapserver.auth import (
+    AccessControl,
+    AccountDisabled,
+    InsecureSecretError,
+    create_user,
+    make_token_codec,
+    user_for_token,
+)
 from twapserver.auth.admin import change_password, delete_user, set_disabled
 from twapserver.settings import Settings
 
@@ -175,7 +183,7 @@ async def test_deleted_and_re_added_user_gets_a_new_id_and_the_old_token_stays_d
     assert (await server.me(new["access_token"])).json() == {"id": again.id, "username": "alice"}
 
 
-async def test_authenticated_requests_read_the_account_once_per_ttl(
+async def test_authenticated_requests_read_the_account_once_per_ttl_even_concurrently(
     server: Server, monotonic: FakeClock
 ) -> None:
     tokens = await server.tokens()
@@ -190,7 +198,8 @@ async def test_authenticated_requests_read_the_account_once_per_ttl(
         for _ in range(5):
             assert (await server.me(tokens["access_token"])).status_code == 200
         monotonic.advance(CACHE_TTL_S)
-        assert (await server.me(tokens["access_token"])).status_code == 200
+        concurrent = await asyncio.gather(*(server.me(tokens["access_token"]) for _ in range(5)))
+        assert [response.status_code for response in concurrent] == [200] * 5
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", record)
 
@@ -222,6 +231,20 @@ async def open_server(tmp_path: Path) -> AsyncIterator[Server]:
         yield running
 
 
+async def test_registration_without_a_json_content_type_is_415_without_echoing_the_body(
+    open_server: Server,
+) -> None:
+    body = b'{"username": "bob", "password": "s3cr3t-but-long-enough"}'
+
+    response = await open_server.http.post("/auth/register", content=body)
+
+    assert (response.status_code, response.json()["detail"]) == (
+        415,
+        "content type '(none)' is not application/json",
+    )
+    assert "s3cr3t" not in response.text
+
+
 @pytest.mark.parametrize(
     "body",
     [
@@ -240,3 +263,24 @@ async def test_registration_errors_never_echo_the_password(
     assert response.status_code == 422
     secret = body["password"]
     assert str(secret[0] if isinstance(secret, list) else secret) not in response.text
+
+
+# --- the uncached check (used by /ws) --------------------------------------------
+
+
+async def test_user_for_token_refuses_a_disabled_user_without_waiting_for_a_cache(
+    server: Server,
+) -> None:
+    tokens = await server.tokens()
+    async with server.app.state.sessions() as session:
+        await set_disabled(session, "alice", True)
+
+    async with server.app.state.sessions() as session:
+        with pytest.raises(AccountDisabled, match="user is disabled"):
+            await user_for_token(
+                session,
+                server.app.state.tokens,
+                tokens["access_token"],
+                "access",
+                now_s=server.clock(),
+            )

@@ -79,7 +79,7 @@ def test_bad_requests_name_the_offending_value(
     response = httpx.get(demo_server + path)
 
     assert response.status_code == status
-    assert detail in response.json()["detail"]
+    assert detail in response.json()["message"]
 
 
 def test_limit_out_of_range_is_rejected(demo_server: str) -> None:

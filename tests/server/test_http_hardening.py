@@ -108,6 +108,17 @@ def test_malformed_json_is_a_422_in_the_rejection_format(
     assert body["detail"][0]["type"] == "json_invalid" and says in body["message"]
 
 
+def test_unparsable_form_is_a_400_in_the_rejection_format(live: Live) -> None:
+    fields = "&".join(f"f{i}=x" for i in range(1001))
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+
+    response = httpx.post(live.base + "/auth/token", content=fields, headers=headers)
+
+    body = response.json()
+    assert response.status_code == 400
+    assert body["detail"][0]["loc"] == ["body"] and "Too many fields" in body["message"]
+
+
 # --- methods and paths --------------------------------------------------------------
 
 
@@ -174,6 +185,13 @@ def test_every_response_carries_the_security_headers(
     assert response.headers["referrer-policy"] == "no-referrer"
     assert response.headers["content-security-policy"].startswith("default-src 'none'")
     assert re.fullmatch(r"[0-9a-f]{32}", response.headers["x-request-id"])
+
+
+def test_no_server_banner(live: Live) -> None:
+    """The server runs with the production uvicorn options (twapserver.ws.serving)."""
+    response = httpx.get(live.base + "/health")
+
+    assert "server" not in response.headers, "uvicorn_options() must pass server_header=False"
 
 
 def test_request_ids_differ(live: Live) -> None:

@@ -23,7 +23,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from tests.server.test_orders_api import SECRET
-from twapserver.api.errors import rejection
+from twapserver.api.errors import MAX_SHOWN_ERRORS, rejection
 from twapserver.app import create_app
 from twapserver.auth.users import create_user
 from twapserver.hub import InstrumentInfo
@@ -289,13 +289,19 @@ def test_nul_in_a_token_id_is_a_422_on_every_backend(database_url: str) -> None:
 # --- what a rejection may echo ------------------------------------------------------
 
 
-def test_a_422_never_echoes_secrets(live: Live) -> None:
-    body = {"password": "hunter2-hunter2", "refresh_token": ["tok-3f9a"]}
-
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"password": "hunter2-hunter2"},  # refresh_token missing: the input is the whole body
+        {"refresh_token": ["hunter2-hunter2"]},  # not a string: the input is the value
+    ],
+)
+def test_a_422_never_echoes_secrets(live: Live, body: dict[str, Any]) -> None:
     response = httpx.post(live.base + "/auth/refresh", json=body)
 
     assert response.status_code == 422
-    assert "hunter2-hunter2" not in response.text and "tok-3f9a" not in response.text
+    assert "refresh_token" in response.json()["message"]
+    assert "hunter2" not in response.text
 
 
 def test_rejection_body_is_strict_json_without_secrets_or_non_finite_numbers() -> None:
@@ -321,3 +327,14 @@ def test_rejection_body_is_strict_json_without_secrets_or_non_finite_numbers() -
 
 def _refuse(name: str) -> Any:
     raise AssertionError(f"{name} in a response body")
+
+
+def test_many_problems_get_a_bounded_answer(live: Live, auth: dict[str, str]) -> None:
+    body = order(**{f"unknown_{i}": i for i in range(50)})
+
+    response = httpx.post(live.base + "/orders/twap", json=body, headers=auth)
+
+    answer = response.json()
+    assert response.status_code == 422
+    assert len(answer["detail"]) == MAX_SHOWN_ERRORS
+    assert answer["message"].endswith(f"; and {50 - MAX_SHOWN_ERRORS} more")

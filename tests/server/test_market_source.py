@@ -72,6 +72,17 @@ def test_a_view_keeps_the_newer_book_when_an_older_one_arrives_late() -> None:
     assert served is not None and served.bids[0].price == Decimal("100")
 
 
+def test_the_same_book_read_again_keeps_its_version() -> None:
+    view = _view_of(_hub())
+    record = book_to_record(_book("100", ts=1))
+
+    view.apply_book(record)
+    first = view.book(*MARKET)
+    view.apply_book(dict(record))  # re-read from Redis after a resubscription
+
+    assert view.book(*MARKET) is first
+
+
 def test_every_book_a_view_takes_gets_a_new_version() -> None:
     view = _view_of(_hub())
 
@@ -182,3 +193,31 @@ async def test_a_late_subscriber_starts_with_the_latest_book(
     assert view.instruments("binance") == hub.instruments("binance")
     assert served is not None
     assert served == book_from_record(book_to_record(_book("100", 3 * S)), version=1)
+
+
+async def test_a_gap_on_the_collector_stops_the_view_serving_that_book(
+    redis_url: str, bus_prefix: str
+) -> None:
+    hub = _hub()
+    publisher = RedisMarketPublisher(hub, redis_url, bus_prefix, every_ms=10)
+    view = MarketView(max_book_age_s=5)
+    subscriber = RedisMarketSubscriber(view, redis_url, bus_prefix)
+    await publisher.start()
+    await subscriber.start()
+    try:
+        await wait_for(lambda: view.has(*MARKET), "the market registration")
+        hub.on_book(*MARKET, lambda: _book("100", 7 * S), ts_recv=7 * S)
+        await wait_for(lambda: view.book(*MARKET) is not None, "the book")
+
+        hub.on_integrity_failure(*MARKET, "gap")
+        await wait_for(lambda: view.book(*MARKET) is None, "the invalidation")
+        await wait_for(lambda: view.health(*MARKET).gaps == 1, "the gap in the view's health")
+        late = MarketView(max_book_age_s=5)
+        late_subscriber = RedisMarketSubscriber(late, redis_url, bus_prefix)
+        await late_subscriber.start()
+        await late_subscriber.stop()
+    finally:
+        await subscriber.stop()
+        await publisher.stop()
+
+    assert late.has(*MARKET) and late.book(*MARKET) is None  # the book key went too

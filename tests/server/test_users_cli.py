@@ -13,7 +13,7 @@ from click.testing import Result
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from tests.server.server_process import twapserver
+from tests.server.server_process import free_port, twapserver
 from twapserver.auth import verify_password
 from twapserver.cli import app
 from twapserver.db.engine import make_engine
@@ -222,3 +222,17 @@ def test_passwd_refuses_a_short_password_without_echoing_it(alice_and_bob: str) 
     assert result.exit_code == 2
     assert "password is 6 characters long; at least 8 are required" in result.output
     assert "s3cr3t" not in result.output
+
+
+def test_an_unreachable_database_is_one_line_without_its_password(tmp_path: Path) -> None:
+    cli = [sys.executable, "-c", "from twapserver.cli import main; main()", "users", "list"]
+    url = f"postgresql+asyncpg://postgres:hunter2@127.0.0.1:{free_port()}/twap"
+
+    result = subprocess.run(
+        [*cli, "--database-url", url], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: database postgresql+asyncpg://postgres:***@127.0.0.1:")
+    assert result.stderr.count("\n") == 1
+    assert "hunter2" not in result.stderr

@@ -201,21 +201,33 @@ async def refresh(request: Request, body: RefreshRequest, control: AccessDep) ->
     return _token_response(pair)
 
 
-def _registration_enabled(settings: SettingsDep) -> None:
+async def _registration_enabled(settings: SettingsDep) -> None:
     # A dependency, so it runs before body validation: a server that does not
     # offer sign-up answers 404 to every request, valid or not.
     if not settings.allow_registration:
         raise HTTPException(404, "registration is disabled")
 
 
+async def _json_body(request: Request) -> None:
+    # Without a JSON content type FastAPI validates the raw body text as the
+    # model, and the 422 would show that text: the password with it.
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise HTTPException(415, f"content type {media_type or '(none)'!r} is not application/json")
+
+
 @router.post(
     "/register",
     status_code=201,
-    dependencies=[Depends(_registration_enabled)],
+    dependencies=[Depends(_registration_enabled), Depends(_json_body)],
     response_model=UserPublic,
     responses={
         404: error_response("Registration is disabled on this server", "registration is disabled"),
         409: error_response("The username is taken", "user 'alice' already exists"),
+        415: error_response(
+            "The body is not sent as application/json",
+            "content type 'text/plain' is not application/json",
+        ),
         **_LOGIN_LIMITS,
         422: {
             "description": "Invalid username or too short a password",

@@ -1,4 +1,8 @@
-"""FastAPI dependencies shared by the routers."""
+"""FastAPI dependencies shared by the routers.
+
+All are `async def` although none awaits: FastAPI runs a plain `def`
+dependency in a worker thread, a thread hop per dependency per request.
+"""
 
 from __future__ import annotations
 
@@ -15,12 +19,12 @@ from twapserver.ratelimit import RateLimited, RateLimiter
 from twapserver.settings import Settings
 
 
-def get_hub(request: Request) -> MarketHub:
+async def get_hub(request: Request) -> MarketHub:
     hub: MarketHub = request.app.state.hub
     return hub
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -83,7 +87,7 @@ def unauthorized(detail: str) -> HTTPException:
     return HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-def access_control(request: Request) -> AccessControl:
+async def access_control(request: Request) -> AccessControl:
     """The app's `AccessControl`, made from its settings on first use.
 
     Made here rather than in `create_app` so it needs no wiring there; a test
@@ -117,7 +121,7 @@ def client_ip(request: Request) -> str:
     return request.client.host if request.client is not None else "unknown"
 
 
-def limit_auth_per_ip(request: Request, control: AccessDep) -> None:
+async def limit_auth_per_ip(request: Request, control: AccessDep) -> None:
     """Dependency of the /auth routes: the per-IP limit, before any body is parsed."""
     ip = client_ip(request)
     rate_limit(control.per_ip, ip, f"from {ip}")
@@ -144,7 +148,7 @@ async def get_current_user(
 CurrentUser = Annotated[Account, Depends(get_current_user)]
 
 
-def limit_orders_per_user(user: CurrentUser, control: AccessDep) -> Account:
+async def limit_orders_per_user(user: CurrentUser, control: AccessDep) -> Account:
     """`CurrentUser`, after spending one of their order submissions (429 when out)."""
     rate_limit(control.orders_per_user, str(user.id), f"from user {user.username!r}")
     return user

@@ -104,11 +104,12 @@ def rejection(
     headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     """The rejection of a request (400/413/422) for `problems` (pydantic-style errors)."""
-    errors = [_public_error(p) for p in problems]
-    message = "; ".join(_describe(e) for e in errors[:MAX_SHOWN_ERRORS])
-    if len(errors) > MAX_SHOWN_ERRORS:
-        message += f"; and {len(errors) - MAX_SHOWN_ERRORS} more"
-    body: dict[str, Any] = {"detail": errors[:MAX_SHOWN_ERRORS], "message": message}
+    everything = list(problems)
+    errors = [_public_error(p) for p in everything[:MAX_SHOWN_ERRORS]]
+    message = "; ".join(_describe(e) for e in errors)
+    if len(everything) > len(errors):
+        message += f"; and {len(everything) - len(errors)} more"
+    body: dict[str, Any] = {"detail": errors, "message": message}
     if scope.get("method") == "POST" and str(scope.get("path", "")).startswith("/orders"):
         body = {"status": "rejected", "reason": reason, **body}
     return JSONResponse(body, status_code=status_code, headers=headers)
@@ -122,7 +123,7 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
-def allowed_methods(request: Request) -> list[str]:
+def _allowed_methods(request: Request) -> list[str]:
     """Every method some route serves at this path (HEAD wherever GET is served)."""
     routes = request.app.router.routes
     allowed = {
@@ -138,17 +139,21 @@ def allowed_methods(request: Request) -> list[str]:
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
-    """HTTPException bodies with `message`; a 405 lists every method of the path in `Allow`."""
+    """HTTPException bodies with `message` (a 400 as a rejection); a 405 lists every method
+    of the path in `Allow`."""
     assert isinstance(exc, StarletteHTTPException)
     headers = dict(exc.headers or {})
     detail = exc.detail
     if exc.status_code == 405:
-        allowed = allowed_methods(request)
+        allowed = _allowed_methods(request)
         headers["Allow"] = ", ".join(allowed)
         detail = (
             f"method {request.method} is not allowed on {_cut(request.url.path)}; "
             f"allowed: {', '.join(allowed)}"
         )
+    if exc.status_code == 400:  # FastAPI could not parse a form body: a rejection like any
+        problem = {"type": "body_invalid", "loc": ["body"], "msg": str(detail)}
+        return rejection(request.scope, 400, [problem], headers=headers)
     if exc.status_code in (204, 304):
         return Response(status_code=exc.status_code, headers=headers)
     body = {"detail": detail, "message": detail if isinstance(detail, str) else str(detail)}

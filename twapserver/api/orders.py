@@ -75,23 +75,25 @@ class CancelRequested(BaseModel):
     message: str
 
 
-def _public(order: OrderRow, execution: TwapExecution) -> OrderPublic:
+def _public(execution: TwapExecution, created_ns: int, updated_ns: int) -> OrderPublic:
+    spec = execution.spec
+    assert spec.token_id is not None  # every order of the API has one
     return OrderPublic(
-        token_id=order.token_id,
-        exchange=order.exchange,
-        symbol=order.symbol,
-        side=order.side,
+        token_id=spec.token_id,
+        exchange=spec.exchange,
+        symbol=spec.symbol,
+        side=spec.side.value,
         status=execution.status.value,
-        quantity=execution.spec.quantity,
+        quantity=spec.quantity,
         filled_qty=execution.filled_qty,
         remaining_qty=execution.remaining_qty,
         average_price=execution.average_price,
-        limit_price=execution.spec.limit_price,
+        limit_price=spec.limit_price,
         slices_done=len(execution.results),
         slices_total=len(execution.plan),
         next_slice_ns=execution.next_due_ns,
-        created_ns=order.created_ns,
-        updated_ns=order.updated_ns,
+        created_ns=created_ns,
+        updated_ns=updated_ns,
     )
 
 
@@ -164,14 +166,13 @@ async def submit_twap(
         return _rejection(exc.reason, str(exc), 422)
     values = repository.new_order_values(user.id, execution, now)
     try:
-        order_id = await service.submit(values)
+        await service.submit(values)
     except repository.DuplicateTokenId:
         message = f"token_id {body.token_id!r} was already used"
         return _rejection("duplicate_token_id", message, 409)
     metrics.ORDERS_ACCEPTED.labels("twap").inc()
-    order = OrderRow(id=order_id, **values)
     return OrderAccepted(
-        token_id=order.token_id, order=_public(order, execution), schedule=_schedule(execution)
+        token_id=body.token_id, order=_public(execution, now, now), schedule=_schedule(execution)
     )
 
 
@@ -232,7 +233,7 @@ async def get_order(
         execution, mids[0] if mids else None, final_mid, repository.saved_window(order)
     )
     return OrderDetail(
-        **_public(order, execution).model_dump(),
+        **_public(execution, order.created_ns, order.updated_ns).model_dump(),
         fills=[
             FillPublic(slice_index=f.slice_index, price=f.price, qty=f.qty, ts_ns=f.ts)
             for f in execution.fills

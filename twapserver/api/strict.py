@@ -85,6 +85,8 @@ def _check_magnitude(value: Decimal, shown: object) -> Decimal:
         raise ValueError(f"{shown!r} is not a finite number")
     _, digits, exponent = value.as_tuple()
     assert isinstance(exponent, int)  # finite
+    if not any(digits):  # zero, however written ("0E-50", "0.000")
+        return value
     # Trailing zeros do not count: "1.500" has one decimal place, "1E+2" three integer digits.
     significant = len(digits)
     while significant > 1 and digits[significant - 1] == 0:

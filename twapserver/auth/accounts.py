@@ -12,6 +12,7 @@ worker) applies within that TTL; one made by this process applies at once
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -84,6 +85,7 @@ class AccountCache:
         self._max_entries = max_entries
         # Oldest entry first, so expiry and the size bound both pop from the front.
         self._entries: OrderedDict[int, tuple[float, Account | None]] = OrderedDict()
+        self._loading: dict[int, asyncio.Future[Account | None]] = {}
 
     def __len__(self) -> int:
         """Entries held (fresh or not yet swept)."""
@@ -96,10 +98,23 @@ class AccountCache:
         entry = self._entries.get(user_id)
         if entry is not None:
             return entry[1]
+        # One query per user however many requests miss at once (a client's
+        # concurrent requests all miss when its entry expires).
+        loading = self._loading.get(user_id)
+        if loading is None:
+            loading = asyncio.ensure_future(self._load(sessions, user_id, now))
+            self._loading[user_id] = loading
+            loading.add_done_callback(lambda done: self._forget_load(user_id, done))
+        return await asyncio.shield(loading)
+
+    async def _load(
+        self, sessions: async_sessionmaker[AsyncSession], user_id: int, now: float
+    ) -> Account | None:
         async with sessions() as session:
             user = await session.get(UserRow, user_id)
             account = None if user is None else Account.of(user)
-        if self.ttl_s > 0:
+        # Not if `invalidate` ran meanwhile: this read may predate the change.
+        if self.ttl_s > 0 and self._loading.get(user_id) is asyncio.current_task():
             self._entries[user_id] = (now + self.ttl_s, account)
             if len(self._entries) > self._max_entries:
                 self._entries.popitem(last=False)
@@ -108,6 +123,11 @@ class AccountCache:
     def invalidate(self, user_id: int) -> None:
         """Forget `user_id`: this process just changed the account, the next request reads it."""
         self._entries.pop(user_id, None)
+        self._loading.pop(user_id, None)
+
+    def _forget_load(self, user_id: int, done: asyncio.Future[Account | None]) -> None:
+        if self._loading.get(user_id) is done:
+            del self._loading[user_id]
 
     def _sweep(self, now: float) -> None:
         # Entries are inserted with one TTL, so they expire in insertion order.

@@ -112,9 +112,13 @@ class MarketView(MarketHub):
             self.invalidate(message["exchange"], message["symbol"])
 
     def apply_book(self, record: Record) -> None:
-        """Take a book record unless the view already holds a newer book of its market."""
+        """Take a book record unless the view already holds it or a newer one.
+
+        The same book again (a resubscription re-reads the latest) keeps its version:
+        a new one would offer paper fills the displayed size they already took.
+        """
         market = self._markets.get((record["exchange"], record["symbol"]))
-        if market is None or (market.provider is not None and market.ts_recv > record["ts_recv"]):
+        if market is None or (market.provider is not None and market.ts_recv >= record["ts_recv"]):
             return
         # Decimal levels are built only if someone reads this version (as in the hub).
         self.on_book(

@@ -36,7 +36,6 @@ import os
 import secrets
 import socket
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
@@ -55,6 +54,7 @@ from twapserver.bus import OrderEvents
 from twapserver.bus.memory import MemoryOrderEvents
 from twapserver.db.models import OrderRow
 from twapserver.orders import leases, repository
+from twapserver.orders.committer import CommitQueue
 from twapserver.orders.live import LiveOrder, PendingWrite
 from twapserver.settings import Settings
 from twapserver.tasks import cancel_and_wait
@@ -64,7 +64,6 @@ __all__ = [
     "Engine",
     "LiveOrder",
     "MarketView",
-    "OrderListener",
     "default_engine_id",
     "engine_for",
 ]
@@ -77,10 +76,11 @@ RETRY_NS = NS  # after a failed commit, try again from the database state in 1 s
 STEP_ATTEMPTS = 3  # a slice whose step raised this many times is skipped (engine_error)
 STEP_RETRY_NS = NS // 10  # first retry of a failed step; doubles each time
 CLAIM_GRACE_NS = NS  # a slice overdue by more than this when claimed was missed
-COMMIT_BATCH = 1000  # orders written per transaction
+# Under a stream of submissions, wait this long after the first of a burst so that one
+# claim (and one commit) serves many orders rather than one statement set each.
+CLAIM_WINDOW_S = 0.005
+COMMIT_WINDOW_S = 0.002
 STEP_CHUNK = 500  # steps between two yields to the event loop
-
-OrderListener = Callable[[LiveOrder, SliceResult | None], None]
 
 
 class MarketView(Protocol):
@@ -134,15 +134,11 @@ class Engine:
         self.engine_id = engine_id or default_engine_id()
         self.lease_ns = int(lease_s * NS)
         self.ledger = LiquidityLedger()
-        # Kept until the WS broadcaster follows `order_events.on_update` instead.
-        self.listeners: list[OrderListener] = []
         self._live: dict[int, LiveOrder] = {}
         self._heap: list[tuple[int, int]] = []
-        self._queue: deque[PendingWrite] = deque()
-        self._commit_lock = asyncio.Lock()
+        self._commits = CommitQueue(sessions, self.engine_id, lambda: self.clock() + self.lease_ns)
         self._maintain_lock = asyncio.Lock()
         self._wakeup = asyncio.Event()  # the heap's head changed
-        self._queued = asyncio.Event()  # writes wait for the committer
         self._claim_wakeup = asyncio.Event()  # orders were submitted
         self._to_claim: set[int] = set()
         self._tasks: list[asyncio.Task[None]] = []
@@ -206,7 +202,7 @@ class Engine:
             until = now + self.lease_ns
             # Under the commit lock: this engine's writes and its renewal never wait on
             # each other's row locks (nor deadlock: they lock the same rows).
-            async with self._commit_lock, self.sessions() as session:
+            async with self._commits.lock, self.sessions() as session:
                 # Leases with more than 3/4 left were renewed by a write since the last beat.
                 held = await leases.renew(
                     session, self.engine_id, until, now + self.lease_ns * 3 // 4
@@ -216,7 +212,7 @@ class Engine:
                     log.warning("engine %s: lost the lease of %s", self.engine_id, live.token_id)
                     self._drop(live)
                 elif held.get(order_id) is not None and self._cancel(live, now):
-                    self._queued.set()
+                    self._commits.queued.set()
             orphans = [order_id for order_id in held if order_id not in self._live]
             claimed = await self._claim(now, until)
             await self._adopt([*orphans, *claimed], now)
@@ -386,47 +382,29 @@ class Engine:
         values = repository.progress_values(execution)
         values["updated_ns"] = at
         values["market_window"] = repository.totals_to_json(live.window)
-        self._queue.append(PendingWrite.of(live, results, values, at))
-        self._queued.set()
+        self._commits.put(PendingWrite.of(live, results, values, at))
 
     # --- committing ---------------------------------------------------------------------------
     async def flush(self) -> None:
         """Commit every queued write (in order; many orders per transaction)."""
-        while self._queue:
-            async with self._commit_lock:
-                lost = await self._commit_batch()
-            for live in lost:
+        while self._commits:
+            for live in await self._commit_batch():
                 await self._reload(live)
 
     async def _commit_batch(self) -> list[LiveOrder]:
-        batch: list[PendingWrite] = []
-        in_batch: set[int] = set()
-        while self._queue and len(batch) < COMMIT_BATCH:
-            pending = self._queue[0]
-            if not self._is_current(pending):
-                self._queue.popleft()  # its order was dropped or reloaded since
-                continue
-            if pending.live.order_id in in_batch:
-                break  # one write per order and transaction
-            in_batch.add(pending.live.order_id)
-            batch.append(self._queue.popleft())
-        if not batch:
-            return []
-        writes = [p.write() for p in batch]
-        started = time.perf_counter()
-        try:
-            async with self.sessions() as session, session.begin():
-                applied = await repository.record_slices(
-                    session, self.engine_id, writes, self.clock() + self.lease_ns
+        async with self._commits.lock:
+            batch = self._commits.take(self._is_current)
+            if not batch:
+                return []
+            try:
+                applied = await self._commits.write(batch)
+            except Exception:
+                log.exception(
+                    "engine %s: writing %d orders failed; retrying", self.engine_id, len(batch)
                 )
-        except Exception:
-            log.exception(
-                "engine %s: writing %d orders failed; retrying", self.engine_id, len(batch)
-            )
-            for pending in batch:
-                self._mark_stale(pending.live, pending.at + RETRY_NS)
-            return []
-        metrics.COMMIT_LATENCY.labels("slices").observe(time.perf_counter() - started)
+                for pending in batch:
+                    self._mark_stale(pending.live, pending.at + RETRY_NS)
+                return []
         lost = []
         for pending in batch:
             live = pending.live
@@ -442,8 +420,6 @@ class Engine:
                 del self._live[live.order_id]
             for update in pending.updates:
                 self.order_events.order_updated(update)
-            for listener in self.listeners:
-                listener(live, pending.last_result)
         return lost
 
     def _is_current(self, pending: PendingWrite) -> bool:
@@ -466,7 +442,7 @@ class Engine:
     async def _reload(self, live: LiveOrder) -> bool:
         """Replace the in-memory order by the database's; drop it unless still leased here."""
         now = self.clock()
-        async with self._commit_lock:  # no write of ours in flight
+        async with self._commits.lock:  # no write of ours in flight
             try:
                 async with self.sessions() as session:
                     loaded = await repository.load_orders(session, [live.order_id])
@@ -506,8 +482,9 @@ class Engine:
 
     async def _commit_forever(self) -> None:
         while True:
-            await self._queued.wait()
-            self._queued.clear()
+            await self._commits.queued.wait()
+            await asyncio.sleep(COMMIT_WINDOW_S)
+            self._commits.queued.clear()
             await self.flush()
 
     async def _maintain_forever(self) -> None:
@@ -518,6 +495,7 @@ class Engine:
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._claim_wakeup.wait(), max(0, next_beat - loop.time()))
+                await asyncio.sleep(CLAIM_WINDOW_S)
             self._claim_wakeup.clear()
             try:
                 await self.claim_submitted()

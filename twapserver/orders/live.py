@@ -71,10 +71,6 @@ class PendingWrite:
             execution.status.is_final, at,
         )  # fmt: skip
 
-    @property
-    def last_result(self) -> SliceResult | None:
-        return self.results[-1] if self.results else None
-
     def write(self) -> SliceWrite:
         return SliceWrite(self.live.order_id, self.live.version, self.results, self.values)
 

@@ -232,14 +232,18 @@ async def _load_histories(
 async def load_orders(
     session: AsyncSession, order_ids: Iterable[int]
 ) -> list[tuple[OrderRow, TwapExecution]]:
-    """Orders with their rebuilt executions (three queries whatever their number), by id."""
+    """Orders with their rebuilt executions (at most three queries), by id."""
     ids = sorted(order_ids)
     if not ids:
         return []
     rows = (await session.execute(select(OrderRow).where(OrderRow.id.in_(ids)))).scalars()
     orders = sorted(rows, key=lambda order: order.id)
-    histories = await _load_histories(session, [order.id for order in orders])
-    return [(order, execution_from_rows(order, *histories[order.id])) for order in orders]
+    # An order without a slice has no history to read (the common case of a new order).
+    started = [order.id for order in orders if order.slices_done]
+    histories = await _load_histories(session, started) if started else {}
+    return [
+        (order, execution_from_rows(order, *histories.get(order.id, ((), ())))) for order in orders
+    ]
 
 
 def execution_from_rows(

@@ -3,7 +3,7 @@
 uvicorn reads a whole WebSocket frame (16 MiB by default) before the app sees
 it, so its `ws_max_size` must be the app's own limit; and it logs request paths
 with their query string, i.e. `/ws?token=<access token>`, so its log handlers
-get a filter that redacts `token=` values.
+get a filter that redacts `token=` values. It also drops uvicorn's `server:` banner.
 """
 
 from __future__ import annotations
@@ -45,4 +45,8 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
     log_config.setdefault("filters", {})["redact_tokens"] = {"()": RedactTokens}
     for handler in log_config["handlers"].values():
         handler.setdefault("filters", []).append("redact_tokens")
-    return {"ws_max_size": settings.ws_max_message_bytes, "log_config": log_config}
+    return {
+        "ws_max_size": settings.ws_max_message_bytes,
+        "log_config": log_config,
+        "server_header": False,  # no `server: uvicorn` banner (hardening)
+    }
