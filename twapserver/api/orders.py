@@ -324,5 +324,6 @@ async def cancel_order(
         else f"cancel of {token_id!r} recorded"
     )
     return JSONResponse(
-        CancelRequested(token_id=token_id, message=message).model_dump(), status_code=202
+        CancelRequested(status="cancel_requested", token_id=token_id, message=message).model_dump(),
+        status_code=202,
     )

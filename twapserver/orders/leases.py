@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, bindparam, func, select, update
+from sqlalchemy import ColumnElement, Table, and_, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from twapcore import OrderStatus
@@ -35,7 +36,7 @@ __all__ = [
 ]
 
 CLAIM_BATCH = 1000  # orders claimed per statement
-_ORDERS = OrderRow.__table__
+_ORDERS = cast(Table, OrderRow.__table__)
 _c = _ORDERS.c
 _OPEN = _c.status.in_(OPEN_STATUSES)
 _FREE = _c.lease_owner.is_(None)
@@ -107,6 +108,7 @@ async def claim(
     Free orders (never leased, or released) — only those in `ids` if given — or,
     with `expired`, orders whose other owner's lease ran out before `now_ns`.
     """
+    params: dict[str, Any]
     if ids is not None:
         statement, params = _CLAIM_FREE_IDS, {"ids": list(ids)}
     else:
