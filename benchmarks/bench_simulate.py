@@ -6,8 +6,9 @@ Without RECORDING it converts the 10-minute Binance BTC-USDT capture from the
 shared data folder first (needs twapcore[feeds]). It prints messages/s for a
 bare `orjson.loads` of every line, and for `twapcore.simulate` running one TWAP
 order and then 20 concurrent orders (buys and sells, 60 slices each) over the
-same file, with their ratios to the bare parse (target >= 0.5). Each figure is
-the median of 5 interleaved runs.
+same file, with their ratios to the bare parse (target >= 0.5), then one order
+of each other algorithm (twap_random, vwap with the `trades` profile — which
+reads the file twice —, pov). Each figure is the median of 5 interleaved runs.
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
 import orjson
 
-from twapcore import Side, TwapOrderSpec, simulate
+from twapcore import OrderSpec, Side, TwapOrderSpec, simulate
 from twapcore.recording import open_binary
 
 REPO = Path(__file__).resolve().parent.parent
@@ -55,19 +58,23 @@ def _orders(count: int, slices: int) -> list[TwapOrderSpec]:
 
 ONE_ORDER = _orders(1, 60)
 TWENTY_ORDERS = _orders(20, 60)
+_PARAMS: dict[str, dict[str, object]] = {
+    "twap_random": {"seed": 7, "jitter": Decimal("0.2")},
+    "vwap": {"profile": "trades"},
+    "pov": {"participation": Decimal("0.1")},
+}
+BY_ALGORITHM = {
+    name: [replace(ONE_ORDER[0], algorithm=name, **params)] for name, params in _PARAMS.items()
+}
 
 
-def simulate_one(path: Path) -> int:
-    return simulate(path, ONE_ORDER).messages
+def _runner(specs: list[OrderSpec]) -> Callable[[Path], int]:
+    return lambda path: simulate(path, specs).messages
 
 
-def simulate_twenty(path: Path) -> int:
-    return simulate(path, TWENTY_ORDERS).messages
-
-
-def median_rate(fn: object, path: Path, rates: list[float]) -> None:
+def median_rate(fn: Callable[[Path], int], path: Path, rates: list[float]) -> None:
     started = time.perf_counter()
-    count = fn(path)  # type: ignore[operator]
+    count = fn(path)
     rates.append(count / (time.perf_counter() - started))
 
 
@@ -81,16 +88,21 @@ def main() -> None:
         captures = [CAPTURE / "btcusdt_20240808.gz", CAPTURE / "btcusdt_20240809.gz"]
         stats = convert_captures(captures, recording, depth=20)
         print(f"converted {stats.messages_read} capture lines -> {recording}")
-    rates: dict[str, list[float]] = {"parse": [], "one": [], "twenty": []}
+    runs: dict[str, Callable[[Path], int]] = {
+        "bare orjson parse": bare_parse,
+        "simulate, 1 order x 60": _runner(ONE_ORDER),
+        "simulate, 20 orders x 60": _runner(TWENTY_ORDERS),
+    }
+    runs |= {f"simulate, 1 {name} x 60": _runner(specs) for name, specs in BY_ALGORITHM.items()}
+    rates: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(5):
-        median_rate(bare_parse, recording, rates["parse"])
-        median_rate(simulate_one, recording, rates["one"])
-        median_rate(simulate_twenty, recording, rates["twenty"])
-    parse, one, twenty = (statistics.median(rates[k]) for k in ("parse", "one", "twenty"))
-    print(f"bare orjson parse           : {parse:12,.0f} msgs/s")
-    print(f"simulate, 1 order x 60      : {one:12,.0f} msgs/s  ratio {one / parse:.2f}")
-    print(f"simulate, 20 orders x 60    : {twenty:12,.0f} msgs/s  ratio {twenty / parse:.2f}")
-    print("target ratio >= 0.5")
+        for name, fn in runs.items():
+            median_rate(fn, recording, rates[name])
+    parse = statistics.median(rates["bare orjson parse"])
+    for name in runs:
+        rate = statistics.median(rates[name])
+        print(f"{name:<30}: {rate:12,.0f} msgs/s  ratio {rate / parse:.2f}")
+    print("target ratio >= 0.5 (1 order and 20 orders)")
 
 
 if __name__ == "__main__":

@@ -17,10 +17,11 @@ raised through `TWAP_` variables, so every refusal counted here is a fault. Load
   reading everything.
 
 Printed: requests and errors by kind (non-2xx, transport errors, /ws closes and error
-messages, server log tracebacks), missed slices (a slice skipped with `server_down` or
-`engine_error`, or started over `--late-s` after it was due; read from every order's slice
-rows through the API) and the server's RSS: samples of /proc/<pid>/status VmRSS every 5 s,
-the least-squares slope in MB/min after a warm-up of a fifth of the run (at least 30 s).
+messages, server log tracebacks before shutdown), missed slices (a slice skipped with
+`server_down` or `engine_error`, or started over `--late-s` after it was due; read from every
+order's slice rows through the API) and the server's RSS: samples of /proc/<pid>/status VmRSS
+every 5 s, the least-squares slope in MB/min after a warm-up of a fifth of the run (at least
+30 s).
 """
 
 from __future__ import annotations
@@ -407,7 +408,9 @@ def soak(args: argparse.Namespace, workdir: Path) -> None:
     log_text = log_path.read_text()
     if args.server_log:
         args.server_log.write_text(log_text)
-    tracebacks = log_text.count("Traceback")
+    # Uvicorn logs "Shutting down" on SIGTERM: what follows is the shutdown, not the load.
+    running_log, _, shutdown_log = log_text.partition("Shutting down")
+    tracebacks = running_log.count("Traceback")
     samples = outcome.rss
     warmup = max(30.0, args.duration / 5)
     steady = [s for s in samples if s[0] >= warmup] or samples
@@ -415,6 +418,7 @@ def soak(args: argparse.Namespace, workdir: Path) -> None:
     print(f"duration {args.duration:.0f} s, requests {dict(tally.requests)}")
     print(f"ws messages received {tally.ws_messages}")
     print(f"errors {errors}: {dict(tally.errors)}, server tracebacks {tracebacks}")
+    print(f"server tracebacks while shutting down: {shutdown_log.count('Traceback')}")
     if tally.error_times:
         first, last = (
             t - outcome.load_started for t in (tally.error_times[0], tally.error_times[-1])
@@ -442,7 +446,7 @@ def soak(args: argparse.Namespace, workdir: Path) -> None:
         f"{max(v for _, v in samples):.0f} MB; slope after {warmup:.0f} s warm-up "
         f"{slope_per_minute(steady):+.2f} MB/min ({len(steady)} samples)"
     )
-    if tracebacks:
+    if "Traceback" in log_text:
         print("first server traceback:\n" + log_text[log_text.index("Traceback") :][:1500])
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -24,12 +25,13 @@ def format_decimal(value: Decimal | None, places: int = 8) -> str:
     return f"{value.quantize(Decimal(1).scaleb(-places)).normalize():f}"
 
 
-def print_report(report: ExecutionReport, console: Console) -> None:
-    """Summary table, then one row per slice."""
-    summary = Table(title=f"TWAP {report.side} {report.quantity} {report.exchange} {report.symbol}")
-    summary.add_column("metric")
-    summary.add_column("value", justify="right")
-    rows = [
+def _title(report: ExecutionReport) -> str:
+    order = f"{report.side} {report.quantity} {report.exchange} {report.symbol}"
+    return f"{report.algorithm.upper()} {order}"
+
+
+def _summary_rows(report: ExecutionReport) -> list[tuple[str, str]]:
+    return [
         ("status", report.status),
         (
             "filled",
@@ -53,9 +55,18 @@ def print_report(report: ExecutionReport, console: Console) -> None:
         ("start", format_time(report.start_ns)),
         ("end", format_time(report.end_ns)),
     ]
-    for name, value in rows:
+
+
+def print_report(report: ExecutionReport, console: Console) -> None:
+    """Summary table, then one row per slice."""
+    summary = Table(title=_title(report))
+    summary.add_column("metric")
+    summary.add_column("value", justify="right")
+    for name, value in _summary_rows(report):
         summary.add_row(name, value)
     console.print(summary)
+    if report.algorithm_note:
+        console.print(f"note: {report.algorithm_note}", markup=False)
     slices = Table(title="slices")
     for column in ("#", "due (UTC)", "target", "filled", "avg price", "status", "reason"):
         slices.add_column(column, justify="right" if column not in ("status", "reason") else "left")
@@ -70,3 +81,21 @@ def print_report(report: ExecutionReport, console: Console) -> None:
             row.reason or "",
         )
     console.print(slices)
+
+
+def print_comparison(reports: Sequence[ExecutionReport], console: Console) -> None:
+    """One table: a row per summary figure, a column per report (algorithm)."""
+    table = Table(
+        title=f"{reports[0].side} {reports[0].quantity} {reports[0].exchange} "
+        f"{reports[0].symbol}: algorithms side by side"
+    )
+    table.add_column("metric")
+    for report in reports:
+        table.add_column(report.algorithm, justify="right")
+    columns = [_summary_rows(report) for report in reports]
+    for i, (name, _) in enumerate(columns[0]):
+        table.add_row(name, *(column[i][1] for column in columns))
+    console.print(table)
+    for report in reports:
+        if report.algorithm_note:
+            console.print(f"note ({report.algorithm}): {report.algorithm_note}", markup=False)

@@ -1,13 +1,29 @@
 """twapcore: the pure, sans-I/O heart of twap.
 
-Order books, TWAP planning, paper fills, the execution state machine, candles,
-analytics, recordings and offline simulation. Time is always passed in (int
+Order books, TWAP planning, execution algorithms (twap, twap_random, vwap,
+pov), paper fills, the execution state machine, candles, analytics, recordings
+and offline simulation. Time is always passed in (int
 nanoseconds since the epoch); prices and sizes are `Decimal`. Nothing here does
 network I/O or imports a web framework; cryptofeed is used only by
 `twapcore.feeds`, which is imported on demand.
 """
 
-from twapcore.analytics import ExecutionReport, MarketCounters, MarketTotals, build_report
+from twapcore.algorithms import (
+    ALGORITHMS,
+    ExecutionAlgorithm,
+    MarketActivity,
+    algorithm_named,
+    load_profile,
+    profile_from_trades,
+)
+from twapcore.analytics import (
+    ExecutionReport,
+    FillRow,
+    MarketCounters,
+    MarketTotals,
+    SliceRow,
+    build_report,
+)
 from twapcore.book import BinanceDepthSync, OrderBook, kraken_checksum, verify_kraken_checksum
 from twapcore.candles import (
     INTERVALS,
@@ -31,7 +47,7 @@ from twapcore.errors import (
     UnknownInterval,
     UnknownSymbol,
 )
-from twapcore.execution import TwapExecution, TwapOrderSpec
+from twapcore.execution import OrderExecution, TwapExecution
 from twapcore.fills import FILL_MODELS, LiquidityLedger, TopOfBook, WalkBook, fill_model_named
 from twapcore.models import (
     NS_PER_SECOND,
@@ -49,11 +65,13 @@ from twapcore.models import (
 from twapcore.recording import RecordingWriter, iter_records, read_recording
 from twapcore.schedule import DEFAULT_LOT_SIZE, PlannedSlice, plan_twap
 from twapcore.simulate import SimulationResult, simulate
+from twapcore.spec import OrderSpec, TwapOrderSpec
 from twapcore.symbols import normalize_exchange, normalize_symbol
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ALGORITHMS",
     "DEFAULT_LOT_SIZE",
     "FILL_MODELS",
     "INTERVALS",
@@ -65,16 +83,21 @@ __all__ = [
     "CandleBuilder",
     "CandleSeries",
     "ChecksumMismatch",
+    "ExecutionAlgorithm",
     "ExecutionReport",
     "Fill",
+    "FillRow",
     "InvalidDuration",
     "InvalidOrder",
     "InvalidState",
     "Level",
     "LiquidityLedger",
+    "MarketActivity",
     "MarketCounters",
     "MarketTotals",
     "OrderBook",
+    "OrderExecution",
+    "OrderSpec",
     "OrderStatus",
     "PlannedSlice",
     "RecordingError",
@@ -84,6 +107,7 @@ __all__ = [
     "SimulationResult",
     "SkipReason",
     "SliceResult",
+    "SliceRow",
     "SliceStatus",
     "StaleBook",
     "TopOfBook",
@@ -96,16 +120,19 @@ __all__ = [
     "UnknownSymbol",
     "WalkBook",
     "__version__",
+    "algorithm_named",
     "build_report",
     "candles_from_trades",
     "fill_model_named",
     "interval_ns",
     "iter_records",
     "kraken_checksum",
+    "load_profile",
     "normalize_exchange",
     "normalize_symbol",
     "parse_duration_ns",
     "plan_twap",
+    "profile_from_trades",
     "read_recording",
     "simulate",
     "verify_kraken_checksum",

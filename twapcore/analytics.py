@@ -2,6 +2,7 @@
 
 Sign convention: slippage and implementation shortfall are positive when they
 are a cost (a buy paid more, or a sell received less, than the benchmark).
+`ExecutionReport.units` names the unit of every figure.
 """
 
 from __future__ import annotations
@@ -10,10 +11,17 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from twapcore.execution import TwapExecution
+from twapcore.execution import OrderExecution
 from twapcore.models import Side
 
-__all__ = ["ExecutionReport", "MarketCounters", "MarketTotals", "SliceRow", "build_report"]
+__all__ = [
+    "ExecutionReport",
+    "FillRow",
+    "MarketCounters",
+    "MarketTotals",
+    "SliceRow",
+    "build_report",
+]
 
 _ZERO = Decimal(0)
 _BPS = Decimal(10_000)
@@ -57,9 +65,10 @@ class MarketTotals:
 class MarketCounters:
     """Running totals of one symbol's trades and mid prices, updated in O(1)."""
 
-    __slots__ = ("_covered", "_mid", "_mid_since", "mid_ns", "notional", "volume")
+    __slots__ = ("_covered", "_mid", "_mid_since", "mid_ns", "notional", "trades", "volume")
 
     def __init__(self) -> None:
+        self.trades = 0
         self.volume = _ZERO
         self.notional = _ZERO
         self.mid_ns = _ZERO
@@ -68,6 +77,7 @@ class MarketCounters:
         self._mid_since = 0
 
     def on_trade(self, price: Decimal, qty: Decimal) -> None:
+        self.trades += 1
         self.volume += qty
         self.notional += price * qty
 
@@ -102,6 +112,21 @@ class SliceRow:
     average_price: Decimal | None
     status: str
     reason: str | None
+    book_mid: Decimal | None = None  # mid of the book the slice traded on
+    slippage_bps: Decimal | None = None  # average price vs book_mid, + = cost
+    market_volume: Decimal | None = None  # traded by the market since the previous slice
+
+
+@dataclass(frozen=True, slots=True)
+class FillRow:
+    """One paper fill, with the mid of the book it hit and its slippage against that mid."""
+
+    slice_index: int
+    ts_ns: int
+    price: Decimal
+    qty: Decimal
+    mid: Decimal | None
+    slippage_bps: Decimal | None
 
 
 def _bps(value: Decimal | None, base: Decimal | None) -> Decimal | None:
@@ -143,10 +168,60 @@ class ExecutionReport:
     slices_total: int
     slices_done: int
     slices: tuple[SliceRow, ...] = field(default=())
+    algorithm: str = "twap"
+    algorithm_note: str | None = None  # why the plan deviates from the request (e.g. fallback)
+    fills: tuple[FillRow, ...] = field(default=())
+
+    @property
+    def units(self) -> dict[str, str]:
+        """The unit of every figure (`slices.x` / `fills.x` for the rows' columns)."""
+        base, _, quote = self.symbol.partition("-")
+        price, qty = f"{quote} per {base}", base
+        bps, ns = "bps (+ = cost)", "ns since the Unix epoch (UTC)"
+        units = dict.fromkeys(_PRICE_FIELDS, price) | dict.fromkeys(_QTY_FIELDS, qty)
+        units |= dict.fromkeys(_BPS_FIELDS, bps) | dict.fromkeys(_TIME_FIELDS, ns)
+        units |= dict.fromkeys(("fill_ratio", "participation_rate"), "fraction (0..1)")
+        units["implementation_shortfall"] = f"{quote} (+ = cost)"
+        return units
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: decimals as strings, None kept as null."""
-        return {name: _jsonable(getattr(self, name)) for name in self.__slots__}
+        """JSON-ready: decimals as strings, None kept as null; `units` last."""
+        out = {name: _jsonable(getattr(self, name)) for name in self.__slots__}
+        out["units"] = self.units
+        return out
+
+
+_PRICE_FIELDS = (
+    "limit_price",
+    "average_price",
+    "min_fill_price",
+    "max_fill_price",
+    "arrival_mid",
+    "final_mid",
+    "market_vwap",
+    "slices.average_price",
+    "slices.book_mid",
+    "fills.price",
+    "fills.mid",
+)
+_QTY_FIELDS = (
+    "quantity",
+    "filled_qty",
+    "remaining_qty",
+    "market_volume",
+    "slices.target_qty",
+    "slices.filled_qty",
+    "slices.market_volume",
+    "fills.qty",
+)
+_BPS_FIELDS = (
+    "slippage_bps",
+    "vwap_slippage_bps",
+    "implementation_shortfall_bps",
+    "slices.slippage_bps",
+    "fills.slippage_bps",
+)
+_TIME_FIELDS = ("start_ns", "end_ns", "slices.due_ns", "slices.executed_ns", "fills.ts_ns")
 
 
 def _jsonable(value: Any) -> Any:
@@ -154,13 +229,13 @@ def _jsonable(value: Any) -> Any:
         return str(value)
     if isinstance(value, tuple):
         return [_jsonable(v) for v in value]
-    if isinstance(value, SliceRow):
-        return {name: _jsonable(getattr(value, name)) for name in SliceRow.__slots__}
+    if isinstance(value, SliceRow | FillRow):
+        return {name: _jsonable(getattr(value, name)) for name in value.__slots__}
     return value
 
 
 def build_report(
-    execution: TwapExecution,
+    execution: OrderExecution,
     arrival_mid: Decimal | None,
     final_mid: Decimal | None,
     market: MarketTotals,
@@ -184,19 +259,36 @@ def build_report(
         end_mid = final_mid if final_mid is not None else arrival_mid
         opportunity_cost = sign * (end_mid - arrival_mid) * execution.remaining_qty
         shortfall = executed_cost + opportunity_cost
-    rows = tuple(
-        SliceRow(
-            index=r.index,
-            due_ns=r.due_ns,
-            executed_ns=r.executed_ns,
-            target_qty=r.target_qty,
-            filled_qty=r.filled_qty,
-            average_price=None if r.filled_qty == _ZERO else r.notional / r.filled_qty,
-            status=r.status.value,
-            reason=r.reason,
+    rows: list[SliceRow] = []
+    fills: list[FillRow] = []
+    for r in execution.results:
+        slice_avg = None if r.filled_qty == _ZERO else r.notional / r.filled_qty
+        rows.append(
+            SliceRow(
+                index=r.index,
+                due_ns=r.due_ns,
+                executed_ns=r.executed_ns,
+                target_qty=r.target_qty,
+                filled_qty=r.filled_qty,
+                average_price=slice_avg,
+                status=r.status.value,
+                reason=r.reason,
+                book_mid=r.book_mid,
+                slippage_bps=_signed_bps(sign, slice_avg, r.book_mid),
+                market_volume=r.market_volume,
+            )
         )
-        for r in execution.results
-    )
+        fills.extend(
+            FillRow(
+                f.slice_index,
+                f.ts,
+                f.price,
+                f.qty,
+                r.book_mid,
+                _signed_bps(sign, f.price, r.book_mid),
+            )
+            for f in r.fills
+        )
     return ExecutionReport(
         token_id=spec.token_id,
         exchange=spec.exchange,
@@ -232,5 +324,15 @@ def build_report(
         end_ns=execution.ended_ns if execution.ended_ns is not None else execution.end_ns,
         slices_total=len(execution.plan),
         slices_done=len(execution.results),
-        slices=rows,
+        slices=tuple(rows),
+        algorithm=spec.algorithm,
+        algorithm_note=execution.algorithm_note,
+        fills=tuple(fills),
     )
+
+
+def _signed_bps(sign: Decimal, price: Decimal | None, benchmark: Decimal | None) -> Decimal | None:
+    """`price` vs `benchmark` in bps, positive when it is a cost for the order's side."""
+    if price is None or benchmark is None:
+        return None
+    return _bps(sign * (price - benchmark), benchmark)

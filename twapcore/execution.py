@@ -1,77 +1,35 @@
-"""The state machine of one TWAP order: pure, deterministic, serializable.
+"""The state machine of one order, shared by every execution algorithm.
 
-The caller owns time and market data: it calls `step(now_ns, book)` when a slice
-falls due (see `next_due_ns`) and persists `to_state()` if it needs to resume.
+Pure, deterministic, serializable. The caller owns time and market data: it
+calls `step(now_ns, book, ledger, market)` when a slice falls due (see
+`next_due_ns`) and persists `to_state()` if it needs to resume. The order's
+`algorithm` (see `twapcore.algorithms`) decides when slices fall due and how
+much each should trade; everything else happens here.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
 from decimal import Decimal
 from typing import Any
 
+from twapcore.algorithms import ExecutionAlgorithm, MarketActivity, SliceTarget, algorithm_named
 from twapcore.errors import InvalidOrder, InvalidState, TwapError
 from twapcore.fills import LiquidityLedger, fill_model_named
 from twapcore.models import (
     BookSnapshot,
     Fill,
     OrderStatus,
-    Side,
     SkipReason,
     SliceResult,
     SliceStatus,
 )
-from twapcore.schedule import DEFAULT_LOT_SIZE, PlannedSlice, plan_twap, seconds_to_ns_exact
+from twapcore.schedule import PlannedSlice, seconds_to_ns_exact
+from twapcore.spec import OrderSpec, TwapOrderSpec
 
-__all__ = ["STATE_VERSION", "TwapExecution", "TwapOrderSpec"]
+__all__ = ["STATE_VERSION", "OrderExecution", "OrderSpec", "TwapExecution", "TwapOrderSpec"]
 
 STATE_VERSION = 1
 _ZERO = Decimal(0)
-_DECIMAL_FIELDS = (
-    "quantity",
-    "limit_price",
-    "duration_s",
-    "interval_s",
-    "catch_up_cap",
-    "max_book_age_s",
-    "lot_size",
-)
-
-
-@dataclass(frozen=True, slots=True)
-class TwapOrderSpec:
-    """What the user asked for. Quantities and prices in the symbol's units, times in seconds."""
-
-    exchange: str
-    symbol: str
-    side: Side
-    quantity: Decimal
-    limit_price: Decimal
-    duration_s: Decimal
-    slices: int | None = None
-    interval_s: Decimal | None = None
-    fill_model: str = "walk_book"
-    catch_up_cap: Decimal = Decimal(3)
-    max_book_age_s: Decimal = Decimal(5)
-    lot_size: Decimal | None = None  # None: the instrument's, else DEFAULT_LOT_SIZE
-    token_id: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form: decimals as strings."""
-        out: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            out[f.name] = str(value) if isinstance(value, Decimal) else value
-        return out
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TwapOrderSpec:
-        values = dict(data)
-        for name in _DECIMAL_FIELDS:
-            if values.get(name) is not None:
-                values[name] = Decimal(str(values[name]))
-        values["side"] = Side(values["side"])
-        return cls(**values)
 
 
 def _fill_to_state(fill: Fill) -> list[Any]:
@@ -79,7 +37,7 @@ def _fill_to_state(fill: Fill) -> list[Any]:
 
 
 def _result_to_state(result: SliceResult) -> dict[str, Any]:
-    return {
+    state = {
         "index": result.index,
         "due_ns": result.due_ns,
         "executed_ns": result.executed_ns,
@@ -91,6 +49,11 @@ def _result_to_state(result: SliceResult) -> dict[str, Any]:
         "book_mid": None if result.book_mid is None else str(result.book_mid),
         "book_version": result.book_version,
     }
+    if (
+        result.market_volume is not None
+    ):  # only when the step was told (keeps TWAP states as before)
+        state["market_volume"] = str(result.market_volume)
+    return state
 
 
 def _result_from_state(data: dict[str, Any]) -> SliceResult:
@@ -105,20 +68,23 @@ def _result_from_state(data: dict[str, Any]) -> SliceResult:
         reason=data["reason"],
         book_mid=None if data["book_mid"] is None else Decimal(data["book_mid"]),
         book_version=data["book_version"],
+        market_volume=None if data.get("market_volume") is None else Decimal(data["market_volume"]),
     )
 
 
-class TwapExecution:
-    """Executes one `TwapOrderSpec` slice by slice.
+class OrderExecution:
+    """Executes one `OrderSpec` slice by slice, whatever its algorithm.
 
-    * target of a slice = planned cumulative quantity − filled so far (catch-up),
-      capped at `catch_up_cap` × that slice's planned size and at what remains;
+    * the algorithm sets each slice's target; for the scheduled ones (twap,
+      twap_random, vwap) it is planned cumulative quantity − filled so far
+      (catch-up), capped at `catch_up_cap` × that slice's planned size and at
+      what remains; a target of 0 records a wait with the algorithm's reason;
     * a missing, stale or out-of-sync book skips the slice with a reason; the
       unfilled quantity carries over to later slices;
-    * after the last slice the order is `completed` (all filled) or `expired`.
+    * the order is `completed` once all is filled, else `expired` after its last slice.
     """
 
-    def __init__(self, spec: TwapOrderSpec, start_ns: int) -> None:
+    def __init__(self, spec: OrderSpec, start_ns: int) -> None:
         if not spec.limit_price.is_finite() or spec.limit_price <= 0:
             raise InvalidOrder(f"limit_price {spec.limit_price} must be greater than 0")
         if not spec.catch_up_cap.is_finite() or spec.catch_up_cap < 1:
@@ -127,14 +93,11 @@ class TwapExecution:
             raise InvalidOrder(f"max_book_age_s {spec.max_book_age_s} must be greater than 0")
         self.spec = spec
         self.start_ns = start_ns
-        self.plan: tuple[PlannedSlice, ...] = plan_twap(
-            spec.quantity,
-            start_ns,
-            spec.duration_s,
-            slices=spec.slices,
-            interval_s=spec.interval_s,
-            lot_size=spec.lot_size or DEFAULT_LOT_SIZE,
-        )
+        self.algorithm: ExecutionAlgorithm = algorithm_named(spec.algorithm)
+        schedule = self.algorithm.plan(spec, start_ns)
+        self.plan: tuple[PlannedSlice, ...] = schedule.slices
+        # Why the plan deviates from what was asked (e.g. vwap without history), else None.
+        self.algorithm_note = schedule.note
         self.end_ns = start_ns + seconds_to_ns_exact(spec.duration_s)
         self._fill_model = fill_model_named(spec.fill_model)
         self._max_book_age_ns = seconds_to_ns_exact(spec.max_book_age_s, "max_book_age_s")
@@ -148,6 +111,7 @@ class TwapExecution:
         self.results: list[SliceResult] = []
         self.filled_qty = _ZERO
         self.notional = _ZERO
+        self.observed_volume = _ZERO  # market volume (base units) reported to the steps so far
         self.ended_ns: int | None = None
 
     # --- read-only views -------------------------------------------------
@@ -174,14 +138,23 @@ class TwapExecution:
     def fills(self) -> list[Fill]:
         return [f for r in self.results for f in r.fills]
 
+    def planned_cumulative(self, index: int) -> Decimal:
+        """Planned quantity of slices 0..`index` together."""
+        return self._cumulative[index]
+
     # --- transitions ------------------------------------------------------
     def step(
-        self, now_ns: int, book: BookSnapshot | None, ledger: LiquidityLedger | None = None
+        self,
+        now_ns: int,
+        book: BookSnapshot | None,
+        ledger: LiquidityLedger | None = None,
+        market: MarketActivity | None = None,
     ) -> SliceResult:
         """Execute the slice that is due at or before `now_ns` against `book`.
 
         `ledger` is shared between orders that paper-trade the same books; when
-        omitted the execution uses its own.
+        omitted the execution uses its own. `market` is what traded since the
+        previous step (pov needs it; the others record it when given).
         """
         planned = self._due_slice(now_ns)
         if book is not None and (book.exchange, book.symbol) != (
@@ -192,10 +165,15 @@ class TwapExecution:
                 f"book of {book.exchange} {book.symbol} given to an order on "
                 f"{self.spec.exchange} {self.spec.symbol}"
             )
-        target = self._target(planned)
+        volume = None if market is None else market.volume
+        wanted = self._target(planned, market)
+        target = wanted.qty
+        if target == _ZERO:  # the algorithm waits: no book is needed to do nothing
+            waiting = wanted.reason or SkipReason.NOTHING_DUE.value
+            return self._record(planned, now_ns, target, (), waiting, book, volume)
         reason = self._unusable_book_reason(now_ns, book)
         if reason is not None or book is None:
-            return self._record(planned, now_ns, target, (), reason, book)
+            return self._record(planned, now_ns, target, (), reason, book, volume)
         executions = self._fill_model.fill(
             self.spec.side, target, self.spec.limit_price, book, ledger or self._ledger
         )
@@ -203,12 +181,13 @@ class TwapExecution:
         filled = sum((f.qty for f in fills), _ZERO)
         if filled < target:
             reason = self._shortfall_reason(book, ledger or self._ledger)
-        return self._record(planned, now_ns, target, fills, reason, book)
+        return self._record(planned, now_ns, target, fills, reason, book, volume)
 
     def skip(self, now_ns: int, reason: SkipReason | str) -> SliceResult:
         """Record the due slice as skipped (e.g. `server_down`); its quantity carries over."""
         planned = self._due_slice(now_ns)
-        return self._record(planned, now_ns, self._target(planned), (), str(reason), None)
+        target = self._target(planned, None).qty
+        return self._record(planned, now_ns, target, (), str(reason), None)
 
     def cancel(self, now_ns: int) -> None:
         """Stop the order; what has filled stays filled. Idempotent while working."""
@@ -228,9 +207,8 @@ class TwapExecution:
             )
         return planned
 
-    def _target(self, planned: PlannedSlice) -> Decimal:
-        behind = self._cumulative[planned.index] - self.filled_qty
-        return max(_ZERO, min(behind, planned.qty * self.spec.catch_up_cap, self.remaining_qty))
+    def _target(self, planned: PlannedSlice, market: MarketActivity | None) -> SliceTarget:
+        return self.algorithm.target(self, planned, market)
 
     def _unusable_book_reason(self, now_ns: int, book: BookSnapshot | None) -> str | None:
         if book is None:
@@ -253,6 +231,7 @@ class TwapExecution:
         fills: tuple[Fill, ...],
         reason: str | None,
         book: BookSnapshot | None,
+        market_volume: Decimal | None = None,
     ) -> SliceResult:
         filled = sum((f.qty for f in fills), _ZERO)
         if filled == _ZERO:
@@ -272,6 +251,7 @@ class TwapExecution:
             reason=reason,
             book_mid=None if book is None else book.mid,
             book_version=None if book is None else book.version,
+            market_volume=market_volume,
         )
         self._apply(result)
         return result
@@ -280,15 +260,20 @@ class TwapExecution:
         self.results.append(result)
         self.filled_qty += result.filled_qty
         self.notional += result.notional
+        if result.market_volume is not None:
+            self.observed_volume += result.market_volume
         self.status = OrderStatus.WORKING
-        if self.next_index == len(self.plan):
-            done = self.filled_qty == self.spec.quantity
+        done = self.filled_qty == self.spec.quantity
+        if done or self.next_index == len(self.plan):
             self.status = OrderStatus.COMPLETED if done else OrderStatus.EXPIRED
             self.ended_ns = result.executed_ns
 
     # --- persistence -------------------------------------------------------
     def to_state(self) -> dict[str, Any]:
-        """A JSON-ready dict from which `from_state` rebuilds an identical execution."""
+        """A JSON-ready dict from which `from_state` rebuilds an identical execution.
+
+        The algorithm and its parameters travel in `spec` (no `algorithm` ⇒ twap).
+        """
         return {
             "state_version": STATE_VERSION,
             "spec": self.spec.to_dict(),
@@ -299,13 +284,14 @@ class TwapExecution:
         }
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> TwapExecution:
+    def from_state(cls, state: dict[str, Any]) -> OrderExecution:
+        """Rebuild the execution `to_state` described (states without `algorithm` are TWAP)."""
         if state.get("state_version") != STATE_VERSION:
             raise InvalidState(
                 f"state_version {state.get('state_version')!r} is not {STATE_VERSION}"
             )
         try:
-            execution = cls(TwapOrderSpec.from_dict(state["spec"]), int(state["start_ns"]))
+            execution = cls(OrderSpec.from_dict(state["spec"]), int(state["start_ns"]))
             for data in state["results"]:
                 execution._apply(_result_from_state(data))
             execution.status = OrderStatus(state["status"])
@@ -313,3 +299,7 @@ class TwapExecution:
         except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
             raise InvalidState(f"execution state cannot be restored: {exc!r}") from exc
         return execution
+
+
+# The name the server and stored code know: every algorithm runs in the same state machine.
+TwapExecution = OrderExecution

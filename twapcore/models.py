@@ -69,6 +69,9 @@ class SkipReason(StrEnum):
     SERVER_DOWN = "server_down"
     ENGINE_ERROR = "engine_error"  # the server failed to execute the slice (retried first)
     END_OF_RECORDING = "end_of_recording"
+    NO_TRADES = "no_trades"  # pov: nothing traded since the previous step; it waits
+    BELOW_MIN_SLICE = "below_min_slice"  # pov: what is owed is under min_slice_qty / a lot
+    NOTHING_DUE = "nothing_due"  # the schedule asks for nothing at this slice (vwap)
 
 
 class Level(NamedTuple):
@@ -155,6 +158,7 @@ class SliceResult:
     reason: str | None = None
     book_mid: Decimal | None = None
     book_version: int | None = None
+    market_volume: Decimal | None = None  # base units traded since the previous step, if known
 
     @property
     def notional(self) -> Decimal:

@@ -1,9 +1,12 @@
-"""Offline simulation: run TWAP orders over a recording with the live engine's code.
+"""Offline simulation: run orders of any algorithm over a recording with the live engine's code.
 
 One pass over the file: each message is parsed once; a full `BookSnapshot` is
 built only when a slice falls due (and shared by every order due on that book
 version), so the cost is O(messages + slices), not O(messages × slices).
-A slice due at time T sees every message with `ts_recv <= T`.
+A slice due at time T sees every message with `ts_recv <= T`; each step is told
+the volume traded since that order's previous step. A vwap order with profile
+`trades` and no weights first gets its profile from the recording's trades in
+its window (a second read of the file, only then).
 """
 
 from __future__ import annotations
@@ -15,12 +18,16 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from twapcore.algorithms import PROFILE_TRADES, MarketActivity, profile_from_trades
+from twapcore.algorithms.base import twap_plan
 from twapcore.analytics import ExecutionReport, MarketCounters, MarketTotals, build_report
 from twapcore.errors import UnknownSymbol
-from twapcore.execution import TwapExecution, TwapOrderSpec
+from twapcore.execution import OrderExecution
 from twapcore.fills import LiquidityLedger
 from twapcore.models import BookSnapshot, SkipReason
 from twapcore.recording import book_from_record, iter_records
+from twapcore.schedule import seconds_to_ns_exact
+from twapcore.spec import OrderSpec
 
 __all__ = ["SimulationResult", "simulate"]
 
@@ -49,12 +56,42 @@ def _mid(record: dict[str, Any]) -> Decimal | None:
 
 @dataclass(slots=True)
 class _Run:
-    spec: TwapOrderSpec
+    spec: OrderSpec
     start_ns: int | None
-    execution: TwapExecution | None = None
+    execution: OrderExecution | None = None
     arrival_mid: Decimal | None = None
     market_start: MarketTotals | None = None
     report: ExecutionReport | None = None
+    seen_volume: Decimal = Decimal(0)  # the symbol's counted volume at this order's last step
+    seen_trades: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _TradeHistory:
+    """One symbol's trades, sorted by `ts_recv`, for building vwap profiles."""
+
+    times_ns: list[int]
+    volumes: list[Decimal]
+
+
+def _needs_trade_profile(spec: OrderSpec) -> bool:
+    return spec.algorithm == "vwap" and spec.profile == PROFILE_TRADES and not spec.profile_weights
+
+
+def _trade_histories(
+    recording: str | Path | Sequence[str | Path], keys: set[_Key]
+) -> dict[_Key, _TradeHistory]:
+    rows: dict[_Key, list[tuple[int, Decimal]]] = {key: [] for key in keys}
+    for record in iter_records(recording):
+        if record["type"] == "trade":
+            found = rows.get((record["exchange"], record["symbol"]))
+            if found is not None:
+                found.append((record["ts_recv"], Decimal(record["qty"])))
+    out = {}
+    for key, trades in rows.items():
+        trades.sort(key=lambda row: row[0])
+        out[key] = _TradeHistory([t for t, _ in trades], [q for _, q in trades])
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +101,17 @@ class SimulationResult:
 
 
 class _Simulation:
-    def __init__(self, specs: Sequence[TwapOrderSpec], start_ns: Sequence[int | None]) -> None:
+    def __init__(
+        self,
+        specs: Sequence[OrderSpec],
+        start_ns: Sequence[int | None],
+        *,
+        independent: bool = False,
+        histories: dict[_Key, _TradeHistory] | None = None,
+    ) -> None:
         self.runs = [_Run(spec, start) for spec, start in zip(specs, start_ns, strict=True)]
+        self.independent = independent
+        self.histories = histories or {}
         self.states: dict[_Key, _SymbolState] = {
             (spec.exchange, spec.symbol): _SymbolState() for spec in specs
         }
@@ -86,12 +132,29 @@ class _Simulation:
             if run.spec.lot_size is not None
             else replace(run.spec, lot_size=state.lot_size)
         )
-        run.execution = TwapExecution(spec, start_ns)
+        history = self.histories.get((spec.exchange, spec.symbol))
+        if history is not None and _needs_trade_profile(spec):
+            end_ns = start_ns + seconds_to_ns_exact(spec.duration_s)
+            buckets = len(twap_plan(spec, start_ns))
+            weights = profile_from_trades(
+                history.times_ns, history.volumes, start_ns, end_ns, buckets
+            )
+            spec = replace(spec, profile_weights=weights)
+        run.execution = OrderExecution(spec, start_ns)
         if not state.live and state.latest is not None:
             state.counters.on_mid(state.latest["ts_recv"], _mid(state.latest))
         state.live += 1
         run.arrival_mid = state.counters.mid
         run.market_start = state.counters.totals(start_ns)
+        run.seen_volume, run.seen_trades = state.counters.volume, state.counters.trades
+
+    def _market_since_last_step(self, run: _Run, state: _SymbolState) -> MarketActivity:
+        counters = state.counters
+        activity = MarketActivity(
+            counters.volume - run.seen_volume, counters.trades - run.seen_trades
+        )
+        run.seen_volume, run.seen_trades = counters.volume, counters.trades
+        return activity
 
     def _execute_due(
         self, until_ns: int, *, inclusive: bool, recording_ended: bool = False
@@ -102,13 +165,19 @@ class _Simulation:
             run = self.runs[idx]
             if run.execution is None:
                 self._start(idx, due)
+                first_due = run.execution.next_due_ns if run.execution is not None else None
+                if first_due is not None and first_due > due:  # a jittered first slice
+                    heapq.heappush(self.heap, (first_due, idx))
+                    continue
             execution = run.execution
             assert execution is not None
             state = self.states[(run.spec.exchange, run.spec.symbol)]
             if recording_ended:
                 execution.skip(due, SkipReason.END_OF_RECORDING)
             else:
-                execution.step(due, state.current_book(), self.ledger)
+                market = self._market_since_last_step(run, state)
+                ledger = None if self.independent else self.ledger
+                execution.step(due, state.current_book(), ledger, market)
             next_due = execution.next_due_ns
             if next_due is not None:
                 heapq.heappush(self.heap, (next_due, idx))
@@ -189,17 +258,23 @@ class _Simulation:
 
 def simulate(
     recording: str | Path | Sequence[str | Path],
-    specs: Sequence[TwapOrderSpec],
+    specs: Sequence[OrderSpec],
     start_ns: Sequence[int | None] | None = None,
+    *,
+    independent: bool = False,
 ) -> SimulationResult:
     """Run `specs` over `recording` (files read in order as one stream).
 
     An order starts at its `start_ns` entry, or (None / not given) at the first
     book of its symbol. Lot sizes come from the spec, else from the recording's
-    instrument lines. Raises `UnknownSymbol` if the recording has no book for an
+    instrument lines. Orders share the displayed liquidity (one ledger) unless
+    `independent`, where each trades as if alone — for comparing algorithms on
+    the same books. Raises `UnknownSymbol` if the recording has no book for an
     order's symbol.
     """
     starts = list(start_ns) if start_ns is not None else [None] * len(specs)
-    sim = _Simulation(specs, starts)
+    profiled = {(s.exchange, s.symbol) for s in specs if _needs_trade_profile(s)}
+    histories = _trade_histories(recording, profiled) if profiled else None
+    sim = _Simulation(specs, starts, independent=independent, histories=histories)
     sim.feed(iter_records(recording))
     return sim.finish()

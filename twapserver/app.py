@@ -24,6 +24,7 @@ from twapserver.orders.engine import engine_for
 from twapserver.orders.service import order_service
 from twapserver.roles import MarketRole, check_role, new_market
 from twapserver.settings import Settings
+from twapserver.ui import install_ui
 from twapserver.ws import Broadcaster
 from twapserver.ws import router as ws_router
 
@@ -96,6 +97,9 @@ def create_app(
             "Public routes need no authentication."
         ),
         lifespan=lifespan,
+        # /docs and /redoc come from twapserver.ui, on vendored assets (no CDN).
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.hub = hub
@@ -113,6 +117,7 @@ def create_app(
     app.include_router(auth.router)
     app.include_router(orders.router)
     app.include_router(ws_router)
+    install_ui(app)  # /docs, /redoc, the /ui dashboard and its static assets
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:

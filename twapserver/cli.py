@@ -94,9 +94,24 @@ def run(
         demo_recording=demo_recording,
         database_url=database_url,
     )
+    if settings.demo:
+        settings = _prepare_demo(settings, f"http://{host}:{port}")
     application = _app(settings)
     # /ws's frame limit for uvicorn's reader, and no `?token=` in its logs.
     uvicorn.run(application, host=host, port=port, log_level="info", **uvicorn_options(settings))
+
+
+def _prepare_demo(settings: Settings, base_url: str) -> Settings:
+    """Demo settings on the demo's own database, with the `demo` account ready; prints
+    the start banner (URLs, account, next commands)."""
+    from twapserver.demo import demo_banner, demo_database_url, ensure_demo_account
+
+    settings = settings.model_copy(
+        update={"database_url": demo_database_url(settings.database_url)}
+    )
+    password = asyncio.run(ensure_demo_account(settings.database_url))
+    typer.echo(demo_banner(base_url, password, settings.database_url))
+    return settings
 
 
 def _role_settings(role: str, workers: int = 1, **options: object) -> Settings:

@@ -25,7 +25,7 @@ from twapserver.backfill import BackfillStatus, run_backfill
 from twapserver.bus import is_memory_bus
 from twapserver.db.candles import upsert_candles
 from twapserver.db.engine import make_engine, make_sessionmaker, upgrade_database
-from twapserver.demo import DEMO_RECORDING, register_recording, replay_forever
+from twapserver.demo import start_demo_replay
 from twapserver.hub import MarketHub
 from twapserver.market.view import MarketView
 from twapserver.recorder import Recorder, recorder_for
@@ -137,10 +137,7 @@ class MarketRole:
             await self._subscriber.start()
             return
         if settings.demo:
-            recording = settings.demo_recording or DEMO_RECORDING
-            register_recording(hub, recording)
-            replay = replay_forever(hub, recording, settings.demo_speed)
-            self._tasks.append(asyncio.create_task(replay))
+            self._tasks.extend(start_demo_replay(hub, settings))
         elif settings.collect:
             await self._start_collectors()
         # Recording (TWAP_RECORD_DIR): after the feeds registered their instruments.

@@ -11,10 +11,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import event
 
-from tests.server.test_auth import PASSWORD, FakeClock, Server, serve
+from tests.server.test_auth import PASSWORD, SECRET, FakeClock, Server, serve
+from twapserver.app import create_app
 from twapserver.auth import (
     AccessControl,
     AccountDisabled,
@@ -284,3 +286,25 @@ async def test_user_for_token_refuses_a_disabled_user_without_waiting_for_a_cach
                 "access",
                 now_s=server.clock(),
             )
+
+
+# --- names no account can have ---------------------------------------------------
+
+
+@pytest.mark.parametrize("username", ["a\x00b", "x" * 5000], ids=["nul", "huge"])
+async def test_login_with_an_impossible_username_is_401_on_every_backend(
+    database_url: str, username: str
+) -> None:
+    settings = Settings(collect=False, database_url=database_url, jwt_secret=SECRET)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://twap") as http:
+            response = await http.post(
+                "/auth/token", data={"username": username, "password": PASSWORD}
+            )
+
+    assert (response.status_code, response.json()["detail"]) == (
+        401,
+        "incorrect username or password",
+    )

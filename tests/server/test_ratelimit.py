@@ -231,3 +231,26 @@ async def test_a_login_that_waits_too_long_for_the_gate_is_busy() -> None:
         await gate.verify("guess", _unknown_user)
     assert await first is False
     assert busy.value.retry_after_s == 0.01
+
+
+async def test_registration_waits_for_the_gate_and_gets_503_when_it_stays_full(
+    tmp_path: Path,
+) -> None:
+    async with serve(tmp_path, allow_registration=True) as server:
+        control = AccessControl.from_settings(server.app.state.settings)
+        control.passwords = VerificationGate(concurrency=1, queue_timeout_s=0.01)
+        server.app.state.access_control = control
+        occupying = asyncio.create_task(control.passwords.verify("guess", _unknown_user))
+        await asyncio.sleep(0)  # it takes the only slot
+
+        refused = await server.http.post(
+            "/auth/register", json={"username": "bob", "password": PASSWORD}
+        )
+        await occupying
+        accepted = await server.http.post(
+            "/auth/register", json={"username": "bob", "password": PASSWORD}
+        )
+
+    assert (refused.status_code, refused.headers["Retry-After"]) == (503, "1")
+    assert refused.json()["detail"].startswith("too many password checks in progress")
+    assert accepted.status_code == 201

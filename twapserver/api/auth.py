@@ -95,6 +95,12 @@ class UserPublic(BaseModel):
     username: str = Field(examples=["alice"])
 
 
+def _busy(busy: VerificationBusy) -> HTTPException:
+    return HTTPException(
+        503, str(busy), headers={"Retry-After": str(math.ceil(busy.retry_after_s))}
+    )
+
+
 def _token_response(pair: TokenPair) -> TokenResponse:
     return TokenResponse(
         access_token=pair.access_token,
@@ -109,6 +115,15 @@ _LOGIN_LIMITS: dict[int | str, dict[str, Any]] = {
         "too many requests for user 'alice' (limit: 20 at once, 20 per minute); retry after 3 s",
     )
 }
+_PASSWORDS_BUSY: dict[int | str, dict[str, Any]] = {
+    503: {
+        **error_response(
+            "Too many password checks in progress: none could start in time",
+            "too many password checks in progress; retry after 5 s",
+        ),
+        "headers": _LOGIN_LIMITS[429]["headers"],
+    }
+}
 
 
 @router.post(
@@ -121,13 +136,7 @@ _LOGIN_LIMITS: dict[int | str, dict[str, Any]] = {
             "user is disabled",
         ),
         **_LOGIN_LIMITS,
-        503: {
-            **error_response(
-                "Too many logins in progress: none could be checked in time",
-                "too many logins in progress; retry after 5 s",
-            ),
-            "headers": _LOGIN_LIMITS[429]["headers"],
-        },
+        **_PASSWORDS_BUSY,
     },
     openapi_extra={
         "requestBody": {
@@ -145,13 +154,14 @@ async def login(
     control: AccessDep,
 ) -> TokenResponse:
     """Log in with a username and password (form fields) and get an access + refresh token."""
-    rate_limit(control.per_username, form.username, f"for user {form.username!r}")
+    # Cut to the longest valid name: the form field may be 64 KiB, the bucket key need not.
+    username = form.username[:64]
+    rate_limit(control.per_username, username, f"for user {username!r}")
     state = request.app.state
     try:
         user = await authenticate(state.sessions, control.passwords, form.username, form.password)
     except VerificationBusy as busy:
-        retry_after = str(math.ceil(busy.retry_after_s))
-        raise HTTPException(503, str(busy), headers={"Retry-After": retry_after}) from None
+        raise _busy(busy) from None
     except AccountDisabled as disabled:
         raise unauthorized(str(disabled)) from None
     if user is None:
@@ -233,6 +243,7 @@ async def _json_body(request: Request) -> None:
             "description": "Invalid username or too short a password",
             "content": {"application/json": {"example": _SHORT_PASSWORD_EXAMPLE}},
         },
+        **_PASSWORDS_BUSY,
     },
 )
 async def register(body: RegisterRequest, session: SessionDep, control: AccessDep) -> UserPublic:
@@ -246,8 +257,12 @@ async def register(body: RegisterRequest, session: SessionDep, control: AccessDe
             [{"type": "value_error", "loc": ("body", "password"), "msg": str(error)}]
         ) from None
     try:
-        user = await create_user(session, body.username, body.password, now_ns=time.time_ns())
+        user = await create_user(
+            session, body.username, body.password, now_ns=time.time_ns(), gate=control.passwords
+        )
     except UserExists as error:
         raise HTTPException(409, str(error)) from None
+    except VerificationBusy as busy:
+        raise _busy(busy) from None
     await session.commit()
     return UserPublic(id=user.id, username=user.username)

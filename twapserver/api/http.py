@@ -38,15 +38,15 @@ MAX_BODY_BYTES = 64 * 1024
 MAX_JSON_DEPTH = 32
 REQUEST_ID_HEADER = "X-Request-ID"
 
-# JSON answers are never rendered: forbid everything. The docs pages (/docs, /redoc)
-# load Swagger UI / ReDoc from FastAPI's default CDN; their inline scripts are
-# allowed by hash, computed from the page actually sent.
+# JSON answers are never rendered: forbid everything. The HTML pages (/docs, /redoc,
+# /ui) load only the server's own assets (twapserver/ui/static, vendored): nothing from
+# another origin. Their inline scripts are allowed by hash, computed from the page
+# actually sent; inline styles are allowed because Swagger UI, ReDoc and the charts set
+# them. connect-src 'self' also covers the dashboard's ws:// socket to this host.
 _API_CSP = "default-src 'none'; frame-ancestors 'none'"
-_DOCS_CDN = "https://cdn.jsdelivr.net"
 _HTML_CSP = (
-    "default-src 'none'; script-src {scripts}; "
-    "style-src {cdn} https://fonts.googleapis.com 'unsafe-inline'; "
-    "font-src https://fonts.gstatic.com; img-src 'self' data: https:; connect-src 'self'; "
+    "default-src 'none'; script-src {scripts}; style-src 'self' 'unsafe-inline'; "
+    "font-src 'self' data:; img-src 'self' data:; connect-src 'self'; "
     "worker-src blob:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
 _INLINE_SCRIPT = re.compile(rb"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", re.S | re.I)
@@ -249,7 +249,7 @@ def _html_csp(page: bytes) -> str:
         f"'sha256-{base64.b64encode(hashlib.sha256(script).digest()).decode()}'"
         for script in _INLINE_SCRIPT.findall(page)
     ]
-    return _HTML_CSP.format(cdn=_DOCS_CDN, scripts=" ".join([_DOCS_CDN, *hashes]))
+    return _HTML_CSP.format(scripts=" ".join(["'self'", *hashes]))
 
 
 class HeadAsGet:

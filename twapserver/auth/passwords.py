@@ -16,12 +16,15 @@ import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
+from typing import Any, TypeVar
 
 from pwdlib import PasswordHash
 from pwdlib.exceptions import UnknownHashError
 from pwdlib.hashers.argon2 import Argon2Hasher
 
 __all__ = ["VerificationBusy", "VerificationGate", "hash_password", "verify_password"]
+
+T = TypeVar("T")
 
 # Niceness of the verification threads (0 = normal, 19 = lowest priority).
 _HASHING_NICENESS = 10
@@ -47,14 +50,15 @@ class VerificationBusy(Exception):
     """No verification slot freed up in time; the client may retry after `retry_after_s`."""
 
     def __init__(self, retry_after_s: float) -> None:
-        super().__init__(f"too many logins in progress; retry after {retry_after_s:g} s")
+        super().__init__(f"too many password checks in progress; retry after {retry_after_s:g} s")
         self.retry_after_s = retry_after_s
 
 
 class VerificationGate:
-    """Runs at most `concurrency` password checks at once, each hash in a worker thread.
+    """Runs at most `concurrency` argon2 computations (checks, new hashes) at once.
 
-    A caller waits up to `queue_timeout_s` for a slot, then gets `VerificationBusy`.
+    Each runs in a worker thread; a caller waits up to `queue_timeout_s` for a
+    slot, then gets `VerificationBusy`.
     """
 
     def __init__(self, concurrency: int, queue_timeout_s: float) -> None:
@@ -76,24 +80,34 @@ class VerificationGate:
         dummy hash and the answer is False: a login for a missing user costs as
         much as one with a wrong password, so timings do not reveal which names exist.
         """
-        try:
-            async with asyncio.timeout(self.queue_timeout_s):
-                await self._slots.acquire()
-        except TimeoutError:
-            raise VerificationBusy(self.queue_timeout_s) from None
+        await self._acquire()
         try:
             password_hash = await find_hash()
         except BaseException:
             self._slots.release()
             raise
-        work = asyncio.get_running_loop().run_in_executor(
-            self._threads, _verify_or_dummy, password, password_hash
-        )
+        matches = await self._run_and_release(_verify_or_dummy, password, password_hash)
+        return matches and password_hash is not None
+
+    async def hash(self, password: str) -> str:
+        """The argon2 hash of `password` (see `hash_password`), computed in a slot."""
+        await self._acquire()
+        return await self._run_and_release(hash_password, password)
+
+    async def _acquire(self) -> None:
+        try:
+            async with asyncio.timeout(self.queue_timeout_s):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise VerificationBusy(self.queue_timeout_s) from None
+
+    async def _run_and_release(self, work: Callable[..., T], *args: Any) -> T:
+        """`work(*args)` in a gate thread; the slot held by the caller is released after it."""
+        future = asyncio.get_running_loop().run_in_executor(self._threads, work, *args)
         # Released when the thread finishes, not when this caller stops waiting:
         # a cancelled request must not let more hashes run than there are slots.
-        work.add_done_callback(lambda _: self._slots.release())
-        matches = await asyncio.shield(work)
-        return matches and password_hash is not None
+        future.add_done_callback(lambda _: self._slots.release())
+        return await asyncio.shield(future)
 
 
 def _lower_priority() -> None:

@@ -71,16 +71,26 @@ def check_password(password: str) -> None:
 
 
 async def create_user(
-    session: AsyncSession, username: str, password: str, *, now_ns: int
+    session: AsyncSession,
+    username: str,
+    password: str,
+    *,
+    now_ns: int,
+    gate: VerificationGate | None = None,
 ) -> UserRow:
     """Add a user (created at `now_ns`, ns since the epoch) and flush; the caller commits.
 
-    Raises `InvalidAccount` for a bad username or password and `UserExists` when
-    the name is taken; after `UserExists` the session has been rolled back.
+    The password is hashed through `gate` when given (the server: bounded, may
+    raise `VerificationBusy`), else in a worker thread (the CLI, tests). Raises
+    `InvalidAccount` for a bad username or password and `UserExists` when the
+    name is taken; after `UserExists` the session has been rolled back.
     """
     check_username(username)
     check_password(password)
-    password_hash = await asyncio.to_thread(hash_password, password)
+    if gate is not None:
+        password_hash = await gate.hash(password)
+    else:
+        password_hash = await asyncio.to_thread(hash_password, password)
     user = UserRow(username=username, password_hash=password_hash, created_ns=now_ns)
     session.add(user)
     # Insert-and-catch rather than look-then-insert: the unique index decides,
@@ -120,8 +130,11 @@ async def authenticate(
 
     async def find_hash() -> str | None:
         nonlocal found
-        async with sessions() as session:
-            found = await get_user_by_name(session, username)
+        # A name no account can have (a NUL byte, which PostgreSQL refuses in
+        # text, or 64 KiB of form field) is not looked up: an unknown user.
+        if _USERNAME.fullmatch(username):
+            async with sessions() as session:
+                found = await get_user_by_name(session, username)
         return None if found is None else found.password_hash
 
     if not await gate.verify(password, find_hash) or found is None:

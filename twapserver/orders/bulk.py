@@ -37,9 +37,15 @@ class Rows:
         return f"(SELECT {picks} FROM json_each(:rows)) AS w"
 
     def statement(self, dialect: str, template: str) -> TextClause:
-        """`template` with `{source}` (see `source`) and `{names}` (w's columns) filled in."""
+        """`template` with `{source}` (see `source`), `{names}` (w's columns) filled in.
+
+        `{noindex}` before a column keeps SQLite from driving the join by that
+        column's index (unary `+`): it must look rows up by primary key from `w`,
+        not scan `w` for each row the index yields.
+        """
         names = ", ".join(f"w.{name}" for name, _ in self.columns)
-        return text(template.format(source=self.source(dialect), names=names))
+        noindex = "+" if dialect == "sqlite" else ""
+        return text(template.format(source=self.source(dialect), names=names, noindex=noindex))
 
 
 def _plain(value: Any) -> Any:

@@ -324,7 +324,7 @@ _PROGRESS_SQL = (
     " slices_done = w.slices_done, next_due_ns = w.next_due_ns, ended_ns = w.ended_ns,"
     " market_window = w.market_window, updated_ns = w.updated_ns"
     " FROM {source} WHERE orders.id = w.id AND orders.version = w.version"
-    " AND orders.lease_owner = :owner RETURNING orders.id"
+    " AND {noindex}orders.lease_owner = :owner RETURNING orders.id"
 )
 _SLICES_SQL = (
     'INSERT INTO slices (order_id, "index", due_ns, executed_ns, target_qty, filled_qty,'
