@@ -12,6 +12,7 @@ from tests.core.builders import S, book, spec
 from twapcore import (
     MarketActivity,
     OrderExecution,
+    OrderSpec,
     OrderStatus,
     SkipReason,
     load_profile,
@@ -178,3 +179,15 @@ def test_load_profile_refuses_a_non_list(tmp_path: Path) -> None:
 
     with pytest.raises(ValueError, match="non-empty list of weights"):
         load_profile(path)
+
+
+def test_a_twap_random_slice_jittered_to_zero_waits_with_a_reason() -> None:
+    def order(seed: int) -> OrderSpec:
+        return spec(quantity="0.004", slices=4, algorithm="twap_random", seed=seed, jitter="1")
+
+    seed = next(s for s in range(200) if OrderExecution(order(s), 0).plan[0].qty == 0)
+    execution = OrderExecution(order(seed), 0)
+
+    result = execution.step(execution.plan[0].due_ns, book(ts=execution.plan[0].due_ns))
+
+    assert (result.target_qty, result.reason) == (D(0), SkipReason.NOTHING_DUE)

@@ -304,6 +304,18 @@ def test_a_422_never_echoes_secrets(live: Live, body: dict[str, Any]) -> None:
     assert "hunter2" not in response.text
 
 
+def test_a_non_json_body_is_not_echoed(live: Live) -> None:
+    # A form sent where JSON is expected: the raw body (here holding a password) is the input.
+    response = httpx.post(
+        live.base + "/auth/refresh",
+        content=b"refresh_token=hunter2-hunter2&password=hunter2",
+        headers={"content-type": "text/plain"},
+    )
+
+    assert response.status_code in (400, 422)
+    assert "hunter2" not in response.text
+
+
 def test_rejection_body_is_strict_json_without_secrets_or_non_finite_numbers() -> None:
     problems = [
         {"type": "t", "loc": ("body", "quantity"), "msg": "bad", "input": float("nan")},

@@ -79,7 +79,9 @@ def _public_error(error: Mapping[str, Any]) -> dict[str, Any]:
         "loc": loc,
         "msg": _cut(str(error.get("msg", "invalid")), _MAX_MESSAGE_CHARS),
     }
-    secret = any(is_secret_field(part) for part in loc)
+    # A whole raw body (a form or text where JSON was expected) may hold a password.
+    raw_body = loc == ["body"] and isinstance(error.get("input"), str | bytes)
+    secret = raw_body or any(is_secret_field(part) for part in loc)
     if "input" in error and not secret:
         public["input"] = _shown(error["input"])
     # ctx["error"] is the raising exception, whose text `msg` already holds.

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from annotated_types import Interval as Bounds
 from fastapi import APIRouter, HTTPException, Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from twapcore import InvalidOrder, OrderStatus, TwapExecution, build_report
@@ -171,9 +171,11 @@ async def submit_twap(
         message = f"token_id {body.token_id!r} was already used"
         return _rejection("duplicate_token_id", message, 409)
     metrics.ORDERS_ACCEPTED.labels("twap").inc()
-    return OrderAccepted(
+    accepted = OrderAccepted(
         token_id=body.token_id, order=_public(execution, now, now), schedule=_schedule(execution)
     )
+    # Serialized here once: FastAPI would validate the model again against response_model.
+    return Response(accepted.model_dump_json(), status_code=201, media_type="application/json")
 
 
 def _rejection(reason: str, message: str, status_code: int) -> JSONResponse:

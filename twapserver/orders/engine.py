@@ -186,7 +186,11 @@ class Engine:
     def on_cancel(self, order_id: int) -> None:
         """A cancel was requested: apply it if this engine holds the order."""
         live = self._live.get(order_id)
-        if live is not None and self._cancel(live, self.clock()):
+        if live is None:
+            return
+        if live.stale:
+            self._spawn(self._reload(live))  # the reload applies the request
+        elif self._cancel(live, self.clock()):
             self._spawn(self.flush())
 
     # --- leases -----------------------------------------------------------------------------
@@ -211,8 +215,8 @@ class Engine:
                 if order_id not in held and not live.execution.status.is_final:
                     log.warning("engine %s: lost the lease of %s", self.engine_id, live.token_id)
                     self._drop(live)
-                elif held.get(order_id) is not None and self._cancel(live, now):
-                    self._commits.queued.set()
+                elif held.get(order_id) is not None and not live.stale:
+                    self._cancel(live, now)  # a cancel request whose notification was lost
             orphans = [order_id for order_id in held if order_id not in self._live]
             claimed = await self._claim(now, until)
             await self._adopt([*orphans, *claimed], now)
@@ -223,17 +227,18 @@ class Engine:
         ids, self._to_claim = sorted(self._to_claim), set()
         if not ids:
             return 0
-        now = self.clock() if now_ns is None else now_ns
-        claimed: list[int] = []
-        for start in range(0, len(ids), leases.CLAIM_BATCH):
-            async with self.sessions() as session:
-                chunk = ids[start : start + leases.CLAIM_BATCH]
-                rows = await leases.claim(
-                    session, self.engine_id, now, now + self.lease_ns, ids=chunk
-                )
-            claimed += [c.order_id for c in rows]
-        await self._adopt(claimed, now)
-        return len(claimed)
+        async with self._maintain_lock:  # one claimer at a time: an order is adopted once
+            now = self.clock() if now_ns is None else now_ns
+            claimed: list[int] = []
+            for start in range(0, len(ids), leases.CLAIM_BATCH):
+                async with self.sessions() as session:
+                    chunk = ids[start : start + leases.CLAIM_BATCH]
+                    rows = await leases.claim(
+                        session, self.engine_id, now, now + self.lease_ns, ids=chunk
+                    )
+                claimed += [c.order_id for c in rows]
+            await self._adopt(claimed, now)
+            return len(claimed)
 
     async def _claim(self, now: int, until: int) -> list[int]:
         claimed: list[int] = []
@@ -257,6 +262,8 @@ class Engine:
                     session, order_ids[start : start + leases.CLAIM_BATCH]
                 )
             for order, execution in loaded:
+                if order.id in self._live:
+                    continue
                 live = LiveOrder(order, execution, order.version, repository.saved_window(order))
                 live.last_totals = self._counters_for(order).totals(now)
                 self._live[order.id] = live

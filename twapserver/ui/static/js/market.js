@@ -9,6 +9,7 @@ import { api } from "./api.js";
 import { clock, num, row } from "./format.js";
 
 const LEVELS = 10;
+const INTERVAL_S = { "1m": 60, "5m": 300, "15m": 900, "1h": 3600 };
 
 function decimals(text) {
   const point = text.indexOf(".");
@@ -58,6 +59,7 @@ export class KlinesChart {
   async load(exchange, symbol, interval) {
     const path = `/klines/${encodeURIComponent(exchange)}/${encodeURIComponent(symbol)}`;
     const candles = await api(`${path}?interval=${interval}&limit=300`);
+    this.intervalS = INTERVAL_S[interval] || 60;
     this.series.setData(
       candles.map((c) => ({
         time: Math.floor(c.open_ns / 1e9),
@@ -70,11 +72,12 @@ export class KlinesChart {
     this.chart.timeScale().fitContent();
   }
 
-  /** Show `fills` ({ts_ns, price, qty, side}) on the chart. */
+  /** Show `fills` ({ts_ns, price, qty, side}) on the chart, each on its candle. */
   showFills(fills) {
+    const step = this.intervalS || 60;
     const markers = fills
       .map((fill) => ({
-        time: Math.floor(Number(BigInt(fill.ts_ns) / 1000000000n)),
+        time: Math.floor(Number(BigInt(fill.ts_ns) / 1000000000n) / step) * step,
         position: fill.side === "buy" ? "belowBar" : "aboveBar",
         color: fill.side === "buy" ? "#1a7f37" : "#cf222e",
         shape: fill.side === "buy" ? "arrowUp" : "arrowDown",

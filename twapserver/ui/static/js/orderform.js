@@ -1,0 +1,156 @@
+// The order form, built from the server's OpenAPI document: every `POST /orders/<name>`
+// is an algorithm, its request schema gives the fields, so an algorithm added to the
+// server appears here without a change. Rejections are shown next to the field they
+// name (`detail[].loc`, or the field a rejection message starts with).
+import { api, ApiError } from "./api.js";
+import { el } from "./format.js";
+
+const MARKET_FIELDS = new Set(["exchange", "symbol"]); // taken from the market pickers
+
+function resolve(document, schema) {
+  return schema && schema.$ref ? document.components.schemas[schema.$ref.split("/").pop()] : schema;
+}
+
+/** {name: {path, schema}} of every algorithm the server offers. */
+export async function algorithms() {
+  const document = await api("/openapi.json");
+  const found = {};
+  for (const [path, item] of Object.entries(document.paths)) {
+    const match = /^\/orders\/([a-z0-9_]+)$/.exec(path);
+    const content = item.post?.requestBody?.content?.["application/json"];
+    if (match && content) found[match[1]] = { path, schema: resolve(document, content.schema) };
+  }
+  return found;
+}
+
+function variants(property) {
+  return property.anyOf ? property.anyOf : [property];
+}
+
+function allows(property, type) {
+  return variants(property).some((variant) => variant.type === type);
+}
+
+function defaultValue(name, property) {
+  if (name === "token_id") return `ui-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
+  return property.default ?? "";
+}
+
+/** A labelled input for one schema property, with its hint and error slot. */
+function field(name, property, required) {
+  const id = `field-${name}`;
+  const wrapper = el("div", "", { class: "field" });
+  const label = el("label", property.title || name, { for: id });
+  if (required) label.append(el("span", " *", { "aria-hidden": "true" }));
+  const enums = variants(property).find((variant) => variant.enum)?.enum;
+  let input;
+  if (enums) {
+    input = el("select", "", { id, name });
+    for (const value of enums) input.append(el("option", value, { value }));
+    if (property.default) input.value = property.default;
+  } else {
+    input = el("input", "", { id, name, autocomplete: "off" });
+    input.value = defaultValue(name, property);
+    if (allows(property, "number") || allows(property, "integer")) input.inputMode = "decimal";
+  }
+  if (required) input.required = true;
+  const error = el("p", "", { id: `${id}-error`, class: "error field-error", "aria-live": "polite" });
+  const hint = el("p", property.description || "", { id: `${id}-hint`, class: "hint" });
+  input.setAttribute("aria-describedby", `${id}-error ${id}-hint`);
+  wrapper.append(label, input, error, hint);
+  return wrapper;
+}
+
+/** The JSON value of an input: integers as numbers where the schema wants a JSON integer
+ * (anything else is sent as typed, for the server to name what is wrong with it). */
+function value(property, text) {
+  if (allows(property, "integer") && !allows(property, "string") && /^-?\d+$/.test(text)) {
+    return Number(text);
+  }
+  return text;
+}
+
+export class OrderForm {
+  /** `market()` gives the chosen {exchange, symbol}; `onSubmitted(answer)` gets a 201 body. */
+  constructor(form, picker, market, onSubmitted) {
+    this.form = form;
+    this.picker = picker;
+    this.market = market;
+    this.onSubmitted = onSubmitted;
+    this.algorithms = {};
+    picker.addEventListener("change", () => this.build());
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.submit();
+    });
+  }
+
+  async load() {
+    this.algorithms = await algorithms();
+    this.picker.replaceChildren(...Object.keys(this.algorithms).map((name) => el("option", name, { value: name })));
+    this.build();
+  }
+
+  build() {
+    const { schema } = this.algorithms[this.picker.value];
+    const required = new Set(schema.required || []);
+    const fields = Object.entries(schema.properties)
+      .filter(([name]) => !MARKET_FIELDS.has(name))
+      .map(([name, property]) => field(name, property, required.has(name)));
+    this.status = el("p", "", { class: "form-status", role: "status" });
+    this.formError = el("p", "", { class: "error", role: "alert" });
+    const button = el("button", `Submit ${this.picker.value.toUpperCase()}`, { type: "submit" });
+    this.form.replaceChildren(...fields, button, this.formError, this.status);
+  }
+
+  clearErrors() {
+    for (const node of this.form.querySelectorAll(".field-error")) node.textContent = "";
+    for (const node of this.form.querySelectorAll("[aria-invalid]")) node.removeAttribute("aria-invalid");
+    this.formError.textContent = "";
+    this.status.textContent = "";
+  }
+
+  /** Put `message` next to the input called `name`; false when there is no such input. */
+  showError(name, message) {
+    const input = this.form.elements.namedItem(name);
+    if (!input) return false;
+    input.setAttribute("aria-invalid", "true");
+    this.form.querySelector(`#field-${name}-error`).textContent = message;
+    return true;
+  }
+
+  async submit() {
+    this.clearErrors();
+    const { path, schema } = this.algorithms[this.picker.value];
+    const body = { ...this.market() };
+    for (const [name, property] of Object.entries(schema.properties)) {
+      const input = this.form.elements.namedItem(name);
+      if (!input || input.value.trim() === "") continue;
+      body[name] = value(property, input.value.trim());
+    }
+    try {
+      const answer = await api(path, { method: "POST", body, auth: true });
+      this.status.textContent = `accepted ${answer.token_id}`;
+      this.form.elements.namedItem("token_id").value = defaultValue("token_id", {});
+      this.onSubmitted(answer);
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error;
+      this.showRejection(error.body, error.message);
+    }
+  }
+
+  showRejection(body, message) {
+    let placed = false;
+    for (const problem of Array.isArray(body.detail) ? body.detail : []) {
+      const loc = problem.loc || [];
+      const name = loc[loc.length - 1];
+      placed = this.showError(String(name), problem.msg) || placed;
+    }
+    // Engine rejections name the field first: "quantity 0.000001 is below the lot size …".
+    const first = /^([a-z_]+)\b/.exec(message || "");
+    if (!placed && first) placed = this.showError(first[1], message);
+    if (!placed) this.formError.textContent = message;
+    const invalid = this.form.querySelector("[aria-invalid]");
+    if (invalid) invalid.focus();
+  }
+}
