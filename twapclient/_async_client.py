@@ -26,6 +26,7 @@ from twapclient._protocol import (
     Number,
     Protocol,
     TokensListener,
+    TokensSource,
     transport_error,
 )
 from twapclient._stream import StreamOptions, TwapStream, ws_url
@@ -51,10 +52,16 @@ class AsyncTwapClient(ClientSession):
         timeout: float = 10,
         tokens: Tokens | None = None,
         on_tokens: TokensListener | None = None,
+        stored_tokens: TokensSource | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._protocol = Protocol(
-            base_url, timeout=timeout, tokens=tokens, on_tokens=on_tokens, clock=clock
+            base_url,
+            timeout=timeout,
+            tokens=tokens,
+            on_tokens=on_tokens,
+            stored_tokens=stored_tokens,
+            clock=clock,
         )
         self._http = httpx.AsyncClient(transport=transport, timeout=timeout)
 

@@ -26,6 +26,7 @@ from twapclient._protocol import (
     Number,
     Protocol,
     TokensListener,
+    TokensSource,
     transport_error,
 )
 from twapcore import Side
@@ -41,8 +42,10 @@ class TwapClient(ClientSession):
     `transport` replaces the network (e.g. `httpx.MockTransport` in tests);
     `timeout` is in seconds per request. Pass `tokens` to resume a saved session;
     `on_tokens` is called with every new token pair (after login and refreshes),
-    so a caller can save them; `clock` (epoch seconds) decides when tokens are due
-    for refresh. Use as a context manager, or call `close()`.
+    so a caller can save them; `stored_tokens` returns the session as saved by
+    another process sharing it (adopted instead of refreshing when newer); `clock`
+    (epoch seconds) decides when tokens are due for refresh. Use as a context
+    manager, or call `close()`.
     """
 
     def __init__(
@@ -53,10 +56,16 @@ class TwapClient(ClientSession):
         timeout: float = 10,
         tokens: Tokens | None = None,
         on_tokens: TokensListener | None = None,
+        stored_tokens: TokensSource | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._protocol = Protocol(
-            base_url, timeout=timeout, tokens=tokens, on_tokens=on_tokens, clock=clock
+            base_url,
+            timeout=timeout,
+            tokens=tokens,
+            on_tokens=on_tokens,
+            stored_tokens=stored_tokens,
+            clock=clock,
         )
         self._http = httpx.Client(transport=transport, timeout=timeout)
 

@@ -50,6 +50,8 @@ Flow = Generator[httpx.Request, httpx.Response, T]
 
 Number = Decimal | int | float | str
 TokensListener = Callable[[Tokens], None]
+# The session as saved by whoever else shares it (e.g. another `twap` process), or None.
+TokensSource = Callable[[], Tokens | None]
 
 USER_AGENT = "twapclient/0.1.0"
 
@@ -169,12 +171,14 @@ class Protocol:
         timeout: float | httpx.Timeout = 10,
         tokens: Tokens | None = None,
         on_tokens: TokensListener | None = None,
+        stored_tokens: TokensSource | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.base_url = normalize_base_url(base_url)
         self.tokens = tokens
         self._timeout = httpx.Timeout(timeout)
         self._on_tokens = on_tokens
+        self._stored_tokens = stored_tokens
         self._clock = clock
 
     def request(
@@ -231,10 +235,28 @@ class Protocol:
         return self.tokens
 
     def access_token(self, *, force_refresh: bool = False) -> Flow[str]:
-        """A usable access token: refreshed first when forced or about to expire."""
-        if force_refresh or self._clock() >= self._require_tokens().refresh_at:
+        """A usable access token: refreshed first when forced or about to expire.
+
+        Before refreshing, a session saved by someone sharing it (`stored_tokens`)
+        that is newer than ours is adopted instead: the server rotates refresh
+        tokens and treats a second use of one as theft, so two processes sharing a
+        saved session must never both spend the same refresh token.
+        """
+        due = force_refresh or self._clock() >= self._require_tokens().refresh_at
+        if due and not self._adopt_stored_tokens():
             yield from self.refresh()
         return self._require_tokens().access_token
+
+    def _adopt_stored_tokens(self) -> bool:
+        """True if a different, not yet due session was saved by someone else (now ours)."""
+        stored = self._stored_tokens() if self._stored_tokens is not None else None
+        current = self._require_tokens()
+        if stored is None or stored.refresh_token == current.refresh_token:
+            return False
+        if self._clock() >= stored.refresh_at:
+            return False
+        self.tokens = stored
+        return True
 
     def _authorized(
         self,

@@ -80,7 +80,12 @@ class _Target:
         def save(tokens: Tokens) -> None:
             save_credentials(saved.model_copy(update={"tokens": tokens}))
 
-        return {"tokens": saved.tokens, "on_tokens": save}
+        def stored() -> Tokens | None:
+            # Another `twap` process may have refreshed (and so spent) our refresh token.
+            latest = load_credentials()
+            return latest.tokens if latest is not None and latest.url == saved.url else None
+
+        return {"tokens": saved.tokens, "on_tokens": save, "stored_tokens": stored}
 
     def client(self) -> TwapClient:
         return TwapClient(self.url, **self.options())

@@ -177,6 +177,28 @@ def test_a_token_due_for_refresh_is_refreshed_before_the_request() -> None:
     ]
 
 
+def test_a_session_refreshed_by_another_process_is_adopted_instead_of_refreshing() -> None:
+    # The server rotates refresh tokens: spending r1 again would revoke the user.
+    api = FakeApi(_expiring_once)
+    elsewhere = _tokens("a2", "r2")
+
+    api.client(
+        tokens=_tokens("a1", "r1", refresh_at=NOW - 1), stored_tokens=lambda: elsewhere
+    ).orders()
+
+    assert [(path, auth) for _, path, _, auth in api.seen] == [("/orders", "Bearer a2")]
+
+
+def test_a_stored_session_that_is_also_due_is_refreshed() -> None:
+    api = FakeApi(_expiring_once)
+    stale = _tokens("a0", "r0", refresh_at=NOW - 5)
+
+    api.client(tokens=_tokens("a1", "r1", refresh_at=NOW - 1), stored_tokens=lambda: stale).orders()
+
+    assert [path for _, path, _, _ in api.seen] == ["/auth/refresh", "/orders"]
+    assert orjson.loads(api.bodies[0]) == {"refresh_token": "r1"}
+
+
 def test_a_refused_refresh_asks_to_log_in_again() -> None:
     def refresh_refused(request: httpx.Request) -> httpx.Response:
         return httpx.Response(401, json={"detail": "token expired"})

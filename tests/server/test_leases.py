@@ -283,6 +283,24 @@ async def test_cancel_of_an_order_held_elsewhere_is_requested_then_applied_on_ta
     assert (order.status, order.slices_done) == ("cancelled", 0)
 
 
+async def test_a_cancel_request_whose_notification_was_lost_is_applied_at_the_heartbeat(
+    pools: tuple[Sessions, Sessions],
+) -> None:
+    clock, hub = Clock(), _hub()
+    engine = _engine(pools[0], hub, clock, "a")
+    (order_id,) = await _insert(pools[0], _spec("x"))
+    await engine.maintain()
+    async with pools[1]() as session:
+        await leases.request_cancel(session, order_id, T0)  # nobody is told
+
+    clock.now = T0 + S
+    await engine.maintain()
+
+    order = await _order(pools[0], order_id)
+    assert (order.status, order.ended_ns) == ("cancelled", T0 + S)
+    assert engine.live(order_id) is None
+
+
 async def test_group_commit_refuses_exactly_the_duplicate_requests(
     pools: tuple[Sessions, Sessions], engine: AsyncEngine
 ) -> None:

@@ -142,7 +142,7 @@ class Engine:
         self._claim_wakeup = asyncio.Event()  # orders were submitted
         self._to_claim: set[int] = set()
         self._tasks: list[asyncio.Task[None]] = []
-        self._spawned: set[asyncio.Task[None]] = set()
+        self._spawned: set[asyncio.Task[Any]] = set()
         self._counters: dict[tuple[str, str], MarketCounters] = {}
         market.trade_listeners.append(self._on_trade)
         self.order_events.on_submitted(self.on_submitted)
@@ -513,7 +513,7 @@ class Engine:
                 log.exception("engine %s: lease maintenance failed", self.engine_id)
 
     # --- helpers ------------------------------------------------------------------------------
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+    def _spawn(self, work: Coroutine[Any, Any, object]) -> None:
         task = asyncio.create_task(work)
         self._spawned.add(task)
         task.add_done_callback(self._spawned.discard)

@@ -1,0 +1,223 @@
+"""The dashboard and the offline docs in a real browser (Playwright driving Debian's Chromium)
+against `twapserver run --demo` on a free port.
+
+Chromium is installed with apt-get when missing and running as root; otherwise (or
+without the `playwright` package) these tests are skipped with the reason shown.
+Screenshots (1280×800 and phone width) go to a temporary folder, printed in the log.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.server.server_process import free_port
+
+CHROMIUM = "/usr/bin/chromium"
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+TIMEOUT_MS = 15_000
+
+
+def _chromium() -> str:
+    """Debian's Chromium, installed with apt-get when missing and we are root; else a skip."""
+    if shutil.which(CHROMIUM):
+        return CHROMIUM
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        pytest.skip(f"{CHROMIUM} is missing and apt-get install needs root (uid {os.geteuid()})")
+    install = ["apt-get", "install", "-y", "--no-install-recommends", "chromium"]
+    done = subprocess.run(install, capture_output=True, text=True, check=False)
+    if done.returncode != 0:  # a stale package list: update once, then try again
+        subprocess.run(["apt-get", "update"], capture_output=True, check=False)
+        done = subprocess.run(install, capture_output=True, text=True, check=False)
+    if done.returncode != 0 or not shutil.which(CHROMIUM):
+        pytest.skip(f"apt-get install chromium failed: {done.stderr.strip()[-300:]}")
+    return CHROMIUM
+
+
+class Demo:
+    """A running `twapserver run --demo`: its URL and the demo account's password."""
+
+    def __init__(self, base: str, password: str) -> None:
+        self.base = base
+        self.password = password
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    folder = tmp_path_factory.mktemp("demo")
+    log_path = folder / "server.log"
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TWAP_")}
+    command = [sys.executable, "-c", "from twapserver.cli import main; main()", "run", "--demo"]
+    # The log goes to a file: a pipe nobody reads would stall the server once full.
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [*command, "--port", str(port)], cwd=folder, env=env, stdout=log, stderr=log
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None, log_path.read_text()
+            try:
+                httpx.get(base + "/health", timeout=1)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, log_path.read_text()
+                time.sleep(0.05)
+        found = re.search(r"user demo\s+password (\S+)", log_path.read_text())
+        assert found, log_path.read_text()
+        yield Demo(base, found.group(1))
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    executable = _chromium()
+    with sync_api.sync_playwright() as playwright:
+        # --no-sandbox: Chromium refuses its sandbox when run as root (CI runs as root).
+        launched = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("screenshots")
+    print(f"screenshots in {folder}")
+    return folder
+
+
+def _logged_in(browser: Any, demo: Demo, viewport: dict[str, int]) -> Any:
+    page = browser.new_page(viewport=viewport)
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(demo.base + "/ui")
+    page.get_by_label("Username").fill("demo")
+    page.get_by_label("Password").fill(demo.password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_selector("#order-form button[type=submit]")
+    return page
+
+
+def _book_seq(page: Any, exchange: str) -> str:
+    """Wait for a book of `exchange` and return its sequence marker."""
+    selector = f"#book[data-exchange='{exchange}'] tbody tr"
+    page.wait_for_selector(selector)
+    return str(page.get_attribute("#book", "data-seq"))
+
+
+def _wait_book_update(page: Any, exchange: str) -> None:
+    first = _book_seq(page, exchange)
+    page.wait_for_function(
+        "([exchange, seq]) => { const t = document.getElementById('book');"
+        " return t.dataset.exchange === exchange && t.dataset.seq !== seq; }",
+        arg=[exchange, first],
+    )
+
+
+def _submit(page: Any, quantity: str, duration: str, slices: str) -> str:
+    token = page.input_value("#field-token_id")
+    page.fill("#field-quantity", quantity)
+    page.fill("#field-limit_price", "1000000")
+    page.fill("#field-duration_s", duration)
+    page.fill("#field-slices", slices)
+    page.get_by_role("button", name="Submit TWAP").click()
+    return token
+
+
+def test_login_shows_both_venues_books_updating(browser: Any, demo: Demo, screenshots: Path) -> None:
+    page = _logged_in(browser, demo, DESKTOP)
+
+    _wait_book_update(page, "binance")
+    page.select_option("#exchange", "kraken")
+    page.select_option("#symbol", "BTC-CHF")
+    _wait_book_update(page, "kraken")
+
+    rows = page.locator("#book tbody tr")
+    assert 1 <= rows.count() <= 10
+    assert page.get_attribute("#book", "data-symbol") == "BTC-CHF"
+    page.screenshot(path=screenshots / "dashboard-1280x800.png")
+    page.close()
+
+
+def test_submitted_order_shows_progress_and_fills(browser: Any, demo: Demo, screenshots: Path) -> None:
+    page = _logged_in(browser, demo, DESKTOP)
+    _book_seq(page, "binance")
+
+    token = _submit(page, quantity="0.002", duration="2", slices="2")
+
+    page.wait_for_selector(f"#detail[data-token='{token}'][data-status='completed']")
+    assert page.locator("#fills tbody tr").count() >= 2
+    assert page.locator(f"#orders tr[data-token='{token}'][data-status='completed']").count() == 1
+    assert page.get_attribute("#progress path.filled", "d").count("L") >= 4
+    assert "0.002 of 0.002" in page.inner_text("#detail-summary")
+    page.screenshot(path=screenshots / "order-detail-1280x800.png", full_page=True)
+    page.close()
+
+
+def test_cancel_stops_a_working_order(browser: Any, demo: Demo) -> None:
+    page = _logged_in(browser, demo, DESKTOP)
+    _book_seq(page, "binance")
+    token = _submit(page, quantity="0.01", duration="600", slices="10")
+    page.wait_for_selector(f"#detail[data-token='{token}']")
+
+    page.get_by_role("button", name="Cancel order").click()
+
+    page.wait_for_selector(f"#detail[data-token='{token}'][data-status='cancelled']")
+    assert page.locator(f"#orders tr[data-token='{token}'][data-status='cancelled']").count() == 1
+    assert page.is_disabled("#cancel")
+    page.close()
+
+
+def test_bad_quantity_is_explained_next_to_the_quantity_field(
+    browser: Any, demo: Demo, screenshots: Path
+) -> None:
+    page = _logged_in(browser, demo, PHONE)
+
+    _submit(page, quantity="0.000001", duration="60", slices="2")
+
+    error = page.locator("#field-quantity-error")
+    error.wait_for()
+    page.wait_for_function("document.getElementById('field-quantity-error').textContent !== ''")
+    assert "below the lot size 0.00001" in error.inner_text()
+    assert page.get_attribute("#field-quantity", "aria-invalid") == "true"
+    assert page.evaluate("document.activeElement.id") == "field-quantity"
+    page.screenshot(path=screenshots / "rejection-phone.png", full_page=True)
+    page.close()
+
+
+@pytest.mark.parametrize(("path", "shown"), [("/docs", "/orders/twap"), ("/redoc", "/orders/twap")])
+def test_docs_render_with_every_other_host_blocked(
+    browser: Any, demo: Demo, path: str, shown: str
+) -> None:
+    page = browser.new_page(viewport=DESKTOP)
+    page.set_default_timeout(TIMEOUT_MS)
+    elsewhere: list[str] = []
+
+    def only_the_server(route: Any) -> None:
+        if route.request.url.startswith(demo.base):
+            route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_the_server)
+    page.goto(demo.base + path)
+
+    page.get_by_text(shown).first.wait_for()
+    assert elsewhere == []
+    page.close()
