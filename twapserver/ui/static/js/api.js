@@ -36,7 +36,7 @@ async function parse(response) {
 /** Log in with the OAuth2 password form; keeps the token pair. */
 export async function login(username, password) {
   const form = new URLSearchParams({ username, password });
-  keep(await parse(await fetch("/auth/token", { method: "POST", body: form })));
+  keep({ ...(await parse(await fetch("/auth/token", { method: "POST", body: form }))), username });
 }
 
 export function logout() {
@@ -55,7 +55,7 @@ export function refresh() {
     body: JSON.stringify({ refresh_token: current.refresh_token }),
   })
     .then(parse)
-    .then(keep)
+    .then((pair) => keep({ ...pair, username: current.username }))
     .finally(() => { refreshing = null; });
   return refreshing;
 }

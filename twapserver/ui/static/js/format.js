@@ -1,10 +1,13 @@
 // Display helpers shared by the panels.
 
-/** A decimal string without trailing-zero noise ("61826.89000000" -> "61826.89"). */
-export function num(value) {
+/** A decimal string without trailing-zero noise ("61826.89000000" -> "61826.89"), cut
+ * to `places` decimals when given (for computed figures such as a VWAP). */
+export function num(value, places) {
   if (value === null || value === undefined) return "–";
-  const text = String(value);
-  return text.includes(".") && !/e/i.test(text) ? text.replace(/\.?0+$/, "") : text;
+  let text = String(value);
+  if (/e/i.test(text) || !text.includes(".")) return text;
+  if (places !== undefined) text = text.slice(0, text.indexOf(".") + 1 + places);
+  return text.replace(/\.?0+$/, "");
 }
 
 /** "HH:MM:SS" (UTC) of a time in ns since the epoch. */

@@ -20,9 +20,9 @@ async function start() {
   $("login-panel").hidden = true;
   $("app").hidden = false;
   $("logout").hidden = false;
-  $("session").textContent = "logged in";
+  $("session").textContent = `logged in as ${tokens()?.username ?? "?"}`;
 
-  const chart = new KlinesChart($("klines"));
+  const chart = new KlinesChart($("klines"), $("klines-note"));
   let shownFills = [];
   const orders = new Orders(
     {

@@ -45,7 +45,8 @@ export function renderBook(table, timeLabel, book) {
 
 /** The candlestick chart of one symbol at one interval, with fill markers. */
 export class KlinesChart {
-  constructor(container) {
+  constructor(container, note) {
+    this.note = note;
     this.chart = createChart(container, {
       autoSize: true,
       layout: { background: { color: "#ffffff" }, textColor: "#1b1f24" },
@@ -58,8 +59,13 @@ export class KlinesChart {
   /** Load the last candles of `exchange`/`symbol` at `interval` (e.g. "1m"). */
   async load(exchange, symbol, interval) {
     const path = `/klines/${encodeURIComponent(exchange)}/${encodeURIComponent(symbol)}`;
-    const candles = await api(`${path}?interval=${interval}&limit=300`);
+    const asked = (this.asked = `${path}?interval=${interval}&limit=300`);
+    const candles = await api(asked);
+    if (asked !== this.asked) return; // the user picked another symbol meanwhile
     this.intervalS = INTERVAL_S[interval] || 60;
+    this.note.textContent = candles.length
+      ? ""
+      : `no ${interval} candles for ${exchange} ${symbol} yet (candles come from trades)`;
     this.series.setData(
       candles.map((c) => ({
         time: Math.floor(c.open_ns / 1e9),

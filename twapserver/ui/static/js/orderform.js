@@ -36,11 +36,16 @@ function defaultValue(name, property) {
   return property.default ?? "";
 }
 
+/** "duration_s" -> "duration (s)", "limit_price" -> "limit price". */
+function labelText(name) {
+  return name.replace(/_s$/, " (s)").replaceAll("_", " ");
+}
+
 /** A labelled input for one schema property, with its hint and error slot. */
 function field(name, property, required) {
   const id = `field-${name}`;
   const wrapper = el("div", "", { class: "field" });
-  const label = el("label", property.title || name, { for: id });
+  const label = el("label", labelText(name), { for: id });
   if (required) label.append(el("span", " *", { "aria-hidden": "true" }));
   const enums = variants(property).find((variant) => variant.enum)?.enum;
   let input;

@@ -41,11 +41,20 @@ function drawProgress(svg, detail) {
     node.setAttribute("transform", "translate(0,5)");
     return node;
   };
-  const legend = document.createElementNS(SVG, "text");
-  legend.setAttribute("x", "4");
-  legend.setAttribute("y", "14");
-  legend.textContent = `planned (grey) vs filled (green): ${num(detail.filled_qty)} / ${num(detail.quantity)}`;
-  svg.replaceChildren(line(planned, "planned"), line(filled, "filled"), legend);
+  const text = (x, y, content, anchor = "start") => {
+    const node = document.createElementNS(SVG, "text");
+    node.setAttribute("x", x);
+    node.setAttribute("y", y);
+    node.setAttribute("text-anchor", anchor);
+    node.textContent = content;
+    return node;
+  };
+  svg.replaceChildren(
+    line(planned, "planned"),
+    line(filled, "filled"),
+    text(4, 14, `planned (dashed) vs filled: ${num(detail.filled_qty)} / ${num(detail.quantity)}`),
+    text(396, 156, `${end.toFixed(1)} s after submission`, "end"),
+  );
 }
 
 export class Orders {
@@ -123,7 +132,7 @@ export class Orders {
       ["filled", `${num(detail.filled_qty)} of ${num(detail.quantity)}`], ["slices", `${detail.slices_done}/${detail.slices_total}`],
       ["average price", num(detail.average_price)], ["limit", num(detail.limit_price)],
       ["arrival mid", num(a.arrival_mid)], ["slippage vs arrival (bps)", num(a.slippage_bps)],
-      ["market VWAP", num(a.market_vwap)], ["slippage vs VWAP (bps)", num(a.vwap_slippage_bps)],
+      ["market VWAP", num(a.market_vwap, 8)], ["slippage vs VWAP (bps)", num(a.vwap_slippage_bps)],
       ["participation", num(a.participation_rate)], ["algorithm", a.algorithm || "twap"],
     ];
     const list = el("dl", "", { class: "facts" });
