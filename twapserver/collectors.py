@@ -187,7 +187,7 @@ def _observed(
     """A subclass of `venue` that reports connection and integrity events to `hub` and has
     its connections watched by `watchdog` (none: offline parsing, no connections)."""
 
-    class Observed(venue):  # type: ignore[valid-type,misc]
+    class Observed(venue):  # type: ignore[misc]
         def connect(self) -> list[tuple[Any, ...]]:
             connections: list[tuple[Any, ...]] = super().connect()
             if watchdog is not None:

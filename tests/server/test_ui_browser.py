@@ -150,7 +150,7 @@ def test_login_shows_both_venues_books_updating(browser: Any, demo: Demo, screen
     rows = page.locator("#book tbody tr")
     assert 1 <= rows.count() <= 10
     assert page.get_attribute("#book", "data-symbol") == "BTC-CHF"
-    page.screenshot(path=screenshots / "dashboard-1280x800.png")
+    page.screenshot(path=screenshots / "kraken-book-1280x800.png")
     page.close()
 
 
@@ -165,6 +165,8 @@ def test_submitted_order_shows_progress_and_fills(browser: Any, demo: Demo, scre
     assert page.locator(f"#orders tr[data-token='{token}'][data-status='completed']").count() == 1
     assert page.get_attribute("#progress path.filled", "d").count("L") >= 4
     assert "0.002 of 0.002" in page.inner_text("#detail-summary")
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=screenshots / "dashboard-1280x800.png")
     page.screenshot(path=screenshots / "order-detail-1280x800.png", full_page=True)
     page.close()
 

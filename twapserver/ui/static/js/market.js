@@ -46,6 +46,7 @@ export function renderBook(table, timeLabel, book) {
 /** The candlestick chart of one symbol at one interval, with fill markers. */
 export class KlinesChart {
   constructor(container, note) {
+    this.container = container;
     this.note = note;
     this.chart = createChart(container, {
       autoSize: true,
@@ -63,6 +64,7 @@ export class KlinesChart {
     const candles = await api(asked);
     if (asked !== this.asked) return; // the user picked another symbol meanwhile
     this.intervalS = INTERVAL_S[interval] || 60;
+    this.container.classList.toggle("empty", !candles.length);
     this.note.textContent = candles.length
       ? ""
       : `no ${interval} candles for ${exchange} ${symbol} yet (candles come from trades)`;
