@@ -173,8 +173,8 @@ class Settings(BaseSettings):
         5.0,
         gt=0,
         le=3600,
-        description="An engine's lease on an order lasts this long unless renewed (every "
-        "quarter of it); a dead engine's orders move to another engine after it runs out.",
+        description="A dead engine's orders move to another engine within this time; "
+        "engines renew their leases every quarter of it.",
     )
     engine_id: str | None = Field(
         None,

@@ -28,11 +28,14 @@ def _eventually(base: str, path: str, ready: object) -> httpx.Response:
         time.sleep(0.05)
 
 
-def test_demo_lists_the_replayed_exchange(demo_server: str) -> None:
+def test_demo_lists_both_replayed_venues(demo_server: str) -> None:
     response = httpx.get(demo_server + "/exchanges")
 
+    exchanges = {e["name"]: e["symbols"] for e in response.json()}
     assert response.status_code == 200
-    assert response.json() == [{"name": "binance", "symbols": ["BTC-USDT"]}]
+    assert exchanges["binance"] == ["BTC-USDT"]
+    assert {"BTC-CHF", "ETH-CHF", "XMR-USD"} <= set(exchanges["kraken"])
+    assert len(exchanges) == 2
 
 
 def test_demo_health_is_ok_with_a_fresh_book(demo_server: str) -> None:

@@ -143,9 +143,9 @@ async def test_a_dead_engines_orders_move_to_another_once_its_lease_ran_out(
     await a.run_due(T0)  # slice 0 by a; then a "dies": no heartbeat, no release
     takeovers = metrics.LEASE_TAKEOVERS._value.get()
 
-    clock.now = T0 + 4 * S
+    clock.now = T0 + 3 * S
     before_expiry = await b.maintain()
-    clock.now = T0 + 5 * S + 1
+    clock.now = T0 + 5 * S  # one lease (5 s) after a's last heartbeat and write
     after_expiry = await b.maintain()
     clock.now = T0 + 10 * S
     _publish(hub, clock.now)

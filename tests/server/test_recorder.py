@@ -232,7 +232,7 @@ async def test_the_app_records_while_it_runs_when_record_dir_is_set(tmp_path) ->
 
     (path,) = (tmp_path / "recordings").iterdir()
     recorded = lines(path)
-    assert path.name.startswith("binance-")
+    assert path.name.startswith("binance+kraken-")  # the demo replays both venues
     assert (recorded[0]["type"], recorded[0]["lot_size"]) == ("instrument", "0.00001")
     assert any(line["type"] == "book" for line in recorded)
 

@@ -35,7 +35,7 @@ def _chromium() -> str:
         return CHROMIUM
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
         pytest.skip(f"{CHROMIUM} is missing and apt-get install needs root (uid {os.geteuid()})")
-    install = ["apt-get", "install", "-y", "--no-install-recommends", "chromium"]
+    install = ["apt-get", "install", "-y", "chromium"]
     done = subprocess.run(install, capture_output=True, text=True, check=False)
     if done.returncode != 0:  # a stale package list: update once, then try again
         subprocess.run(["apt-get", "update"], capture_output=True, check=False)
@@ -46,10 +46,11 @@ def _chromium() -> str:
 
 
 class Demo:
-    """A running `twapserver run --demo`: its URL and the demo account's password."""
+    """A running `twapserver run --demo`: its URL, folder and the demo account's password."""
 
-    def __init__(self, base: str, password: str) -> None:
+    def __init__(self, base: str, folder: Path, password: str) -> None:
         self.base = base
+        self.folder = folder
         self.password = password
 
 
@@ -78,7 +79,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
                 time.sleep(0.05)
         found = re.search(r"user demo\s+password (\S+)", log_path.read_text())
         assert found, log_path.read_text()
-        yield Demo(base, found.group(1))
+        yield Demo(base, folder, found.group(1))
     finally:
         process.terminate()
         process.wait(timeout=15)
@@ -102,15 +103,28 @@ def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def _logged_in(browser: Any, demo: Demo, viewport: dict[str, int]) -> Any:
+def _logged_in(
+    browser: Any, demo: Demo, viewport: dict[str, int], openapi: dict[str, Any] | None = None
+) -> Any:
+    """A page logged in to the dashboard; with `openapi`, the page sees that document."""
     page = browser.new_page(viewport=viewport)
     page.set_default_timeout(TIMEOUT_MS)
+    if openapi is not None:
+        page.route("**/openapi.json", lambda route: route.fulfill(json=openapi))
     page.goto(demo.base + "/ui")
     page.get_by_label("Username").fill("demo")
     page.get_by_label("Password").fill(demo.password)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_selector("#order-form button[type=submit]")
     return page
+
+
+def _errors(page: Any) -> list[str]:
+    """Script errors and console errors (a CSP violation is one) the page reports from now on."""
+    seen: list[str] = []
+    page.on("pageerror", lambda error: seen.append(str(error)))
+    page.on("console", lambda m: seen.append(m.text) if m.type == "error" else None)
+    return seen
 
 
 def _book_seq(page: Any, exchange: str) -> str:
@@ -139,8 +153,19 @@ def _submit(page: Any, quantity: str, duration: str, slices: str) -> str:
     return token
 
 
-def test_login_shows_both_venues_books_updating(browser: Any, demo: Demo, screenshots: Path) -> None:
+def test_demo_keeps_its_own_database_file(demo: Demo) -> None:
+    banner = (demo.folder / "server.log").read_text()
+
+    assert (demo.folder / "twap-demo.db").is_file()
+    assert not (demo.folder / "twap.db").exists()
+    assert f"{demo.base}/ui" in banner and f"{demo.base}/docs" in banner
+
+
+def test_login_shows_both_venues_books_updating(
+    browser: Any, demo: Demo, screenshots: Path
+) -> None:
     page = _logged_in(browser, demo, DESKTOP)
+    errors = _errors(page)
 
     _wait_book_update(page, "binance")
     page.select_option("#exchange", "kraken")
@@ -150,12 +175,16 @@ def test_login_shows_both_venues_books_updating(browser: Any, demo: Demo, screen
     rows = page.locator("#book tbody tr")
     assert 1 <= rows.count() <= 10
     assert page.get_attribute("#book", "data-symbol") == "BTC-CHF"
+    assert errors == []
     page.screenshot(path=screenshots / "kraken-book-1280x800.png")
     page.close()
 
 
-def test_submitted_order_shows_progress_and_fills(browser: Any, demo: Demo, screenshots: Path) -> None:
+def test_submitted_order_shows_progress_and_fills(
+    browser: Any, demo: Demo, screenshots: Path
+) -> None:
     page = _logged_in(browser, demo, DESKTOP)
+    errors = _errors(page)
     _book_seq(page, "binance")
 
     token = _submit(page, quantity="0.002", duration="2", slices="2")
@@ -165,6 +194,7 @@ def test_submitted_order_shows_progress_and_fills(browser: Any, demo: Demo, scre
     assert page.locator(f"#orders tr[data-token='{token}'][data-status='completed']").count() == 1
     assert page.get_attribute("#progress path.filled", "d").count("L") >= 4
     assert "0.002 of 0.002" in page.inner_text("#detail-summary")
+    assert errors == []
     page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=screenshots / "dashboard-1280x800.png")
     page.screenshot(path=screenshots / "order-detail-1280x800.png", full_page=True)
@@ -198,7 +228,88 @@ def test_bad_quantity_is_explained_next_to_the_quantity_field(
     assert "below the lot size 0.00001" in error.inner_text()
     assert page.get_attribute("#field-quantity", "aria-invalid") == "true"
     assert page.evaluate("document.activeElement.id") == "field-quantity"
+    # Usable at phone width: nothing wider than the screen (wide tables scroll inside).
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     page.screenshot(path=screenshots / "rejection-phone.png", full_page=True)
+    page.close()
+
+
+def _with_vwap(document: dict[str, Any], shape: str) -> dict[str, Any]:
+    """The server's OpenAPI plus a `vwap` algorithm (a `participation` field), either as
+    its own `POST /orders/vwap` route or as a variant of a discriminated `POST /orders`."""
+    schemas = document["components"]["schemas"]
+    twap = schemas["TwapOrderCreate"]
+    vwap = {**twap, "properties": {**twap["properties"], "participation": {"type": "string"}}}
+    schemas["VwapOrderCreate"] = vwap
+    post = document["paths"]["/orders/twap"]["post"]
+    if shape == "route":
+        body = {"$ref": "#/components/schemas/VwapOrderCreate"}
+        document["paths"]["/orders/vwap"] = {"post": _with_body(post, body)}
+        return document
+    for name, title in (("twap", "TwapOrderCreate"), ("vwap", "VwapOrderCreate")):
+        schemas[title]["properties"] = {
+            "algorithm": {"const": name, "type": "string"},
+            **schemas[title]["properties"],
+        }
+    union = {
+        "oneOf": [
+            {"$ref": f"#/components/schemas/{t}"} for t in ("TwapOrderCreate", "VwapOrderCreate")
+        ],
+        "discriminator": {"propertyName": "algorithm"},
+    }
+    document["paths"]["/orders"]["post"] = _with_body(post, union)
+    return document
+
+
+def _with_body(post: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    return {**post, "requestBody": {"content": {"application/json": {"schema": schema}}}}
+
+
+@pytest.mark.parametrize("shape", ["route", "union"])
+def test_an_algorithm_the_server_adds_appears_in_the_form(
+    browser: Any, demo: Demo, shape: str
+) -> None:
+    document = _with_vwap(httpx.get(demo.base + "/openapi.json").json(), shape)
+    page = _logged_in(browser, demo, DESKTOP, openapi=document)
+
+    page.select_option("#algorithm", "vwap")
+
+    assert page.locator("#algorithm option").all_inner_texts() == ["twap", "vwap"]
+    assert page.get_by_label("participation").is_visible()
+    assert page.locator("#field-algorithm").count() == 0  # set by the choice itself
+    assert page.get_by_role("button", name="Submit VWAP").is_visible()
+    page.close()
+
+
+def test_an_expired_access_token_is_refreshed_on_the_next_request(browser: Any, demo: Demo) -> None:
+    page = _logged_in(browser, demo, DESKTOP)
+    stored = "JSON.parse(sessionStorage.getItem('twap.tokens'))"
+    first = page.evaluate(stored)
+    page.evaluate(
+        f"sessionStorage.setItem('twap.tokens', JSON.stringify({{...{stored}, access_token: 'expired'}}))"
+    )
+
+    token = _submit(page, quantity="0.001", duration="60", slices="2")
+
+    page.wait_for_selector(f"#orders tr[data-token='{token}']")
+    renewed = page.evaluate(stored)
+    assert renewed["access_token"] not in ("expired", first["access_token"])
+    assert renewed["refresh_token"] != first["refresh_token"]
+    page.close()
+
+
+def test_login_works_with_the_keyboard_alone(browser: Any, demo: Demo) -> None:
+    page = browser.new_page(viewport=DESKTOP)
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(demo.base + "/ui")
+
+    page.keyboard.type("demo")  # the username field has the focus on arrival
+    page.keyboard.press("Tab")
+    page.keyboard.type(demo.password)
+    page.keyboard.press("Enter")
+
+    page.wait_for_selector("#order-form button[type=submit]")
+    assert page.inner_text("#session") == "logged in as demo"
     page.close()
 
 

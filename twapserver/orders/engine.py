@@ -133,10 +133,15 @@ class Engine:
         self.order_events: OrderEvents = order_events or MemoryOrderEvents()
         self.engine_id = engine_id or default_engine_id()
         self.lease_ns = int(lease_s * NS)
+        # How far ahead a lease is set (claim, heartbeat, write). Heartbeats come every
+        # quarter lease and renew what has less than half a lease left, so a live engine
+        # always keeps a quarter lease of slack, and a dead engine's leases run out and
+        # are taken over (at the next scan) within one lease of its last heartbeat.
+        self._horizon_ns = self.lease_ns * 3 // 4
         self.ledger = LiquidityLedger()
         self._live: dict[int, LiveOrder] = {}
         self._heap: list[tuple[int, int]] = []
-        self._commits = CommitQueue(sessions, self.engine_id, lambda: self.clock() + self.lease_ns)
+        self._commits = CommitQueue(sessions, self.engine_id, self._lease_until)
         self._maintain_lock = asyncio.Lock()
         self._wakeup = asyncio.Event()  # the heap's head changed
         self._claim_wakeup = asyncio.Event()  # orders were submitted
@@ -174,6 +179,9 @@ class Engine:
         except Exception:  # the leases then simply expire
             log.exception("engine %s: releasing leases failed", self.engine_id)
 
+    def _lease_until(self) -> int:
+        return self.clock() + self._horizon_ns
+
     def live(self, order_id: int) -> LiveOrder | None:
         return self._live.get(order_id)
 
@@ -203,14 +211,12 @@ class Engine:
         """
         async with self._maintain_lock:
             now = self.clock() if now_ns is None else now_ns
-            until = now + self.lease_ns
+            until = now + self._horizon_ns
             # Under the commit lock: this engine's writes and its renewal never wait on
             # each other's row locks (nor deadlock: they lock the same rows).
             async with self._commits.lock, self.sessions() as session:
-                # Leases with more than 3/4 left were renewed by a write since the last beat.
-                held = await leases.renew(
-                    session, self.engine_id, until, now + self.lease_ns * 3 // 4
-                )
+                # Leases with more than half a lease left were renewed by a recent write.
+                held = await leases.renew(session, self.engine_id, until, now + self.lease_ns // 2)
             for order_id, live in list(self._live.items()):
                 if order_id not in held and not live.execution.status.is_final:
                     log.warning("engine %s: lost the lease of %s", self.engine_id, live.token_id)
@@ -234,7 +240,7 @@ class Engine:
                 async with self.sessions() as session:
                     chunk = ids[start : start + leases.CLAIM_BATCH]
                     rows = await leases.claim(
-                        session, self.engine_id, now, now + self.lease_ns, ids=chunk
+                        session, self.engine_id, now, now + self._horizon_ns, ids=chunk
                     )
                 claimed += [c.order_id for c in rows]
             await self._adopt(claimed, now)
@@ -310,11 +316,18 @@ class Engine:
                 if live.stale:
                     stale.append(live)
                     continue
-                result = self._step_or_skip(live, at, books)
-                if result is None:
-                    continue  # retried later (scheduled)
+                try:
+                    result = self._step_or_skip(live, at, books)
+                    if result is None:
+                        continue  # retried later (scheduled)
+                    self._enqueue(live, [result], at)
+                except Exception:  # not even a skip could be recorded: start over from the DB
+                    log.exception(
+                        "engine %s: order %s: slice not recorded", self.engine_id, live.token_id
+                    )
+                    self._mark_stale(live, at + RETRY_NS)
+                    continue
                 metrics.SLICE_LATENESS.observe((at - due) / NS)
-                self._enqueue(live, [result], at)
                 stepped += 1
                 self._push(live)
             for live in stale:

@@ -1,6 +1,7 @@
 // The order form, built from the server's OpenAPI document: every `POST /orders/<name>`
-// is an algorithm, its request schema gives the fields, so an algorithm added to the
-// server appears here without a change. Rejections are shown next to the field they
+// is an algorithm, and so is every variant of a `POST /orders` body that is a union
+// with a discriminator (e.g. `"algorithm": "vwap"`); the request schema gives the fields,
+// so an algorithm added to the server appears here without a change. Rejections are shown next to the field they
 // name (`detail[].loc`, or the field a rejection message starts with).
 import { api, ApiError } from "./api.js";
 import { el } from "./format.js";
@@ -11,14 +12,35 @@ function resolve(document, schema) {
   return schema && schema.$ref ? document.components.schemas[schema.$ref.split("/").pop()] : schema;
 }
 
-/** {name: {path, schema}} of every algorithm the server offers. */
+/** The discriminator value naming one variant of a union body. */
+function variantName(document, union, variant, ref) {
+  const property = union.discriminator.propertyName;
+  const mapping = Object.entries(union.discriminator.mapping || {}).find(([, target]) => target === ref);
+  if (mapping) return mapping[0];
+  const schema = resolve(document, variant.properties?.[property]) || {};
+  return schema.const ?? schema.enum?.[0] ?? schema.default;
+}
+
+/** {name: {path, schema, fixed}} of every algorithm the server offers; `fixed` are body
+ * fields the choice of algorithm sets (the discriminator). */
 export async function algorithms() {
   const document = await api("/openapi.json");
   const found = {};
   for (const [path, item] of Object.entries(document.paths)) {
-    const match = /^\/orders\/([a-z0-9_]+)$/.exec(path);
     const content = item.post?.requestBody?.content?.["application/json"];
-    if (match && content) found[match[1]] = { path, schema: resolve(document, content.schema) };
+    if (!content || !/^\/orders(\/[a-z0-9_]+)?$/.test(path)) continue;
+    const schema = resolve(document, content.schema);
+    const union = schema.oneOf || schema.anyOf;
+    if (union && schema.discriminator) {
+      for (const member of union) {
+        const variant = resolve(document, member);
+        const name = variantName(document, schema, variant, member.$ref);
+        const fixed = { [schema.discriminator.propertyName]: name };
+        if (name) found[name] = { path, schema: variant, fixed };
+      }
+    } else if (path !== "/orders") {
+      found[path.split("/").pop()] = { path, schema, fixed: {} };
+    }
   }
   return found;
 }
@@ -99,8 +121,9 @@ export class OrderForm {
   build() {
     const { schema } = this.algorithms[this.picker.value];
     const required = new Set(schema.required || []);
+    const { fixed } = this.algorithms[this.picker.value];
     const fields = Object.entries(schema.properties)
-      .filter(([name]) => !MARKET_FIELDS.has(name))
+      .filter(([name]) => !MARKET_FIELDS.has(name) && !(name in fixed))
       .map(([name, property]) => field(name, property, required.has(name)));
     this.status = el("p", "", { class: "form-status", role: "status" });
     this.formError = el("p", "", { class: "error", role: "alert" });
@@ -126,8 +149,8 @@ export class OrderForm {
 
   async submit() {
     this.clearErrors();
-    const { path, schema } = this.algorithms[this.picker.value];
-    const body = { ...this.market() };
+    const { path, schema, fixed } = this.algorithms[this.picker.value];
+    const body = { ...this.market(), ...fixed };
     for (const [name, property] of Object.entries(schema.properties)) {
       const input = this.form.elements.namedItem(name);
       if (!input || input.value.trim() === "") continue;

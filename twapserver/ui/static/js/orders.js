@@ -114,8 +114,19 @@ export class Orders {
   }
 
   refreshDetail() {
-    // Coalesce the updates of a busy order into one request at a time.
-    this.pending ??= this.fetchDetail().finally(() => { this.pending = null; });
+    // One request at a time; updates that arrive meanwhile ask for one more after it,
+    // so the last state shown is never older than the last update.
+    if (this.pending) {
+      this.again = true;
+      return this.pending;
+    }
+    this.pending = this.fetchDetail().finally(() => {
+      this.pending = null;
+      if (this.again) {
+        this.again = false;
+        this.refreshDetail();
+      }
+    });
     return this.pending;
   }
 
