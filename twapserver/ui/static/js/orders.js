@@ -77,6 +77,9 @@ export class Orders {
   /** Add or update the row of `order` (a GET /orders item or a /ws order message). */
   upsert(order) {
     const known = this.rows.get(order.token_id) || {};
+    // GET /orders and the /ws snapshot race at start: never step back to an older state.
+    const older = order.slices_done < known.slices_done || (FINAL.has(known.status) && !FINAL.has(order.status));
+    if (older) return;
     const merged = { ...known, ...order };
     if (merged.quantity === undefined && order.remaining_qty !== undefined) {
       merged.quantity = String(Number(order.filled_qty) + Number(order.remaining_qty));
