@@ -153,9 +153,51 @@ class TwapClient(ClientSession):
         `quantity` and `limit_price` are sent as exact decimal strings; give
         `slices` or `interval_s` (seconds). `token_id` is yours to choose, unique forever.
         """
-        flow = self._protocol.submit_twap(
-            token_id, exchange, symbol, side, quantity, limit_price, duration_s,
-            slices, interval_s, fill_model, catch_up_cap,
+        options = {
+            "slices": slices,
+            "interval_s": interval_s,
+            "fill_model": fill_model,
+            "catch_up_cap": catch_up_cap,
+        }
+        flow = self._protocol.submit(
+            "/orders/twap", token_id, exchange, symbol, side, quantity, limit_price, duration_s,
+            options,
+        )  # fmt: skip
+        return self._run(flow)
+
+    def submit(
+        self,
+        token_id: str,
+        exchange: str,
+        symbol: str,
+        side: Side | str,
+        quantity: Number,
+        limit_price: Number,
+        duration_s: Number,
+        algorithm: str = "twap",
+        slices: int | None = None,
+        interval_s: Number | None = None,
+        fill_model: str | None = None,
+        catch_up_cap: Number | None = None,
+        **params: Number | None,
+    ) -> OrderAccepted:
+        """Submit an order of any `algorithm` (twap, twap_random, vwap, pov) with its `params`.
+
+        twap_random: `seed`, `jitter`; vwap: `profile_days`; pov: `participation`,
+        `min_slice_qty`, `max_slice_qty` (see `GET /algorithms`). The server
+        rejects (`OrderRejected`, naming it) a parameter of another algorithm.
+        """
+        options = {
+            "algorithm": algorithm,
+            "slices": slices,
+            "interval_s": interval_s,
+            "fill_model": fill_model,
+            "catch_up_cap": catch_up_cap,
+            **params,
+        }
+        flow = self._protocol.submit(
+            "/orders", token_id, exchange, symbol, side, quantity, limit_price, duration_s,
+            options,
         )  # fmt: skip
         return self._run(flow)
 

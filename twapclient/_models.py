@@ -174,6 +174,7 @@ class SliceRecord(_Model):
     status: SliceStatus
     reason: str | None
     book_mid: Decimal | None
+    market_volume: Decimal | None = None  # traded by the market since the previous slice
 
 
 class Order(_Model):
@@ -183,6 +184,7 @@ class Order(_Model):
     exchange: str
     symbol: str
     side: Side
+    algorithm: str = "twap"
     status: OrderStatus
     quantity: Decimal
     filled_qty: Decimal
@@ -199,6 +201,8 @@ class Order(_Model):
 class OrderDetail(Order):
     """An order with its fills, per-slice rows (with skip reasons), plan and analytics."""
 
+    parameters: dict[str, Any] = {}  # the algorithm's, as stored (vwap: its profile)
+    algorithm_note: str | None = None  # why the plan deviates (e.g. vwap without history)
     fills: list[Fill]
     slices: list[SliceRecord]
     schedule: list[PlannedSlice]
@@ -241,6 +245,7 @@ class OrderAccepted(_Model):
     token_id: str
     order: Order
     schedule: list[PlannedSlice]
+    algorithm_note: str | None = None
 
 
 class OrderPage(_Model):
@@ -279,6 +284,7 @@ class OrderMessage(_Model):
 
     type: Literal["order"] = "order"
     token_id: str
+    algorithm: str = "twap"
     status: OrderStatus
     filled_qty: Decimal
     remaining_qty: Decimal

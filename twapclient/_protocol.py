@@ -301,8 +301,9 @@ class Protocol:
 
     # --- orders -------------------------------------------------------------
 
-    def submit_twap(
+    def submit(
         self,
+        path: str,
         token_id: str,
         exchange: str,
         symbol: str,
@@ -310,11 +311,12 @@ class Protocol:
         quantity: Number,
         limit_price: Number,
         duration_s: Number,
-        slices: int | None,
-        interval_s: Number | None,
-        fill_model: str | None,
-        catch_up_cap: Number | None,
+        options: dict[str, Any],
     ) -> Flow[OrderAccepted]:
+        """POST an order to `path`; `options` (slices, algorithm parameters…) when not None.
+
+        Decimals and numbers other than integers travel as exact strings.
+        """
         body: dict[str, Any] = {
             "token_id": token_id,
             "exchange": exchange,
@@ -324,14 +326,10 @@ class Protocol:
             "limit_price": _text(limit_price),
             "duration_s": _text(duration_s),
         }
-        optional = {
-            "slices": slices,
-            "interval_s": None if interval_s is None else _text(interval_s),
-            "fill_model": fill_model,
-            "catch_up_cap": None if catch_up_cap is None else _text(catch_up_cap),
-        }
-        body.update({k: v for k, v in optional.items() if v is not None})
-        response = yield from self._authorized("POST", "/orders/twap", json=body)
+        for name, value in options.items():
+            if value is not None:
+                body[name] = value if isinstance(value, (int, str)) else _text(value)
+        response = yield from self._authorized("POST", path, json=body)
         return parse(response, _ACCEPTED)
 
     def orders(

@@ -31,6 +31,15 @@ from twapclient.cli import CliError, app
 from twapclient.cli import _decimal as decimal_option
 from twapclient.cli import _err as err_console
 from twapclient.cli_live import follow_order, show_books
+from twapclient.cli_options import (
+    AlgorithmOption,
+    JitterOption,
+    MaxSliceQtyOption,
+    MinSliceQtyOption,
+    ParticipationOption,
+    SeedOption,
+    algorithm_options,
+)
 from twapclient.report import format_decimal, format_time, print_report
 from twapcore import Side, normalize_exchange, normalize_symbol
 
@@ -239,6 +248,7 @@ def _order_rows(orders: Iterable[Order]) -> Iterable[tuple[object, ...]]:
     for o in orders:
         yield (
             o.token_id,
+            o.algorithm,
             o.status.value,
             o.side.value,
             f"{o.exchange} {o.symbol}",
@@ -250,7 +260,9 @@ def _order_rows(orders: Iterable[Order]) -> Iterable[tuple[object, ...]]:
         )
 
 
-_ORDER_COLUMNS = "token_id,status,side,market,filled>,avg price>,limit>,slices>,created (UTC)"
+_ORDER_COLUMNS = (
+    "token_id,algorithm,status,side,market,filled>,avg price>,limit>,slices>,created (UTC)"
+)
 
 
 @app.command("submit")
@@ -271,17 +283,39 @@ def submit_command(
     catch_up_cap: Annotated[
         str | None, typer.Option(help="A slice may trade at most this many planned slices.")
     ] = None,
+    algorithm: AlgorithmOption = "twap",
+    participation: ParticipationOption = None,
+    min_slice_qty: MinSliceQtyOption = None,
+    max_slice_qty: MaxSliceQtyOption = None,
+    seed: SeedOption = None,
+    jitter: JitterOption = None,
+    profile_days: Annotated[
+        int | None,
+        typer.Option(help="vwap: days of the market's 1m candles to profile (server default 7)."),
+    ] = None,
     token_id: Annotated[
         str | None, typer.Option(help="Your id for the order (default: a new random one).")
     ] = None,
     url: Url = None,
     as_json: Json = False,
 ) -> None:
-    """Submit a TWAP order; prints its schedule, or the reason it was rejected (exit 2)."""
+    """Submit an order (--algorithm twap, twap_random, vwap or pov); prints its schedule,
+    or the reason it was rejected (exit 2). The algorithm flags are `twap simulate`'s."""
     cap = None if catch_up_cap is None else decimal_option(catch_up_cap, "--catch-up-cap")
+    params = {
+        name: value if isinstance(value, int) else decimal_option(value, _flag(name))
+        for name, value in algorithm_options(
+            participation, min_slice_qty, max_slice_qty, seed, jitter
+        ).items()
+        if value is not None
+    }
     with _Target.of(url).client() as client:
-        accepted = client.submit_twap(
-            token_id=token_id or f"twap-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}",
+        accepted = client.submit(
+            algorithm=algorithm,
+            profile_days=profile_days,
+            **params,
+            token_id=token_id
+            or f"{algorithm}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}",
             exchange=normalize_exchange(exchange),
             symbol=normalize_symbol(symbol),
             side=side,
@@ -299,9 +333,12 @@ def submit_command(
     order = accepted.order
     _out.print(
         f"accepted {order.token_id}: {order.side.value} {order.quantity} {order.symbol} "
-        f"on {order.exchange}, limit {order.limit_price}, {len(accepted.schedule)} slices",
+        f"on {order.exchange}, limit {order.limit_price}, {len(accepted.schedule)} slices, "
+        f"{order.algorithm}",
         markup=False,
     )
+    if accepted.algorithm_note:
+        _out.print(f"note: {accepted.algorithm_note}", markup=False)
     rows = ((p.index, format_time(p.due_ns), p.qty) for p in accepted.schedule)
     _out.print(_table("schedule", "#>,due (UTC),quantity>", rows))
 
@@ -325,8 +362,19 @@ def orders_command(
     _out.print(_table(f"orders ({status.value})", _ORDER_COLUMNS, _order_rows(orders)))
 
 
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
 def _print_detail(order: OrderDetail) -> None:
     _out.print(_table(None, _ORDER_COLUMNS, _order_rows([order])))
+    if order.parameters:
+        shown = ", ".join(
+            f"{name} {value}"
+            for name, value in order.parameters.items()
+            if name != "profile_weights"
+        )
+        _out.print(f"{order.algorithm}: {shown}", markup=False)
     if order.next_slice_ns is not None:
         _out.print(f"next slice due {format_time(order.next_slice_ns)} UTC")
     print_report(order.report(), _out)

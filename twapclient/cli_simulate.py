@@ -13,6 +13,16 @@ from rich.console import Console
 
 from twapclient.cli import CliError, app
 from twapclient.cli import _decimal as decimal_option
+from twapclient.cli_options import (
+    ALGORITHM_NAMES,
+    AlgorithmOption,
+    JitterOption,
+    MaxSliceQtyOption,
+    MinSliceQtyOption,
+    ParticipationOption,
+    SeedOption,
+    algorithm_options,
+)
 from twapclient.report import print_comparison, print_report
 from twapcore import (
     ALGORITHMS,
@@ -27,14 +37,12 @@ from twapcore import (
 from twapcore.algorithms import PROFILE_TRADES
 from twapcore.recording import demo_recording
 
-_ALGORITHM_NAMES = ", ".join(sorted(ALGORITHMS))
-
 
 def _algorithm_params(algorithm: str, options: dict[str, Any], *, own_only: bool) -> dict[str, Any]:
     """The algorithm options given, typed. With `own_only` (--compare, one command line for
     several algorithms) only `algorithm`'s own; else all, and the spec refuses foreign ones."""
     if algorithm not in ALGORITHMS:
-        raise CliError(f"algorithm {algorithm!r} is not one of: {_ALGORITHM_NAMES}")
+        raise CliError(f"algorithm {algorithm!r} is not one of: {ALGORITHM_NAMES}")
     params: dict[str, Any] = {}
     for name, value in options.items():
         if value is None:
@@ -88,20 +96,12 @@ def simulate_command(
     start_ns: Annotated[
         int | None, typer.Option(help="Start time (ns since epoch); default: first book.")
     ] = None,
-    algorithm: Annotated[str, typer.Option(help=f"One of: {_ALGORITHM_NAMES}.")] = "twap",
-    participation: Annotated[
-        str | None, typer.Option(help="pov: share of the traded volume to take, 0..1.")
-    ] = None,
-    min_slice_qty: Annotated[
-        str | None, typer.Option(help="pov: wait rather than trade less than this.")
-    ] = None,
-    max_slice_qty: Annotated[
-        str | None, typer.Option(help="pov: trade at most this much per step.")
-    ] = None,
-    seed: Annotated[int | None, typer.Option(help="twap_random: the jitter's seed.")] = None,
-    jitter: Annotated[
-        str | None, typer.Option(help="twap_random: ± share of the interval and size, 0..1.")
-    ] = None,
+    algorithm: AlgorithmOption = "twap",
+    participation: ParticipationOption = None,
+    min_slice_qty: MinSliceQtyOption = None,
+    max_slice_qty: MaxSliceQtyOption = None,
+    seed: SeedOption = None,
+    jitter: JitterOption = None,
     profile: Annotated[
         str | None,
         typer.Option(help="vwap: 'trades' (the recording's, default) or a JSON weights file."),
@@ -144,11 +144,7 @@ def simulate_command(
         "lot_size": None if lot_size is None else decimal_option(lot_size, "--lot-size"),
     }
     options = {
-        "participation": participation,
-        "min_slice_qty": min_slice_qty,
-        "max_slice_qty": max_slice_qty,
-        "seed": seed,
-        "jitter": jitter,
+        **algorithm_options(participation, min_slice_qty, max_slice_qty, seed, jitter),
         "profile": profile,
     }
     if compare is None:

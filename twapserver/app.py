@@ -116,6 +116,7 @@ def create_app(
     app.include_router(public.router)
     app.include_router(auth.router)
     app.include_router(orders.router)
+    app.include_router(orders.algorithms_router)
     app.include_router(ws_router)
     install_ui(app)  # /docs, /redoc, the /ui dashboard and its static assets
 

@@ -74,7 +74,7 @@ class Settings(BaseSettings):
         4096,
         ge=256,
         le=1 << 20,
-        description="Largest /ws client message, bytes (before and after auth); longer closes 1009.",
+        description="Largest /ws client message in bytes (before and after auth); longer: 1009.",
     )
     ws_max_unauthenticated: int = Field(
         256, ge=1, description="Open /ws connections not yet authenticated; more close 1013."

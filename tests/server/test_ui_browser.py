@@ -8,6 +8,7 @@ Screenshots (1280×800 and phone width) go to a temporary folder, printed in the
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -103,20 +104,45 @@ def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+@pytest.fixture(scope="module")
+def session(demo: Demo) -> dict[str, str]:
+    """One token pair of `demo` (plus its name), as the dashboard keeps it in sessionStorage."""
+    form = {"username": "demo", "password": demo.password}
+    pair: dict[str, str] = httpx.post(demo.base + "/auth/token", data=form).json()
+    return {**pair, "username": "demo"}
+
+
 def _logged_in(
-    browser: Any, demo: Demo, viewport: dict[str, int], openapi: dict[str, Any] | None = None
+    browser: Any,
+    demo: Demo,
+    viewport: dict[str, int],
+    session: dict[str, str] | None = None,
+    answers: dict[str, Any] | None = None,
 ) -> Any:
-    """A page logged in to the dashboard; with `openapi`, the page sees that document."""
+    """A page of the dashboard, logged in with the form, or (`session`) already holding that
+    token pair, which saves a password check per test; `answers` ({url pattern: JSON})
+    replace the server's answers for those URLs."""
     page = browser.new_page(viewport=viewport)
     page.set_default_timeout(TIMEOUT_MS)
-    if openapi is not None:
-        page.route("**/openapi.json", lambda route: route.fulfill(json=openapi))
+    for pattern, body in (answers or {}).items():
+        page.route(pattern, _answer(body))
+    if session is not None:
+        page.add_init_script(
+            f"sessionStorage.setItem('twap.tokens', {json.dumps(json.dumps(session))})"
+        )
     page.goto(demo.base + "/ui")
-    page.get_by_label("Username").fill("demo")
-    page.get_by_label("Password").fill(demo.password)
-    page.get_by_role("button", name="Log in").click()
+    if session is None:
+        page.get_by_label("Username").fill("demo")
+        page.get_by_label("Password").fill(demo.password)
+        page.get_by_role("button", name="Log in").click()
     page.wait_for_selector("#order-form button[type=submit]")
     return page
+
+
+def _answer(body: Any) -> Any:
+    """A route handler answering `body` as JSON (Playwright passes a handler taking two
+    arguments the request too, so the body cannot be a defaulted argument)."""
+    return lambda route: route.fulfill(json=body)
 
 
 def _errors(page: Any) -> list[str]:
@@ -180,10 +206,24 @@ def test_login_shows_both_venues_books_updating(
     page.close()
 
 
-def test_submitted_order_shows_progress_and_fills(
-    browser: Any, demo: Demo, screenshots: Path
+def test_interval_switch_reloads_the_klines(
+    browser: Any, demo: Demo, session: dict[str, str]
 ) -> None:
-    page = _logged_in(browser, demo, DESKTOP)
+    page = _logged_in(browser, demo, DESKTOP, session)
+    asked = "/klines/binance/BTC-USDT?interval=5m"
+
+    with page.expect_response(lambda r: asked in r.url) as answer:
+        page.select_option("#interval", "5m")
+
+    assert answer.value.status == 200
+    assert answer.value.json()  # the replay's trades made candles, and the chart got them
+    page.close()
+
+
+def test_submitted_order_shows_progress_and_fills(
+    browser: Any, demo: Demo, session: dict[str, str], screenshots: Path
+) -> None:
+    page = _logged_in(browser, demo, DESKTOP, session)
     errors = _errors(page)
     _book_seq(page, "binance")
 
@@ -201,8 +241,8 @@ def test_submitted_order_shows_progress_and_fills(
     page.close()
 
 
-def test_cancel_stops_a_working_order(browser: Any, demo: Demo) -> None:
-    page = _logged_in(browser, demo, DESKTOP)
+def test_cancel_stops_a_working_order(browser: Any, demo: Demo, session: dict[str, str]) -> None:
+    page = _logged_in(browser, demo, DESKTOP, session)
     _book_seq(page, "binance")
     token = _submit(page, quantity="0.01", duration="600", slices="10")
     page.wait_for_selector(f"#detail[data-token='{token}']")
@@ -216,9 +256,9 @@ def test_cancel_stops_a_working_order(browser: Any, demo: Demo) -> None:
 
 
 def test_bad_quantity_is_explained_next_to_the_quantity_field(
-    browser: Any, demo: Demo, screenshots: Path
+    browser: Any, demo: Demo, session: dict[str, str], screenshots: Path
 ) -> None:
-    page = _logged_in(browser, demo, PHONE)
+    page = _logged_in(browser, demo, PHONE, session)
 
     _submit(page, quantity="0.000001", duration="60", slices="2")
 
@@ -234,50 +274,77 @@ def test_bad_quantity_is_explained_next_to_the_quantity_field(
     page.close()
 
 
-def _with_vwap(document: dict[str, Any], shape: str) -> dict[str, Any]:
-    """The server's OpenAPI plus a `vwap` algorithm (a `participation` field), either as
-    its own `POST /orders/vwap` route or as a variant of a discriminated `POST /orders`."""
-    schemas = document["components"]["schemas"]
+def _with_pov(document: dict[str, Any], shape: str) -> dict[str, Any]:
+    """`{url pattern: JSON}` the page gets instead of the server's answers: its OpenAPI
+    document plus a `pov` algorithm with a `participation` parameter, offered as
+    * `route`: its own `POST /orders/pov`;
+    * `union`: a variant of a discriminated `POST /orders` body;
+    * `list`: one entry of `GET /algorithms` over a flat `POST /orders` body."""
+    paths, schemas = document["paths"], document["components"]["schemas"]
+    paths.pop("/algorithms", None)
     twap = schemas["TwapOrderCreate"]
-    vwap = {**twap, "properties": {**twap["properties"], "participation": {"type": "string"}}}
-    schemas["VwapOrderCreate"] = vwap
-    post = document["paths"]["/orders/twap"]["post"]
+    participation = {"type": "string", "description": "share of the market volume"}
+    pov = {**twap, "properties": {**twap["properties"], "participation": participation}}
+    post = paths["/orders/twap"]["post"]
     if shape == "route":
-        body = {"$ref": "#/components/schemas/VwapOrderCreate"}
-        document["paths"]["/orders/vwap"] = {"post": _with_body(post, body)}
-        return document
-    for name, title in (("twap", "TwapOrderCreate"), ("vwap", "VwapOrderCreate")):
-        schemas[title]["properties"] = {
-            "algorithm": {"const": name, "type": "string"},
-            **schemas[title]["properties"],
+        schemas["PovOrderCreate"] = pov
+        paths["/orders/pov"] = {
+            "post": _with_body(post, {"$ref": "#/components/schemas/PovOrderCreate"})
         }
-    union = {
-        "oneOf": [
-            {"$ref": f"#/components/schemas/{t}"} for t in ("TwapOrderCreate", "VwapOrderCreate")
-        ],
-        "discriminator": {"propertyName": "algorithm"},
-    }
-    document["paths"]["/orders"]["post"] = _with_body(post, union)
-    return document
+        return {"**/openapi.json": document}
+    if shape == "union":
+        variants = []
+        for name, schema in (("twap", twap), ("pov", pov)):
+            schemas[f"{name}Body"] = {
+                **schema,
+                "properties": {"algorithm": {"const": name}, **schema["properties"]},
+            }
+            variants.append({"$ref": f"#/components/schemas/{name}Body"})
+        union = {"oneOf": variants, "discriminator": {"propertyName": "algorithm"}}
+        paths["/orders"]["post"] = _with_body(post, union)
+        return {"**/openapi.json": document}
+    flat = {**pov, "properties": {**pov["properties"], "algorithm": {"enum": ["twap", "pov"]}}}
+    paths["/orders"]["post"] = _with_body(post, flat)
+    paths["/algorithms"] = {"get": {"responses": {}}}
+    parameter = {"name": "participation", "type": "decimal", "required": True}
+    listed = [
+        {"name": "twap", "description": "even slices", "parameters": []},
+        {"name": "pov", "description": "a share of the volume", "parameters": [parameter]},
+    ]
+    return {"**/openapi.json": document, "**/algorithms": listed}
 
 
 def _with_body(post: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
     return {**post, "requestBody": {"content": {"application/json": {"schema": schema}}}}
 
 
-@pytest.mark.parametrize("shape", ["route", "union"])
+@pytest.mark.parametrize("shape", ["route", "union", "list"])
 def test_an_algorithm_the_server_adds_appears_in_the_form(
-    browser: Any, demo: Demo, shape: str
+    browser: Any, demo: Demo, session: dict[str, str], shape: str
 ) -> None:
-    document = _with_vwap(httpx.get(demo.base + "/openapi.json").json(), shape)
-    page = _logged_in(browser, demo, DESKTOP, openapi=document)
+    answers = _with_pov(httpx.get(demo.base + "/openapi.json").json(), shape)
+    page = _logged_in(browser, demo, DESKTOP, session, answers=answers)
+    twap_fields = page.locator("#order-form input, #order-form select").count()
 
-    page.select_option("#algorithm", "vwap")
+    page.select_option("#algorithm", "pov")
 
-    assert page.locator("#algorithm option").all_inner_texts() == ["twap", "vwap"]
+    assert page.locator("#algorithm option").all_inner_texts() == ["twap", "pov"]
     assert page.get_by_label("participation").is_visible()
+    assert page.locator("#order-form input, #order-form select").count() == twap_fields + 1
     assert page.locator("#field-algorithm").count() == 0  # set by the choice itself
-    assert page.get_by_role("button", name="Submit VWAP").is_visible()
+    assert page.get_by_role("button", name="Submit POV").is_visible()
+    page.close()
+
+
+def test_the_form_offers_every_algorithm_the_server_lists(
+    browser: Any, demo: Demo, session: dict[str, str]
+) -> None:
+    listed = httpx.get(demo.base + "/algorithms")
+    expected = [a["name"] for a in listed.json()] if listed.status_code == 200 else ["twap"]
+
+    page = _logged_in(browser, demo, DESKTOP, session)
+
+    assert page.locator("#algorithm option").all_inner_texts() == expected
     page.close()
 
 

@@ -1,4 +1,4 @@
-"""Authenticated TWAP order routes: submit, list, read, cancel."""
+"""Authenticated order routes (submit, list, read, cancel) and the algorithms they take."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from twapcore import InvalidOrder, OrderStatus, TwapExecution, build_report
+from twapcore import ALGORITHMS, InvalidOrder, OrderStatus, TwapExecution, build_report
 from twapserver import metrics
 from twapserver.api.deps import (
     UNAUTHORIZED_RESPONSES,
@@ -22,10 +22,16 @@ from twapserver.api.deps import (
 from twapserver.api.strict import QUERY_INT, QueryNonNegativeInt, TokenId
 from twapserver.db.models import OrderRow
 from twapserver.orders import repository
+from twapserver.orders.profiles import candle_profile
 from twapserver.orders.schemas import (
+    ALGORITHM_EXAMPLES,
+    DEFAULT_PROFILE_DAYS,
+    MAX_PROFILE_DAYS,
     ORDER_EXAMPLE,
+    AlgorithmInfo,
     FillPublic,
     OrderAccepted,
+    OrderCreate,
     OrderDetail,
     OrderList,
     OrderPublic,
@@ -33,11 +39,14 @@ from twapserver.orders.schemas import (
     PlannedSlicePublic,
     SlicePublic,
     TwapOrderCreate,
+    algorithm_infos,
 )
 from twapserver.orders.service import OrderService
-from twapserver.orders.validation import Rejection, validate_order
+from twapserver.orders.validation import Rejection, algorithm_params, validate_order
 
 router = APIRouter(prefix="/orders", tags=["orders"])
+algorithms_router = APIRouter(tags=["orders"])
+_ALGORITHMS = algorithm_infos()  # static: built once
 
 _NOT_FOUND = {
     404: {
@@ -83,6 +92,7 @@ def _public(execution: TwapExecution, created_ns: int, updated_ns: int) -> Order
         exchange=spec.exchange,
         symbol=spec.symbol,
         side=spec.side.value,
+        algorithm=spec.algorithm,
         status=execution.status.value,
         quantity=spec.quantity,
         filled_qty=execution.filled_qty,
@@ -109,6 +119,7 @@ def _summary(order: OrderRow) -> OrderPublic:
         exchange=order.exchange,
         symbol=order.symbol,
         side=order.side,
+        algorithm=summary.algorithm,
         status=order.status,
         quantity=order.quantity,
         filled_qty=order.filled,
@@ -123,20 +134,23 @@ def _summary(order: OrderRow) -> OrderPublic:
     )
 
 
+_SUBMIT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **UNAUTHORIZED_RESPONSES,
+    409: _rejected("duplicate_token_id", "token_id 'my-order-0001' was already used"),
+    413: {"description": "Request body larger than 64 KiB"},
+    422: _rejected(
+        "below_lot_size",
+        "quantity 0.000001 is below the lot size 0.00001 of binance BTC-USDT",
+    ),
+}
+
+
 @router.post(
     "/twap",
     status_code=201,
     response_model=OrderAccepted,
     openapi_extra={"requestBody": {"content": {"application/json": {"example": ORDER_EXAMPLE}}}},
-    responses={
-        **UNAUTHORIZED_RESPONSES,
-        409: _rejected("duplicate_token_id", "token_id 'my-order-0001' was already used"),
-        413: {"description": "Request body larger than 64 KiB"},
-        422: _rejected(
-            "below_lot_size",
-            "quantity 0.000001 is below the lot size 0.00001 of binance BTC-USDT",
-        ),
-    },
+    responses=_SUBMIT_RESPONSES,
 )
 async def submit_twap(
     body: TwapOrderCreate,
@@ -154,8 +168,71 @@ async def submit_twap(
     0.1 s between slices, catch_up_cap 1..100, quantity a positive multiple of
     the symbol's lot size, limit_price > 0. A rejected order uses up no token_id.
     """
+    return await _accept(body, None, request, user.id, hub, settings.max_book_age_s)
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=OrderAccepted,
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/json": {
+                    "examples": {
+                        name: {"summary": f"a {name} order", "value": example}
+                        for name, example in ALGORITHM_EXAMPLES.items()
+                    }
+                }
+            }
+        }
+    },
+    responses=_SUBMIT_RESPONSES,
+)
+async def submit_order(
+    body: OrderCreate,
+    request: Request,
+    user: OrderingUser,
+    hub: HubDep,
+    settings: SettingsDep,
+    session: SessionDep,
+) -> Any:
+    """Accept or reject an order of any algorithm (twap, twap_random, vwap, pov).
+
+    The TWAP fields and bounds of `POST /orders/twap`, plus `algorithm` and its
+    parameters (see `GET /algorithms`); a parameter of another algorithm is a 422
+    naming it. vwap sizes its slices from the market's 1m candles of the last
+    `profile_days` days at the same times of day, computed now and stored with the
+    order; without candles it is planned as TWAP and `algorithm_note` says why.
+    """
+    weights = None
+    if body.algorithm == "vwap":
+        days = body.profile_days or DEFAULT_PROFILE_DAYS
+        if not 1 <= days <= MAX_PROFILE_DAYS:
+            message = f"profile_days {days} is outside 1..{MAX_PROFILE_DAYS}"
+            return _rejection("invalid_profile_days", message, 422)
+        weights = await candle_profile(
+            session, body.exchange, body.symbol, _service(request).clock(), body.duration_s, days
+        )
+    await session.close()  # give the connection back before waiting on the group commit
     try:
-        spec, _ = validate_order(body, hub, settings.max_book_age_s)
+        params = algorithm_params(body, weights)
+    except Rejection as rejection:
+        return _rejection(rejection.reason, rejection.message, rejection.status_code)
+    return await _accept(body, params, request, user.id, hub, settings.max_book_age_s)
+
+
+async def _accept(
+    body: TwapOrderCreate,
+    params: dict[str, Any] | None,
+    request: Request,
+    user_id: int,
+    hub: HubDep,
+    max_book_age_s: float,
+) -> Response:
+    """Validate, store (group commit) and answer 201 — or the rejection."""
+    try:
+        spec, _ = validate_order(body, hub, max_book_age_s, params)
     except Rejection as rejection:
         return _rejection(rejection.reason, rejection.message, rejection.status_code)
     service = _service(request)
@@ -164,18 +241,37 @@ async def submit_twap(
         execution = TwapExecution(spec, now)
     except InvalidOrder as exc:  # validate_order already planned it; this is a safety net
         return _rejection(exc.reason, str(exc), 422)
-    values = repository.new_order_values(user.id, execution, now)
+    values = repository.new_order_values(user_id, execution, now)
     try:
         await service.submit(values)
     except repository.DuplicateTokenId:
         message = f"token_id {body.token_id!r} was already used"
         return _rejection("duplicate_token_id", message, 409)
-    metrics.ORDERS_ACCEPTED.labels("twap").inc()
+    metrics.ORDERS_ACCEPTED.labels(spec.algorithm).inc()
     accepted = OrderAccepted(
-        token_id=body.token_id, order=_public(execution, now, now), schedule=_schedule(execution)
+        token_id=body.token_id,
+        order=_public(execution, now, now),
+        schedule=_schedule(execution),
+        algorithm_note=execution.algorithm_note,
     )
     # Serialized here once: FastAPI would validate the model again against response_model.
     return Response(accepted.model_dump_json(), status_code=201, media_type="application/json")
+
+
+@algorithms_router.get(
+    "/algorithms",
+    response_model=list[AlgorithmInfo],
+    responses={
+        200: {
+            "content": {
+                "application/json": {"example": [a.model_dump(mode="json") for a in _ALGORITHMS]}
+            }
+        }
+    },
+)
+async def list_algorithms() -> list[AlgorithmInfo]:
+    """The execution algorithms `POST /orders` takes, with their parameters and bounds."""
+    return _ALGORITHMS
 
 
 def _rejection(reason: str, message: str, status_code: int) -> JSONResponse:
@@ -234,8 +330,14 @@ async def get_order(
     report = build_report(
         execution, mids[0] if mids else None, final_mid, repository.saved_window(order)
     )
+    order_spec = execution.spec
+    spec = order_spec.to_dict()
     return OrderDetail(
         **_public(execution, order.created_ns, order.updated_ns).model_dump(),
+        parameters={
+            name: spec[name] for name in ALGORITHMS[order_spec.algorithm].parameters if name in spec
+        },
+        algorithm_note=execution.algorithm_note,
         fills=[
             FillPublic(slice_index=f.slice_index, price=f.price, qty=f.qty, ts_ns=f.ts)
             for f in execution.fills
@@ -250,6 +352,7 @@ async def get_order(
                 status=r.status.value,
                 reason=r.reason,
                 book_mid=r.book_mid,
+                market_volume=r.market_volume,
             )
             for r in execution.results
         ],

@@ -207,6 +207,9 @@ class SliceRow(Base):
     status: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(String(64))
     book_mid: Mapped[Decimal | None] = mapped_column(DecimalText)
+    # What the market traded since the previous slice (None: not counted, e.g. server_down);
+    # pov resumes from their sum after a restart.
+    market_volume: Mapped[Decimal | None] = mapped_column(DecimalText)
 
 
 class FillRow(Base):

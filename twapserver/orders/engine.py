@@ -21,9 +21,17 @@ Two halves, so a backlog of commits never changes which book a slice sees:
   `OrderUpdate` on the bus. A failed transaction sends its orders back to the
   database state (reload) and retries.
 
-On claiming an order, slices that fell due more than `CLAIM_GRACE_NS` before are
-recorded as skipped (`server_down`) and their quantity carries over; an order
-whose end passed ends `expired` with what it had filled.
+On claiming an order back (a restart or takeover: it was claimed before), slices
+that fell due more than `CLAIM_GRACE_NS` before are recorded as skipped
+(`server_down`) and their quantity carries over; an order whose end passed ends
+`expired` with what it had filled. The first claim of an order that never
+executed skips nothing: no engine was down, the claim was merely late, so its
+due slices execute late (SLICE_LATENESS shows by how much).
+
+Each step is told what its market traded since the order's previous step
+(`MarketActivity`, from the same per-market counters as the order's market
+window): pov trades a share of it, and slices store it so pov resumes after a
+restart.
 """
 
 from __future__ import annotations
@@ -44,6 +52,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from twapcore import (
     BookSnapshot,
     LiquidityLedger,
+    MarketActivity,
     MarketCounters,
     SkipReason,
     SliceResult,
@@ -271,7 +280,9 @@ class Engine:
                 if order.id in self._live:
                     continue
                 live = LiveOrder(order, execution, order.version, repository.saved_window(order))
-                live.last_totals = self._counters_for(order).totals(now)
+                counters = self._counters_for(order)
+                live.last_totals = counters.totals(now)
+                live.market_mark = (counters.volume, counters.trades)
                 self._live[order.id] = live
                 if order.cancel_requested_ns is not None:
                     self._cancel(live, now)
@@ -281,6 +292,9 @@ class Engine:
 
     def _skip_missed(self, live: LiveOrder, now: int) -> None:
         execution = live.execution
+        if not execution.results and live.version == leases.FIRST_CLAIM_VERSION:
+            self._push(live)  # claimed late, not missed: its due slices execute now
+            return
         skipped = []
         while (due := execution.next_due_ns) is not None and due < now - CLAIM_GRACE_NS:
             skipped.append(execution.skip(due, SkipReason.SERVER_DOWN))
@@ -378,7 +392,10 @@ class Engine:
             counters.on_mid(now_ns, book.mid)
         if live.last_totals is None:
             live.last_totals = counters.totals(now_ns)
-        result = live.execution.step(now_ns, book, self.ledger)
+        seen_volume, seen_trades = live.market_mark or (counters.volume, counters.trades)
+        market = MarketActivity(counters.volume - seen_volume, counters.trades - seen_trades)
+        result = live.execution.step(now_ns, book, self.ledger, market)
+        live.market_mark = (counters.volume, counters.trades)
         if book is not None:
             metrics.BOOK_SKEW.observe(abs(result.due_ns - book.ts_recv) / NS)
         return result

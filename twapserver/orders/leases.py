@@ -26,6 +26,7 @@ from twapserver.orders.repository import OPEN_STATUSES
 
 __all__ = [
     "CLAIM_BATCH",
+    "FIRST_CLAIM_VERSION",
     "Claimed",
     "LeaseState",
     "cancel_unleased",
@@ -46,6 +47,11 @@ _EXPIRED = and_(
     _c.lease_owner != bindparam("owner"),
     _c.lease_until < bindparam("now"),
 )
+
+
+# New rows start at version 0 and every claim bumps it: an order at version 1 is on
+# its first claim (never held before: nothing of it can have been missed by a crash).
+FIRST_CLAIM_VERSION = 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from twapcore import MarketTotals, SliceResult, TwapExecution
@@ -24,6 +25,9 @@ class LiveOrder:
     version: int  # the fencing token as of the last committed write
     window: MarketTotals = field(default_factory=MarketTotals)
     last_totals: MarketTotals | None = None
+    # The market's counted (volume, trades) when this order last stepped (or was adopted):
+    # the next step is told what traded since (`MarketActivity`).
+    market_mark: tuple[Decimal, int] | None = None
     scheduled_ns: int | None = None  # the heap entry that is current for this order
     stale: bool = False  # memory ran ahead of a failed commit: reload from the database
     generation: int = 0  # bumped when memory is thrown away: older queued writes are void

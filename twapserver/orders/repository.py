@@ -65,11 +65,15 @@ class OrderSummary:
     average_price: Decimal | None
     slices_done: int
     slices_total: int
+    algorithm: str
 
 
 def summary_of(order: OrderRow) -> OrderSummary:
+    """What a list row or snapshot shows, from the order row alone (no history read)."""
+    spec = orjson.loads(order.spec)
     return OrderSummary(
-        limit_price=Decimal(orjson.loads(order.spec)["limit_price"]),
+        limit_price=Decimal(spec["limit_price"]),
+        algorithm=spec.get("algorithm", "twap"),  # orders stored before algorithms: twap
         average_price=order.notional / order.filled if order.filled else None,
         slices_done=order.slices_done,
         slices_total=order.slices_total,
@@ -273,6 +277,7 @@ def execution_from_rows(
                 "reason": s.reason,
                 "book_mid": None if s.book_mid is None else str(s.book_mid),
                 "book_version": None,
+                "market_volume": None if s.market_volume is None else str(s.market_volume),
             }
             for s in slices
         ],
@@ -310,7 +315,7 @@ _PROGRESS = Rows((
 _SLICES = Rows((
     ("order_id", "BIGINT"), ("idx", "INTEGER"), ("due_ns", "BIGINT"), ("executed_ns", "BIGINT"),
     ("target_qty", "TEXT"), ("filled_qty", "TEXT"), ("status", "TEXT"), ("reason", "TEXT"),
-    ("book_mid", "TEXT"),
+    ("book_mid", "TEXT"), ("market_volume", "TEXT"),
 ))  # fmt: skip
 _FILLS = Rows((
     ("order_id", "BIGINT"), ("slice_index", "INTEGER"), ("price", "TEXT"), ("qty", "TEXT"),
@@ -328,7 +333,7 @@ _PROGRESS_SQL = (
 )
 _SLICES_SQL = (
     'INSERT INTO slices (order_id, "index", due_ns, executed_ns, target_qty, filled_qty,'
-    " status, reason, book_mid) SELECT {names} FROM {source} WHERE true"
+    " status, reason, book_mid, market_volume) SELECT {names} FROM {source} WHERE true"
     ' ON CONFLICT (order_id, "index") DO NOTHING RETURNING order_id'
 )
 _FILLS_SQL = (
@@ -382,4 +387,5 @@ def _slice_row(order_id: int, result: SliceResult) -> tuple[Any, ...]:
     return (
         order_id, result.index, result.due_ns, result.executed_ns, result.target_qty,
         result.filled_qty, result.status.value, result.reason, result.book_mid,
+        result.market_volume,
     )  # fmt: skip

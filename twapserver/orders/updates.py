@@ -2,7 +2,8 @@
 
 Engines (after each committed slice or cancel) and the API (after a cancel it
 applies itself) publish it on the bus as an `OrderUpdate`; `/ws` sends its text
-as is to the order owner's subscribers.
+as is to the order owner's subscribers. The (re)subscribe snapshot builds the
+same message from the order row (`order_row_message`): one field list for both.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ import orjson
 from twapcore import SliceResult, TwapExecution
 from twapserver.bus import OrderUpdate
 from twapserver.db.models import OrderRow
+from twapserver.orders.repository import summary_of
 
-__all__ = ["order_message", "order_update"]
+__all__ = ["order_message", "order_row_message", "order_update"]
 
 
 def _decimal(value: Decimal | None) -> str | None:
@@ -24,23 +26,33 @@ def _decimal(value: Decimal | None) -> str | None:
     return None if value is None else format(value, "f")
 
 
-def order_message(
-    order: OrderRow, execution: TwapExecution, result: SliceResult | None
+def _message(
+    order: OrderRow,
+    *,
+    algorithm: str,
+    status: str,
+    filled: Decimal,
+    average_price: Decimal | None,
+    slices_done: int,
+    slices_total: int,
+    next_slice_ns: int | None,
+    result: SliceResult | None,
 ) -> dict[str, Any]:
-    """An order's progress after a committed slice (`result`) or a cancel (None)."""
+    """The one field list of `{"type":"order",…}`, whether read from memory or a row."""
     return {
         "type": "order",
         "token_id": order.token_id,
         "exchange": order.exchange,
         "symbol": order.symbol,
         "side": order.side,
-        "status": execution.status.value,
-        "filled_qty": _decimal(execution.filled_qty),
-        "remaining_qty": _decimal(execution.remaining_qty),
-        "average_price": _decimal(execution.average_price),
-        "slices_done": len(execution.results),
-        "slices_total": len(execution.plan),
-        "next_slice_ns": execution.next_due_ns,
+        "algorithm": algorithm,
+        "status": status,
+        "filled_qty": _decimal(filled),
+        "remaining_qty": _decimal(order.quantity - filled),
+        "average_price": _decimal(average_price),
+        "slices_done": slices_done,
+        "slices_total": slices_total,
+        "next_slice_ns": next_slice_ns,
         "slice": None
         if result is None
         else {
@@ -52,8 +64,43 @@ def order_message(
             "status": result.status.value,
             "reason": result.reason,
             "book_mid": _decimal(result.book_mid),
+            "market_volume": _decimal(result.market_volume),
         },
     }
+
+
+def order_message(
+    order: OrderRow, execution: TwapExecution, result: SliceResult | None
+) -> dict[str, Any]:
+    """An order's progress after a committed slice (`result`) or a cancel (None)."""
+    return _message(
+        order,
+        algorithm=execution.spec.algorithm,
+        status=execution.status.value,
+        filled=execution.filled_qty,
+        average_price=execution.average_price,
+        slices_done=len(execution.results),
+        slices_total=len(execution.plan),
+        next_slice_ns=execution.next_due_ns,
+        result=result,
+    )
+
+
+def order_row_message(order: OrderRow) -> dict[str, Any]:
+    """An order's committed state from its row alone (no history read), with `slice` None:
+    what `order_message` said after that commit."""
+    summary = summary_of(order)
+    return _message(
+        order,
+        algorithm=summary.algorithm,
+        status=order.status,
+        filled=order.filled,
+        average_price=summary.average_price,
+        slices_done=summary.slices_done,
+        slices_total=summary.slices_total,
+        next_slice_ns=order.next_due_ns,
+        result=None,
+    )
 
 
 def order_update(

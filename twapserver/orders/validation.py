@@ -1,24 +1,28 @@
-"""Turn a `TwapOrderCreate` into a `TwapOrderSpec`, or reject it with a reason code."""
+"""Turn an order request into an `OrderSpec`, or reject it with a reason code."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from twapcore import (
     InvalidOrder,
+    OrderSpec,
     PlannedSlice,
     Side,
     TwapOrderSpec,
-    plan_twap,
+    algorithm_named,
 )
 from twapserver.hub import MarketHub
+from twapserver.orders.profiles import CANDLES_PROFILE
 from twapserver.orders.schemas import (
     MAX_CATCH_UP_CAP,
     MAX_DURATION_S,
     MAX_SLICES,
     MIN_DURATION_S,
     MIN_SLICE_INTERVAL_S,
+    OrderCreate,
     TwapOrderCreate,
 )
 
@@ -36,10 +40,39 @@ def _reject(reason: str, message: str, status_code: int = 422) -> Rejection:
     return Rejection(status_code, reason, message)
 
 
+def algorithm_params(
+    request: OrderCreate, profile_weights: tuple[Decimal, ...] | None = None
+) -> dict[str, Any]:
+    """The spec fields of `request`'s algorithm parameters (those given), vwap's profile added.
+
+    A parameter of another algorithm is kept: the spec rejects it, naming it.
+    """
+    params: dict[str, Any] = {"algorithm": request.algorithm}
+    for name in ("seed", "jitter", "participation", "min_slice_qty", "max_slice_qty"):
+        value = getattr(request, name)
+        if value is not None:
+            params[name] = value
+    if request.profile_days is not None and request.algorithm != "vwap":
+        raise _reject(
+            "invalid_profile_days",
+            f"profile_days applies to vwap orders, not {request.algorithm}",
+        )
+    if request.algorithm == "vwap":
+        params["profile"] = CANDLES_PROFILE
+        params["profile_weights"] = profile_weights
+    return params
+
+
 def validate_order(
-    request: TwapOrderCreate, hub: MarketHub, max_book_age_s: float
+    request: TwapOrderCreate,
+    hub: MarketHub,
+    max_book_age_s: float,
+    params: dict[str, Any] | None = None,
 ) -> tuple[TwapOrderSpec, tuple[PlannedSlice, ...]]:
-    """The spec to execute and its schedule (planned from time 0), or raise `Rejection`."""
+    """The spec to execute and its schedule (planned from time 0), or raise `Rejection`.
+
+    `params` are the algorithm and its parameters (`algorithm_params`); none: TWAP.
+    """
     exchange, symbol = request.exchange, request.symbol
     problem = hub.unknown_market(exchange, symbol)
     if problem is not None:
@@ -78,30 +111,27 @@ def validate_order(
             "known; try again once its feed is up (see /health)",
         )
     lot = info.lot_size
-    spec = TwapOrderSpec(
-        exchange=exchange,
-        symbol=symbol,
-        side=Side(request.side),
-        quantity=request.quantity,
-        limit_price=request.limit_price,
-        duration_s=request.duration_s,
-        slices=request.slices,
-        interval_s=request.interval_s,
-        fill_model=request.fill_model,
-        catch_up_cap=request.catch_up_cap,
-        max_book_age_s=Decimal(str(max_book_age_s)),
-        lot_size=lot,
-        token_id=request.token_id,
-    )
     try:
-        plan = plan_twap(
-            spec.quantity,
-            0,
-            spec.duration_s,
-            slices=spec.slices,
-            interval_s=spec.interval_s,
+        spec = OrderSpec(
+            exchange=exchange,
+            symbol=symbol,
+            side=Side(request.side),
+            quantity=request.quantity,
+            limit_price=request.limit_price,
+            duration_s=request.duration_s,
+            slices=request.slices,
+            interval_s=request.interval_s,
+            fill_model=request.fill_model,
+            catch_up_cap=request.catch_up_cap,
+            max_book_age_s=Decimal(str(max_book_age_s)),
             lot_size=lot,
+            token_id=request.token_id,
+            **(params or {}),
         )
+    except InvalidOrder as exc:  # an algorithm parameter: the message names it
+        raise _reject(exc.reason, str(exc)) from None
+    try:
+        plan = algorithm_named(spec.algorithm).plan(spec, 0).slices
     except InvalidOrder as exc:
         raise _reject(exc.reason, f"{exc} of {exchange} {symbol}") from None
     if len(plan) > MAX_SLICES:

@@ -9,46 +9,18 @@ own short session, so a slow client never holds a database connection.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from twapserver.db.models import OrderRow
-from twapserver.orders.repository import OPEN_STATUSES, list_orders, summary_of
-from twapserver.ws.messages import Message, dumps
+from twapserver.orders.repository import OPEN_STATUSES, list_orders
+from twapserver.orders.updates import order_row_message
+from twapserver.ws.messages import dumps
 
 __all__ = ["PAGE_ROWS", "order_row_message", "snapshot_messages"]
 
 PAGE_ROWS = 200
-
-
-def _decimal(value: Decimal | None) -> str | None:
-    return None if value is None else format(value, "f")  # as `order_message` writes them
-
-
-def order_row_message(order: OrderRow) -> Message:
-    """An order's committed state from its row alone, with `slice` None.
-
-    Field for field what `twapserver.orders.updates.order_message` says after that
-    commit (a test holds them equal), without reading the order's history.
-    """
-    summary = summary_of(order)
-    return {
-        "type": "order",
-        "token_id": order.token_id,
-        "exchange": order.exchange,
-        "symbol": order.symbol,
-        "side": order.side,
-        "status": order.status,
-        "filled_qty": _decimal(order.filled),
-        "remaining_qty": _decimal(order.quantity - order.filled),
-        "average_price": _decimal(summary.average_price),
-        "slices_done": summary.slices_done,
-        "slices_total": summary.slices_total,
-        "next_slice_ns": order.next_due_ns,
-        "slice": None,
-    }
 
 
 async def snapshot_messages(

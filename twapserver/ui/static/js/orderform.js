@@ -1,7 +1,8 @@
-// The order form, built from the server's OpenAPI document: every `POST /orders/<name>`
-// is an algorithm, and so is every variant of a `POST /orders` body that is a union
-// with a discriminator (e.g. `"algorithm": "vwap"`); the request schema gives the fields,
-// so an algorithm added to the server appears here without a change. Rejections are shown next to the field they
+// The order form, built from what the server says it takes, so an algorithm added to the
+// server appears here without a change: with `GET /algorithms`, each listed algorithm is
+// a `POST /orders` body with `"algorithm": name`, the shared fields and its own
+// parameters; without it, from the OpenAPI document alone, every `POST /orders/<name>`
+// is an algorithm, and so is every variant of a discriminated union `POST /orders` body. Rejections are shown next to the field they
 // name (`detail[].loc`, or the field a rejection message starts with).
 import { api, ApiError } from "./api.js";
 import { el } from "./format.js";
@@ -21,10 +22,37 @@ function variantName(document, union, variant, ref) {
   return schema.const ?? schema.enum?.[0] ?? schema.default;
 }
 
-/** {name: {path, schema, fixed}} of every algorithm the server offers; `fixed` are body
- * fields the choice of algorithm sets (the discriminator). */
+/** The algorithms of `GET /algorithms` (`[{name, description, parameters: [{name,
+ * required}]}]`) as forms over the `POST /orders` schema: the fields no algorithm owns,
+ * plus the algorithm's own parameters. */
+function fromList(document, listed) {
+  const content = document.paths["/orders"].post.requestBody.content["application/json"];
+  const schema = resolve(document, content.schema);
+  const owned = new Set(listed.flatMap((algorithm) => algorithm.parameters.map((p) => p.name)));
+  const found = {};
+  for (const algorithm of listed) {
+    const own = new Set(algorithm.parameters.map((p) => p.name));
+    const properties = Object.fromEntries(
+      Object.entries(schema.properties).filter(([name]) => name !== "algorithm" && (!owned.has(name) || own.has(name))),
+    );
+    const required = [...(schema.required || []), ...algorithm.parameters.filter((p) => p.required).map((p) => p.name)];
+    found[algorithm.name] = {
+      path: "/orders",
+      schema: { ...schema, properties, required },
+      fixed: { algorithm: algorithm.name },
+      description: algorithm.description,
+    };
+  }
+  return found;
+}
+
+/** {name: {path, schema, fixed, description}} of every algorithm the server offers;
+ * `fixed` are body fields the choice of algorithm sets. */
 export async function algorithms() {
   const document = await api("/openapi.json");
+  if (document.paths["/algorithms"]?.get && document.paths["/orders"]?.post) {
+    return fromList(document, await api("/algorithms"));
+  }
   const found = {};
   for (const [path, item] of Object.entries(document.paths)) {
     const content = item.post?.requestBody?.content?.["application/json"];
@@ -127,8 +155,9 @@ export class OrderForm {
       .map(([name, property]) => field(name, property, required.has(name)));
     this.status = el("p", "", { class: "form-status", role: "status" });
     this.formError = el("p", "", { class: "error", role: "alert" });
+    const about = el("p", this.algorithms[this.picker.value].description || "", { class: "hint about" });
     const button = el("button", `Submit ${this.picker.value.toUpperCase()}`, { type: "submit" });
-    this.form.replaceChildren(...fields, button, this.formError, this.status);
+    this.form.replaceChildren(about, ...fields, button, this.formError, this.status);
   }
 
   clearErrors() {

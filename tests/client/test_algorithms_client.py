@@ -1,0 +1,112 @@
+"""`submit(algorithm=…)` on both SDK clients and `twap submit --algorithm …` / `twap order`."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+
+from tests.client.demo_server import DemoServer, demo_server
+from tests.client.test_cli_server import _one_error_line, _submit, _twap
+from tests.client.test_sdk import FakeApi, _order, _tokens
+from twapcore import Side
+
+_ACCEPTED = {
+    "status": "accepted",
+    "token_id": "p1",
+    "order": {**_order("p1", "accepted"), "algorithm": "pov"},
+    "schedule": [{"index": 0, "due_ns": 1, "qty": "0"}],
+}
+
+
+def test_submit_posts_the_algorithm_and_its_parameters_to_orders() -> None:
+    api = FakeApi(lambda request: httpx.Response(201, json=_ACCEPTED))
+
+    result = api.client(tokens=_tokens()).submit(
+        "p1", "binance", "BTC-USDT", Side.BUY, Decimal("0.50"), "70000", 60,
+        algorithm="pov", slices=6, participation=Decimal("0.10"), max_slice_qty="0.2",
+        min_slice_qty=None,
+    )  # fmt: skip
+
+    assert api.seen[0][:2] == ("POST", "/orders")
+    assert orjson.loads(api.bodies[0]) == {
+        "token_id": "p1", "exchange": "binance", "symbol": "BTC-USDT", "side": "buy",
+        "quantity": "0.50", "limit_price": "70000", "duration_s": "60", "algorithm": "pov",
+        "slices": 6, "participation": "0.10", "max_slice_qty": "0.2",
+    }  # fmt: skip
+    assert result.order.algorithm == "pov"
+
+
+async def test_the_async_client_submits_the_same_body() -> None:
+    api = FakeApi(lambda request: httpx.Response(201, json=_ACCEPTED))
+    async with api.async_client(tokens=_tokens()) as client:
+        await client.submit(
+            "p1", "binance", "BTC-USDT", "buy", "1", "70000", 60,
+            algorithm="twap_random", slices=6, seed=3, jitter="0.5",
+        )  # fmt: skip
+        await client.submit_twap("t1", "binance", "BTC-USDT", "buy", "1", "70000", 60, slices=6)
+
+    (random_body, twap_body) = [orjson.loads(body) for body in api.bodies]
+    assert (random_body["algorithm"], random_body["seed"], random_body["jitter"]) == (
+        "twap_random",
+        3,
+        "0.5",
+    )
+    assert [path for _, path, _, _ in api.seen] == ["/orders", "/orders/twap"]
+    assert "algorithm" not in twap_body
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
+    with demo_server(tmp_path_factory.mktemp("algorithms-demo")) as running:
+        yield running
+
+
+@pytest.fixture
+def config(server: DemoServer, tmp_path: Path) -> Path:
+    folder = tmp_path / "config"
+    login = _twap(
+        "login", server.url, server.username, "--password-stdin",
+        config=folder, stdin=server.password + "\n",
+    )  # fmt: skip
+    assert login.returncode == 0, login.stderr
+    return folder
+
+
+@pytest.mark.slow
+def test_cli_submits_a_pov_order_and_order_shows_its_algorithm(config: Path) -> None:
+    token_id = f"pov-{time.time_ns()}"
+
+    submitted = _submit(
+        config, token_id, "--quantity", "0.001", "--duration", "4", "--slices", "4",
+        "--algorithm", "pov", "--participation", "0.1", "--max-slice-qty", "0.0005",
+    )  # fmt: skip
+    detail = _twap("order", token_id, config=config)
+    detail_json = json.loads(_twap("order", token_id, "--json", config=config).stdout)
+
+    assert submitted.returncode == 0, submitted.stderr
+    assert submitted.stdout.startswith(f"accepted {token_id}: buy 0.001 BTC-USDT")
+    assert "4 slices, pov" in submitted.stdout
+    assert detail.returncode == 0, detail.stderr
+    assert "pov: participation 0.1, max_slice_qty 0.0005" in detail.stdout
+    assert (detail_json["algorithm"], detail_json["parameters"]) == (
+        "pov",
+        {"participation": "0.1", "max_slice_qty": "0.0005"},
+    )
+
+
+@pytest.mark.slow
+def test_cli_a_parameter_of_another_algorithm_exits_2_naming_it(config: Path) -> None:
+    rejected = _submit(
+        config, "wrong-param", "--quantity", "0.001", "--duration", "4", "--slices", "4",
+        "--algorithm", "twap", "--jitter", "0.5",
+    )  # fmt: skip
+
+    line = _one_error_line(rejected)
+    assert line.startswith("error: order rejected (invalid_jitter): jitter applies to twap_random")
