@@ -19,9 +19,9 @@ WebSocket clients (asyncio protocols, a minimal RFC 6455 framer: the `websockets
 client would cost the client side more CPU than the servers). Every client sends
 `{"op":"auth","token":…}` (one access token shared by all: the server checks it per
 connection), subscribes to 4 markets of GET /exchanges and records the receipt time
-of every book message. Once all are connected, a window of `--seconds` starts; a
-message belongs to the last tick started before it arrived (both ends read the same
-wall clock), its delay is receipt - tick start. Also printed: the spread of one
+of every book message. Once all are connected, a window of `--seconds` starts; each
+message is matched to a tick (see `_ticks_of`; both ends read the same wall clock) and
+its delay is receipt - tick start. Also printed: the spread of one
 tick's receipt times across clients (max - min: the fan-out's own length), delivered
 messages per second (target: twap >= 0.7x bare), server and client CPU per message.
 """
@@ -35,7 +35,9 @@ import bisect
 import multiprocessing
 import os
 import resource
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -44,6 +46,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TextIO
+from unittest import mock
 
 import httpx
 import orjson
@@ -56,6 +59,7 @@ SETTLE_S = 2.0  # after the last client subscribed, before the window opens
 GRACE_S = 1.0  # receipts of the window's last tick may arrive after its end
 CONNECTS_AT_ONCE = 64  # per client process
 CONNECT_TIMEOUT_S = 120.0
+IDLE_CPU = 0.15  # a server at or under this CPU / wall is done with the previous run
 ENV = {
     "TWAP_JWT_SECRET": SECRET,
     "TWAP_COLLECT": "false",
@@ -68,10 +72,19 @@ ENV = {
 # --- servers -------------------------------------------------------------------------------------
 
 
-def serve_twap(tick_log: str, argv: list[str]) -> None:
-    """`twapserver ARGV`, logging "start length" (s) of every `Broadcaster.tick` to `tick_log`."""
+def serve_twap(tick_log: str, argv: list[str], uvicorn_ws: str | None) -> None:
+    """`twapserver ARGV`, logging "start length" (s) of every `Broadcaster.tick` to `tick_log`.
+
+    `uvicorn_ws` (an experiment, `--uvicorn-ws`) replaces uvicorn's WebSocket implementation.
+    """
+    import uvicorn
+
     from twapserver.cli import main
     from twapserver.ws.broadcast import Broadcaster
+
+    if uvicorn_ws is not None:
+        run = uvicorn.run
+        uvicorn.run = lambda *a, **kw: run(*a, **kw, ws=uvicorn_ws)
 
     original = Broadcaster.tick
     out = open(tick_log, "a", buffering=1)  # noqa: SIM115 - open for the process' life
@@ -139,37 +152,32 @@ class Target:
     tick_log: Path
 
 
-def start_targets(workdir: Path) -> tuple[list[Target], str, list[tuple[str, str]]]:
+def start_targets(
+    workdir: Path, uvicorn_ws: str | None = None
+) -> tuple[list[Target], str, list[tuple[str, str]]]:
     """The twap and bare servers, the access token and the 4 markets subscribed to."""
     url = f"sqlite+aiosqlite:///{workdir / 'twap.db'}"
-    cli = "from twapserver.cli import main; main()"
-    subprocess_env = {**os.environ, **ENV}
-    import subprocess
-
+    add_user = ["users", "add", "bench", "--password-stdin", "--database-url", url]
     subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            cli,
-            "users",
-            "add",
-            "bench",
-            "--password-stdin",
-            "--database-url",
-            url,
-        ],
+        [sys.executable, "-c", "from twapserver.cli import main; main()", *add_user],
         input=PASSWORD + "\n",
         text=True,
-        env=subprocess_env,
+        env={**os.environ, **ENV},
         check=True,
         capture_output=True,
     )
     me = str(Path(__file__).resolve())
-    os.environ.update(ENV)  # start_server passes bench_orders.ENV on top of os.environ
     port = free_port()
     twap_ticks = workdir / "twap.ticks"
-    args = [me, "--serve-twap", str(twap_ticks), "--", "run", "--demo", "--database-url", url]
-    twap = start_server("twap", [*args, "--port", str(port)], workdir / "twap.log", port)
+    args = [
+        me,
+        "--serve-twap",
+        str(twap_ticks),
+        *(["--uvicorn-ws", uvicorn_ws] if uvicorn_ws else []),
+    ]
+    args += ["--", "run", "--demo", "--database-url", url]
+    with mock.patch.dict(os.environ, ENV):  # start_server adds bench_orders.ENV to os.environ
+        twap = start_server("twap", [*args, "--port", str(port)], workdir / "twap.log", port)
     targets = [Target(twap, port, twap_ticks)]
     try:
         form = {"username": "bench", "password": PASSWORD}
@@ -196,9 +204,6 @@ def start_targets(workdir: Path) -> tuple[list[Target], str, list[tuple[str, str
 
 def _start_tcp(name: str, args: list[str], log: Path, port: int) -> Server:
     """Like `start_server` for a server without /health: ready when its port accepts."""
-    import socket
-    import subprocess
-
     with log.open("wb") as out:
         process = subprocess.Popen([sys.executable, *args], stdout=out, stderr=out)
     server = Server(name, process, f"http://127.0.0.1:{port}")
@@ -362,7 +367,9 @@ class WsClient(asyncio.Protocol):
     def subscribe(self) -> None:
         """Subscribe to the book of every market; `ready` is done once all are acknowledged."""
         for exchange, symbol in self.markets:
-            self.send({"op": "subscribe", "channel": "book", "exchange": exchange, "symbol": symbol})
+            self.send(
+                {"op": "subscribe", "channel": "book", "exchange": exchange, "symbol": symbol}
+            )
 
 
 def frame(opcode: int, payload: bytes) -> bytes:
@@ -433,7 +440,9 @@ async def _fleet(
         client.subscribe()
     for client in connected:
         try:
-            await asyncio.wait_for(client.ready, max(1.0, started + 2 * CONNECT_TIMEOUT_S - time.monotonic()))
+            await asyncio.wait_for(
+                client.ready, max(1.0, started + 2 * CONNECT_TIMEOUT_S - time.monotonic())
+            )
             client.id = len(clients)
             clients.append(client)
         except (ConnectionError, TimeoutError) as error:
@@ -493,6 +502,17 @@ class RunResult:
         return busy / max(1, self.delivered) * 1e6
 
 
+def _idle_cpu(server: Server) -> float:
+    """The server's CPU / wall once it is done with a previous run's clients (up to 20 s)."""
+    for _ in range(20):
+        cpu, wall = server.cpu_s(), time.monotonic()
+        time.sleep(1.0)
+        idle = (server.cpu_s() - cpu) / (time.monotonic() - wall)
+        if idle < IDLE_CPU:
+            break
+    return idle
+
+
 def _receive(conn: Connection, timeout: float) -> object:
     if not conn.poll(timeout):
         raise RuntimeError(f"a client process sent nothing within {timeout:g} s")
@@ -511,9 +531,7 @@ def run_fleet(
     seconds: float,
 ) -> RunResult:
     """`clients` clients over `procs` processes against `target` for `seconds`."""
-    idle, idle_wall = target.server.cpu_s(), time.monotonic()
-    time.sleep(1.0)
-    idle = (target.server.cpu_s() - idle) / (time.monotonic() - idle_wall)
+    idle = _idle_cpu(target.server)
     context = multiprocessing.get_context("fork")
     shares = [clients // procs + (i < clients % procs) for i in range(procs)]
     pipes, processes = [], []
@@ -551,6 +569,23 @@ def run_fleet(
     return result
 
 
+def _ticks_of(receipts: list[float], starts: list[float]) -> list[int]:
+    """The tick of each of one client's messages of one market (receipt order).
+
+    Each tick sends a client at most one message per market, and in order: so the last
+    message is from the last tick started before it arrived, and each earlier one from
+    an earlier tick than the one after it. Exact when no message was dropped (a message
+    later than one interval is not taken for the next tick's); with drops, the latest
+    possible tick, i.e. the smallest delay consistent with the order.
+    """
+    ticks = [0] * len(receipts)
+    after = len(starts)
+    for i in range(len(receipts) - 1, -1, -1):
+        after = min(bisect.bisect_right(starts, receipts[i]) - 1, after - 1)
+        ticks[i] = after
+    return ticks
+
+
 def analyse(
     target: Target,
     asked: int,
@@ -559,7 +594,6 @@ def analyse(
     end: float,
     server_cpu_s: float,
     idle_cpu: float,
-    errors: list[str],
 ) -> RunResult:
     """Attribute every receipt to the last tick started before it (see the module docstring)."""
     lines = [line.split() for line in target.tick_log.read_text().splitlines()]
@@ -573,14 +607,17 @@ def analyse(
     for fleet in fleets:
         received = [0] * fleet.connected
         for market, raw in enumerate(fleet.receipts):
+            per_client_receipts: list[list[float]] = [[] for _ in range(fleet.connected)]
             receivers = array("i", fleet.receivers[market])
             for receipt, client in zip(array("d", raw), receivers, strict=True):
-                tick = bisect.bisect_right(starts, receipt) - 1
-                if first <= tick < last:
-                    received[client] += 1
-                    delays.append(receipt - starts[tick])
-                    span = spans.setdefault((tick, market), [receipt, receipt])
-                    span[0], span[1] = min(span[0], receipt), max(span[1], receipt)
+                per_client_receipts[client].append(receipt)
+            for client, receipts in enumerate(per_client_receipts):
+                for receipt, tick in zip(receipts, _ticks_of(receipts, starts), strict=True):
+                    if first <= tick < last:
+                        received[client] += 1
+                        delays.append(receipt - starts[tick])
+                        span = spans.setdefault((tick, market), [receipt, receipt])
+                        span[0], span[1] = min(span[0], receipt), max(span[1], receipt)
         per_client += [n / MARKETS / seconds for n in received]
     connected = sum(f.connected for f in fleets)
     return RunResult(
@@ -599,17 +636,18 @@ def analyse(
         idle_cpu=idle_cpu,
         client_cpu_s=sum(f.cpu_s for f in fleets),
         procs=len(fleets),
-        errors=errors,
     )
 
 
-def ws_bench(clients: int, seconds: float, procs: int, rounds: int) -> dict[str, list[RunResult]]:
+def ws_bench(
+    clients: int, seconds: float, procs: int, rounds: int, uvicorn_ws: str | None = None
+) -> dict[str, list[RunResult]]:
     """Both servers, one fleet run each per round (the order alternating)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 2 * clients + 1024)), hard))
     results: dict[str, list[RunResult]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-ws-") as tmp:
-        targets, token, markets = start_targets(Path(tmp))
+        targets, token, markets = start_targets(Path(tmp), uvicorn_ws)
         try:
             for n in range(rounds):
                 for target in targets[n % 2 :] + targets[: n % 2]:
@@ -636,7 +674,7 @@ def print_runs(results: dict[str, list[RunResult]]) -> None:
     )
     header = (
         f"{'target':6} {'clients':>11} {'closed':>6} {'ticks/cl/s':>10} {'delivered':>9} "
-        f"{'msg/s':>7} {'delay p50/p99/max':>19} {'spread p50/p99':>14} {'tick() max':>10} "
+        f"{'msg/s':>7} {'delay p50/p99/max':>19} {'spread p50/p99':>14} {'tick() p50/max':>14} "
         f"{'srv CPU%':>8} {'idle%':>5} {'srv us/msg':>10} {'cl CPU%':>7} {'cl us/msg':>9}"
     )
     print(header)
@@ -646,15 +684,16 @@ def print_runs(results: dict[str, list[RunResult]]) -> None:
             per_client = f"{statistics.median(r.per_client):.2f}" if r.per_client else "-"
             delay = f"{_ms(r.delays, 50)}/{_ms(r.delays, 99)}/{_ms(r.delays, 100)}"
             spread = f"{_ms(r.spreads, 50)}/{_ms(r.spreads, 99)}"
-            tick_max = f"{max(r.tick_lengths, default=0) * 1e3:.1f}"
+            tick_ms = f"{_ms(r.tick_lengths, 50)}/{_ms(r.tick_lengths, 100)}"
             client_cpu = r.client_cpu_s / r.seconds / r.procs * 100
             print(
                 f"{r.target:6} {f'{r.connected}/{r.asked}':>11} {r.closed:6} {per_client:>10} "
                 f"{r.delivered / max(1, r.expected):9.1%} {r.rate:7.0f} {delay:>19} "
-                f"{spread:>14} {tick_max:>10} {r.server_cpu_s / r.seconds * 100:8.0f} "
+                f"{spread:>14} {tick_ms:>14} {r.server_cpu_s / r.seconds * 100:8.0f} "
                 f"{r.idle_cpu * 100:5.0f} {r.server_us_per_message:10.1f} {client_cpu:7.0f} "
                 f"{r.client_cpu_s / max(1, r.delivered) * 1e6:9.1f}"
             )
+            print(f"       connect+auth {r.connect_s:.1f} s, subscribe {r.subscribe_s:.1f} s")
             for error in r.errors:
                 print(f"       connect error: {error}")
     print(
@@ -715,13 +754,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="measured window per run")
     parser.add_argument("--procs", type=int, default=2, help="client processes")
     parser.add_argument("--rounds", type=int, default=1, help="runs per server, order alternating")
+    parser.add_argument(
+        "--uvicorn-ws", help="experiment: the twap server's uvicorn `ws` (e.g. websockets-sansio)"
+    )
     parser.add_argument("--serve-twap", metavar="TICK_LOG", help=argparse.SUPPRESS)
     parser.add_argument("--serve-bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--payloads", help=argparse.SUPPRESS)
     parser.add_argument("--tick-log", help=argparse.SUPPRESS)
     args, rest = parser.parse_known_args()
     if args.serve_twap:
-        serve_twap(args.serve_twap, [a for a in rest if a != "--"])
+        serve_twap(args.serve_twap, [a for a in rest if a != "--"], args.uvicorn_ws)
         return
     if args.serve_bare:
         serve_bare(args.serve_bare, args.payloads, args.tick_log)
@@ -731,9 +773,10 @@ def main() -> None:
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(
         f"{os.cpu_count()} CPUs, load average {load}; {args.clients} clients over "
-        f"{args.procs} processes, {MARKETS} markets, {args.seconds:g} s per run"
+        f"{args.procs} processes, {MARKETS} markets, {args.seconds:g} s per run; twap on "
+        f"uvicorn ws={args.uvicorn_ws or 'auto'}, bare: websockets.broadcast"
     )
-    results = ws_bench(args.clients, args.seconds, args.procs, args.rounds)
+    results = ws_bench(args.clients, args.seconds, args.procs, args.rounds, args.uvicorn_ws)
     print_runs(results)
     print_summary(results)
     print(f"load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

@@ -90,14 +90,14 @@ class ChaosServer:
     _slices_seen: int = 0
 
     async def feed(self) -> dict[str, Any]:
-        """The /health row of binance BTC-USDT."""
+        """The /health row of binance BTC-USDT ({} while the collector has not registered it)."""
         body = (await self.http.get("/health")).json()
-        row: dict[str, Any] = next(f for f in body["feeds"] if f["symbol"] == SYMBOL)
+        row: dict[str, Any] = next((f for f in body["feeds"] if f["symbol"] == SYMBOL), {})
         return row
 
     async def healthy(self) -> bool:
         feed = await self.feed()
-        return bool(feed["connected"] and not feed["stale"])
+        return bool(feed.get("connected") and not feed.get("stale"))
 
     async def submit(self) -> None:
         order = {"token_id": self.token_id, **ORDER}

@@ -19,6 +19,7 @@ from twapserver.db.models import OrderRow, SliceRow, UserRow
 from twapserver.hub import InstrumentInfo, MarketHub
 from twapserver.orders import repository
 from twapserver.orders.engine import CLAIM_GRACE_NS, Engine
+from twapserver.orders.updates import order_message, order_row_message
 
 S = 1_000_000_000
 T0 = 1_700_000_000 * S
@@ -105,6 +106,13 @@ async def test_pov_trades_its_share_of_the_volume_since_the_previous_step(
     first, second = stored.results
     assert (first.reason, first.market_volume) == (SkipReason.NO_TRADES, Decimal(0))
     assert (second.market_volume, second.filled_qty) == (Decimal(2), Decimal("0.2"))
+    # The (re)subscribe snapshot, read from the row alone, says what the live update said.
+    async with sessions() as session:
+        row = await session.get(OrderRow, order_id)
+    assert row is not None
+    from_row = order_row_message(row)
+    assert from_row == order_message(row, stored, None)
+    assert (from_row["algorithm"], from_row["filled_qty"]) == ("pov", "0.200")
 
 
 async def test_pov_resumes_from_the_stored_volume_after_a_restart(
@@ -174,3 +182,19 @@ async def test_a_takeover_of_a_never_executed_order_still_records_server_down(
     stored = await _stored(sessions, order_id)
     assert [r.reason for r in stored.results] == [SkipReason.SERVER_DOWN, None]
     assert stored.results[1].filled_qty == Decimal("0.2")  # slice 1 catches up slice 0
+
+
+async def test_a_first_claim_after_the_order_ended_expires_it_with_server_down(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    clock, hub = Clock(), _hub()
+    order_id = await _submit(sessions, _spec("never-claimed"), T0)
+    clock.now = T0 + 61 * S  # no engine ran during the whole 60 s order
+    _publish(hub, clock.now)
+    engine = Engine(sessions, hub, clock)
+    await engine.start(run=False)
+    await engine.run_due(clock.now)
+
+    stored = await _stored(sessions, order_id)
+    assert [r.reason for r in stored.results] == [SkipReason.SERVER_DOWN] * 6
+    assert (stored.status.value, stored.filled_qty) == ("expired", Decimal(0))

@@ -75,6 +75,7 @@ async def test_twap_random_schedule_is_the_seeded_one_and_differs_from_twap(api:
         ("twap_random", {"seed": 1}, "jitter"),
         ("pov", {"participation": "0.1", "min_slice_qty": "2", "max_slice_qty": "1"}, "min_slice"),
         ("vwap", {"profile_days": 31}, "profile_days"),
+        ("vwap", {"profile_days": 0}, "profile_days"),
     ],
 )
 async def test_a_wrong_or_missing_parameter_is_a_422_naming_it(

@@ -315,6 +315,7 @@ async def test_order_updates_reach_their_owner_only(server: Server) -> None:
         "exchange": "binance",
         "symbol": "BTC-USDT",
         "side": "buy",
+        "algorithm": "twap",
         "status": "working",
         "filled_qty": "0.100",
         "remaining_qty": "0.500",
@@ -331,6 +332,7 @@ async def test_order_updates_reach_their_owner_only(server: Server) -> None:
             "status": "filled",
             "reason": None,
             "book_mid": "100",
+            "market_volume": "0",
         },
     }
     assert other_next == server.pong  # bob's socket got no order message before it

@@ -22,16 +22,19 @@ from twapserver.api.deps import (
 from twapserver.api.strict import QUERY_INT, QueryNonNegativeInt, TokenId
 from twapserver.db.models import OrderRow
 from twapserver.orders import repository
-from twapserver.orders.profiles import candle_profile
-from twapserver.orders.schemas import (
+from twapserver.orders.algorithms import (
     ALGORITHM_EXAMPLES,
     DEFAULT_PROFILE_DAYS,
     MAX_PROFILE_DAYS,
-    ORDER_EXAMPLE,
     AlgorithmInfo,
+    OrderCreate,
+    algorithm_infos,
+)
+from twapserver.orders.profiles import candle_profile
+from twapserver.orders.schemas import (
+    ORDER_EXAMPLE,
     FillPublic,
     OrderAccepted,
-    OrderCreate,
     OrderDetail,
     OrderList,
     OrderPublic,
@@ -39,7 +42,6 @@ from twapserver.orders.schemas import (
     PlannedSlicePublic,
     SlicePublic,
     TwapOrderCreate,
-    algorithm_infos,
 )
 from twapserver.orders.service import OrderService
 from twapserver.orders.validation import Rejection, algorithm_params, validate_order
@@ -48,7 +50,7 @@ router = APIRouter(prefix="/orders", tags=["orders"])
 algorithms_router = APIRouter(tags=["orders"])
 _ALGORITHMS = algorithm_infos()  # static: built once
 
-_NOT_FOUND = {
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {
         "description": "No order with this token_id for this user",
         "content": {"application/json": {"example": {"detail": "order 'abc' not found"}}},
@@ -207,7 +209,7 @@ async def submit_order(
     """
     weights = None
     if body.algorithm == "vwap":
-        days = body.profile_days or DEFAULT_PROFILE_DAYS
+        days = DEFAULT_PROFILE_DAYS if body.profile_days is None else body.profile_days
         if not 1 <= days <= MAX_PROFILE_DAYS:
             message = f"profile_days {days} is outside 1..{MAX_PROFILE_DAYS}"
             return _rejection("invalid_profile_days", message, 422)

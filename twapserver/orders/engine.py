@@ -25,8 +25,9 @@ On claiming an order back (a restart or takeover: it was claimed before), slices
 that fell due more than `CLAIM_GRACE_NS` before are recorded as skipped
 (`server_down`) and their quantity carries over; an order whose end passed ends
 `expired` with what it had filled. The first claim of an order that never
-executed skips nothing: no engine was down, the claim was merely late, so its
-due slices execute late (SLICE_LATENESS shows by how much).
+executed skips nothing while the order's end is ahead: the claim was merely
+late, so its due slices execute late (SLICE_LATENESS shows by how much); one
+first claimed after its end (no engine ran all along) expires as before.
 
 Each step is told what its market traded since the order's previous step
 (`MarketActivity`, from the same per-market counters as the order's market
@@ -292,7 +293,8 @@ class Engine:
 
     def _skip_missed(self, live: LiveOrder, now: int) -> None:
         execution = live.execution
-        if not execution.results and live.version == leases.FIRST_CLAIM_VERSION:
+        first_claim = not execution.results and live.version == leases.FIRST_CLAIM_VERSION
+        if first_claim and now < execution.end_ns:
             self._push(live)  # claimed late, not missed: its due slices execute now
             return
         skipped = []

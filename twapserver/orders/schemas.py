@@ -25,10 +25,8 @@ MIN_DURATION_S = Decimal(1)
 MAX_SLICES = 1000
 MIN_SLICE_INTERVAL_S = Decimal("0.1")
 MAX_CATCH_UP_CAP = Decimal(100)
-MAX_PROFILE_DAYS = 30
-DEFAULT_PROFILE_DAYS = 7
 
-ORDER_EXAMPLE = {
+ORDER_EXAMPLE: dict[str, Any] = {
     "token_id": "my-order-0001",
     "exchange": "binance",
     "symbol": "BTC-USDT",
@@ -40,7 +38,7 @@ ORDER_EXAMPLE = {
 }
 
 
-def _bounds(minimum: Decimal, maximum: Decimal, *, nullable: bool = False) -> dict[str, Any]:
+def bounds(minimum: Decimal, maximum: Decimal, *, nullable: bool = False) -> dict[str, Any]:
     """OpenAPI bounds of a number-or-decimal-string field (stated on its number form)."""
     number = {"type": "number", "minimum": float(minimum), "maximum": float(maximum)}
     text = {"type": "string", "pattern": DECIMAL_PATTERN, "maxLength": MAX_DECIMAL_CHARS}
@@ -69,7 +67,7 @@ class TwapOrderCreate(BaseModel):
     )
     duration_s: DecimalNumber = Field(
         description=f"Seconds, {MIN_DURATION_S}..{MAX_DURATION_S} (a number or a decimal string).",
-        json_schema_extra=_bounds(MIN_DURATION_S, MAX_DURATION_S),
+        json_schema_extra=bounds(MIN_DURATION_S, MAX_DURATION_S),
     )
     slices: Int64 | None = Field(
         None,
@@ -82,161 +80,14 @@ class TwapOrderCreate(BaseModel):
         None,
         description=f"Seconds between slices, at least {MIN_SLICE_INTERVAL_S} and at most "
         f"duration_s; or give slices.",
-        json_schema_extra=_bounds(MIN_SLICE_INTERVAL_S, MAX_DURATION_S, nullable=True),
+        json_schema_extra=bounds(MIN_SLICE_INTERVAL_S, MAX_DURATION_S, nullable=True),
     )
     fill_model: Literal["walk_book", "top_of_book"] = "walk_book"
     catch_up_cap: DecimalNumber = Field(
         Decimal(3),
         description=f"A slice trades at most this many planned slices (1..{MAX_CATCH_UP_CAP}).",
-        json_schema_extra=_bounds(Decimal(1), MAX_CATCH_UP_CAP),
+        json_schema_extra=bounds(Decimal(1), MAX_CATCH_UP_CAP),
     )
-
-
-_ALGORITHM_EXAMPLES = {
-    "twap": ({}, "Equal slices at equal intervals; a slice catches up what earlier ones missed."),
-    "twap_random": (
-        {"seed": 42, "jitter": "0.2"},
-        "TWAP with seeded jitter: due times and sizes move by up to ± jitter (same seed, "
-        "same plan).",
-    ),
-    "vwap": (
-        {"profile_days": 7},
-        "Slice sizes follow the market's traded volume by time of day: 1m candles of the last "
-        "profile_days days. Without candles for the window it is planned as TWAP and the "
-        "order's algorithm_note says why.",
-    ),
-    "pov": (
-        {"participation": "0.1", "max_slice_qty": "0.05"},
-        "Trade a share (participation) of the volume the market trades, checked every slice "
-        "interval; nothing is planned ahead. Ends when filled or at duration_s (expired).",
-    ),
-}
-ALGORITHM_EXAMPLES: dict[str, dict[str, Any]] = {
-    name: {**ORDER_EXAMPLE, "token_id": f"my-{name}-0001", "algorithm": name, **params}
-    for name, (params, _) in _ALGORITHM_EXAMPLES.items()
-}
-ALGORITHM_DESCRIPTIONS = {name: text for name, (_, text) in _ALGORITHM_EXAMPLES.items()}
-
-
-class OrderCreate(TwapOrderCreate):
-    """An order of any algorithm: the TWAP fields, `algorithm` and that algorithm's parameters.
-
-    A parameter of another algorithm is rejected (422 naming it).
-    """
-
-    model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": list(ALGORITHM_EXAMPLES.values())}
-    )
-
-    algorithm: Literal["twap", "twap_random", "vwap", "pov"] = Field(
-        "twap", description="twap, twap_random, vwap or pov (see GET /algorithms)."
-    )
-    seed: Int64 | None = Field(
-        None,
-        description="twap_random: the jitter's seed, an integer >= 0 (required).",
-        json_schema_extra={"anyOf": [{"type": "integer", "minimum": 0}, {"type": "null"}]},
-    )
-    jitter: DecimalNumber | None = Field(
-        None,
-        description="twap_random: ± share of the interval and of each slice's size, 0..1 "
-        "(required).",
-        json_schema_extra=_bounds(Decimal(0), Decimal(1), nullable=True),
-    )
-    profile_days: Int64 | None = Field(
-        None,
-        description=f"vwap: days of 1m candles the volume profile is built from, "
-        f"1..{MAX_PROFILE_DAYS} (default {DEFAULT_PROFILE_DAYS}).",
-        json_schema_extra={
-            "anyOf": [
-                {"type": "integer", "minimum": 1, "maximum": MAX_PROFILE_DAYS},
-                {"type": "null"},
-            ]
-        },
-    )
-    participation: DecimalNumber | None = Field(
-        None,
-        description="pov: share of the traded volume to take, > 0 and <= 1 (required).",
-        json_schema_extra=_bounds(Decimal(0), Decimal(1), nullable=True),
-    )
-    min_slice_qty: DecimalString | None = Field(
-        None,
-        description=f"pov: wait rather than trade less than this (base units, >= 0); "
-        f"{DECIMAL_RULE}.",
-    )
-    max_slice_qty: DecimalString | None = Field(
-        None,
-        description=f"pov: trade at most this much per step (base units, > 0); {DECIMAL_RULE}.",
-    )
-
-
-class ParameterInfo(BaseModel):
-    """One request field an algorithm takes."""
-
-    name: str
-    type: Literal["integer", "decimal"]
-    required: bool
-    minimum: Decimal | None = None
-    maximum: Decimal | None = None
-    exclusive_minimum: bool = False
-    default: Any = None
-    description: str
-
-
-class AlgorithmInfo(BaseModel):
-    """An execution algorithm and the parameters `POST /orders` takes for it."""
-
-    name: str
-    description: str
-    parameters: list[ParameterInfo]
-    example: dict[str, Any]
-
-
-# The request fields of each algorithm and which of them it requires. twapcore names the
-# spec fields; vwap's on the server are candles (profile_days), not profile/profile_weights.
-ALGORITHM_PARAMETERS: dict[str, tuple[tuple[str, bool], ...]] = {
-    "twap": (),
-    "twap_random": (("seed", True), ("jitter", True)),
-    "vwap": (("profile_days", False),),
-    "pov": (("participation", True), ("min_slice_qty", False), ("max_slice_qty", False)),
-}
-
-
-def _schema_decimal(value: float | int | None) -> Decimal | None:
-    if value is None:
-        return None
-    return Decimal(int(value)) if value == int(value) else Decimal(str(value))
-
-
-def algorithm_infos() -> list[AlgorithmInfo]:
-    """Every algorithm with its parameters, bounds and descriptions (from `OrderCreate`)."""
-    properties = OrderCreate.model_json_schema()["properties"]
-    out = []
-    for name, params in ALGORITHM_PARAMETERS.items():
-        infos = []
-        for field, required in params:
-            schema = properties[field]
-            first = schema["anyOf"][0]
-            infos.append(
-                ParameterInfo(
-                    name=field,
-                    type="integer" if first.get("type") == "integer" else "decimal",
-                    required=required,
-                    minimum=_schema_decimal(first.get("minimum")),
-                    maximum=_schema_decimal(first.get("maximum")),
-                    exclusive_minimum=field == "participation",
-                    default=DEFAULT_PROFILE_DAYS if field == "profile_days" else None,
-                    description=schema["description"],
-                )
-            )
-        out.append(
-            AlgorithmInfo(
-                name=name,
-                description=ALGORITHM_DESCRIPTIONS[name],
-                parameters=infos,
-                example=ALGORITHM_EXAMPLES[name],
-            )
-        )
-    return out
 
 
 class PlannedSlicePublic(BaseModel):
@@ -266,7 +117,7 @@ class SlicePublic(BaseModel):
     )
 
 
-_ORDER_PUBLIC_EXAMPLE = {
+_ORDER_PUBLIC_EXAMPLE: dict[str, Any] = {
     "token_id": "my-order-0001",
     "exchange": "binance",
     "symbol": "BTC-USDT",

@@ -15,6 +15,7 @@ from twapcore import (
     algorithm_named,
 )
 from twapserver.hub import MarketHub
+from twapserver.orders.algorithms import OrderCreate
 from twapserver.orders.profiles import CANDLES_PROFILE
 from twapserver.orders.schemas import (
     MAX_CATCH_UP_CAP,
@@ -22,7 +23,6 @@ from twapserver.orders.schemas import (
     MAX_SLICES,
     MIN_DURATION_S,
     MIN_SLICE_INTERVAL_S,
-    OrderCreate,
     TwapOrderCreate,
 )
 
