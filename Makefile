@@ -41,6 +41,9 @@ bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/bench_ingest.py
 	$(BIN)/python benchmarks/bench_orders.py
 	$(BIN)/python benchmarks/bench_engine.py
+	$(BIN)/python benchmarks/bench_ws.py --clients 1000
+
+# Longer runs and those needing Redis: benchmarks/bench_bus.py, feed_chaos.py, soak.py.
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache
