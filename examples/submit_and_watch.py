@@ -1,4 +1,4 @@
-"""Submit a TWAP order, follow it until it ends, and print its execution report (sync SDK).
+"""Submit a TWAP order, wait until it ends, and print its execution report (sync SDK).
 
 Run it against the demo server (no exchange access needed):
 
@@ -20,7 +20,7 @@ import time
 
 from rich.console import Console
 
-from twapclient import TwapClient, TwapClientError
+from twapclient import Order, OrderMessage, TwapClient, TwapClientError
 from twapclient.report import print_report
 
 
@@ -51,15 +51,15 @@ def main() -> int:
                 slices=args.slices,
             )
             print(f"accepted {token_id}: {len(accepted.schedule)} slices")
-            while True:
-                order = client.order(token_id)
+
+            def show(update: Order | OrderMessage) -> None:
                 print(
-                    f"  {order.status.value:<9} filled {order.filled_qty} / {order.quantity}"
-                    f"  slices {order.slices_done}/{order.slices_total}"
+                    f"  {update.status.value:<9} filled {update.filled_qty} / {args.quantity}"
+                    f"  slices {update.slices_done}/{update.slices_total}"
                 )
-                if order.status.is_final:
-                    break
-                time.sleep(1)
+
+            # Polls every second until the order ends; give up a minute after its end time.
+            order = client.wait(token_id, timeout=float(args.duration) + 60, on_update=show)
     except TwapClientError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -8,10 +8,11 @@
             "my-order-1", "binance", "BTC-USDT", "buy", quantity="0.01",
             limit_price="70000", duration_s=600, slices=20,
         )
-        print(client.order("my-order-1").status)
+        print(client.wait("my-order-1", timeout=900).status)  # completed, …
 
-`AsyncTwapClient` has the same methods (awaited) and `stream()`, the live
-WebSocket of books and order updates. Every error is a `TwapClientError`.
+`AsyncTwapClient` has the same methods (awaited; its `wait()` follows the
+WebSocket, polling only as a fallback) and `stream()`, the live WebSocket of
+books and order updates. Every error is a `TwapClientError`.
 """
 
 from twapclient._async_client import AsyncTwapClient
@@ -26,6 +27,7 @@ from twapclient._exceptions import (
     TransportError,
     TwapClientError,
     ValidationError,
+    WaitTimeout,
 )
 from twapclient._models import (
     Backfill,
@@ -85,5 +87,6 @@ __all__ = [
     "TwapClientError",
     "TwapStream",
     "ValidationError",
+    "WaitTimeout",
     "__version__",
 ]

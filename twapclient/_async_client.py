@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from types import TracebackType
@@ -9,6 +11,7 @@ from typing import TypeVar, Unpack
 
 import httpx
 
+from twapclient._exceptions import StreamError, TransportError
 from twapclient._models import (
     ExchangeInfo,
     Health,
@@ -16,6 +19,7 @@ from twapclient._models import (
     Order,
     OrderAccepted,
     OrderDetail,
+    OrderMessage,
     OrderPage,
     SymbolInfo,
     Tokens,
@@ -30,11 +34,14 @@ from twapclient._protocol import (
     transport_error,
 )
 from twapclient._stream import StreamOptions, TwapStream, ws_url
+from twapclient._wait import RESYNC_S, OrderUpdate, OrderWait, UpdateListener
 from twapcore import Side
 
 __all__ = ["AsyncTwapClient"]
 
 T = TypeVar("T")
+
+_log = logging.getLogger("twapclient")
 
 
 class AsyncTwapClient(ClientSession):
@@ -238,3 +245,61 @@ class AsyncTwapClient(ClientSession):
     async def cancel(self, token_id: str) -> Order:
         """Cancel a working order (what filled stays filled); harmless if cancelled already."""
         return await self._run(self._protocol.cancel(token_id))
+
+    async def wait(
+        self,
+        token_id: str,
+        # The sync twin's parameter: the wait needs its deadline before the stream opens.
+        timeout: float | None = None,  # noqa: ASYNC109
+        *,
+        poll_interval_s: float = 1.0,
+        on_update: UpdateListener | None = None,
+    ) -> OrderDetail:
+        """Wait until order `token_id` ends (completed, expired, cancelled); return it.
+
+        Follows the WebSocket orders channel, calling `on_update` with each new
+        state; if the stream cannot be used, polls `GET /orders/{token_id}` every
+        `poll_interval_s` seconds instead (logged as a warning on `twapclient`).
+        Raises `WaitTimeout` after `timeout` seconds (None: no limit); the order
+        keeps working on the server.
+        """
+        loop = asyncio.get_running_loop()
+        waiting = OrderWait(token_id, timeout, poll_interval_s, loop.time(), on_update)
+        try:
+            async with asyncio.timeout_at(waiting.deadline):
+                try:
+                    await self._follow_stream(waiting)
+                except (TransportError, StreamError) as error:
+                    _log.warning(
+                        "live updates of order %r unavailable (%s); polling every %g s",
+                        token_id, error, poll_interval_s,
+                    )  # fmt: skip
+                    await self._poll(waiting)
+        except TimeoutError:
+            raise waiting.timed_out() from None
+        return await self.order(token_id)  # with its fills and analytics
+
+    async def _follow_stream(self, waiting: OrderWait) -> None:
+        async with self.stream() as stream:
+            await stream.subscribe_orders()
+            # The order may have moved, or ended, before the subscription took effect.
+            current: OrderUpdate = await self.order(waiting.token_id)
+            while not waiting.seen(current):
+                try:
+                    # Not asyncio.wait_for: on 3.11 it drops a cancellation (Ctrl-C) that
+                    # arrives as a message does, and the wait would go on.
+                    async with asyncio.timeout(RESYNC_S):
+                        message = await anext(stream)
+                except TimeoutError:
+                    current = await self.order(waiting.token_id)
+                    continue
+                if isinstance(message, OrderMessage) and message.token_id == waiting.token_id:
+                    current = message
+
+    async def _poll(self, waiting: OrderWait) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            order = await self.order(waiting.token_id)
+            if waiting.seen(order):
+                return
+            await asyncio.sleep(waiting.pause(loop.time()))

@@ -29,6 +29,7 @@ from twapclient._protocol import (
     TokensSource,
     transport_error,
 )
+from twapclient._wait import OrderWait, UpdateListener
 from twapcore import Side
 
 __all__ = ["TwapClient"]
@@ -230,3 +231,24 @@ class TwapClient(ClientSession):
     def cancel(self, token_id: str) -> Order:
         """Cancel a working order (what filled stays filled); harmless if cancelled already."""
         return self._run(self._protocol.cancel(token_id))
+
+    def wait(
+        self,
+        token_id: str,
+        timeout: float | None = None,
+        *,
+        poll_interval_s: float = 1.0,
+        on_update: UpdateListener | None = None,
+    ) -> OrderDetail:
+        """Block until order `token_id` ends (completed, expired, cancelled); return it.
+
+        Polls `GET /orders/{token_id}` every `poll_interval_s` seconds, calling
+        `on_update` with each new state. Raises `WaitTimeout` after `timeout`
+        seconds (None: no limit); the order keeps working on the server.
+        """
+        waiting = OrderWait(token_id, timeout, poll_interval_s, time.monotonic(), on_update)
+        while True:
+            order = self.order(token_id)
+            if waiting.seen(order):
+                return order
+            time.sleep(waiting.pause(time.monotonic()))

@@ -3,6 +3,7 @@
     TwapClientError              anything the client raises on purpose
     ├── TransportError           the server could not be reached (refused, timed out, DNS, …)
     ├── StreamError              the WebSocket server answered an op with an error message
+    ├── WaitTimeout              `wait()` gave up: the order had not ended in time
     └── ApiError                 the server answered with an error status
         ├── AuthenticationError  401 (also: not logged in, WebSocket close 4401)
         ├── NotFoundError        404: unknown exchange, symbol or order
@@ -26,6 +27,7 @@ __all__ = [
     "TransportError",
     "TwapClientError",
     "ValidationError",
+    "WaitTimeout",
 ]
 
 
@@ -48,6 +50,22 @@ class StreamError(TwapClientError):
         super().__init__(f"{message} ({code})")
         self.code = code
         self.message = message
+
+
+class WaitTimeout(TwapClientError):
+    """`wait()` gave up after `timeout_s`: order `token_id` was still `status`.
+
+    The order keeps working on the server; wait again, or cancel it.
+    """
+
+    def __init__(self, token_id: str, timeout_s: float, status: str) -> None:
+        super().__init__(
+            f"order {token_id!r} did not end within {timeout_s:g} s (still {status}); "
+            "it keeps working on the server"
+        )
+        self.token_id = token_id
+        self.timeout_s = timeout_s
+        self.status = status
 
 
 class ApiError(TwapClientError):

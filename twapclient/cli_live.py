@@ -2,43 +2,53 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import sys
-from collections.abc import Callable
 from itertools import zip_longest
 
 import orjson
+from pydantic import BaseModel
 from rich.console import Console
 from rich.live import Live
 from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
 from twapclient._async_client import AsyncTwapClient
-from twapclient._exceptions import TwapClientError
 from twapclient._models import BookMessage, ErrorMessage, Order, OrderDetail, OrderMessage
 from twapclient.report import format_time
 
-__all__ = ["follow_order", "show_books"]
+__all__ = ["follow_order", "print_json_line", "show_books"]
 
-# Re-read the order over REST after this long without a WebSocket update for it,
-# so a missed message can never leave `watch` hanging.
-RESYNC_S = 10.0
 
-Show = Callable[[Order | OrderMessage], None]
+def print_json_line(update: BaseModel) -> None:
+    """`update` as one line of JSON on stdout (JSON Lines), flushed."""
+    sys.stdout.write(orjson.dumps(update.model_dump(mode="json")).decode() + "\n")
+    sys.stdout.flush()  # a reader of the pipe sees each update as it happens
 
 
 async def follow_order(
-    client: AsyncTwapClient, token_id: str, *, poll_interval_s: float, console: Console
+    client: AsyncTwapClient,
+    token_id: str,
+    *,
+    poll_interval_s: float,
+    console: Console,
+    as_json: bool = False,
 ) -> OrderDetail:
-    """Show a progress bar of `token_id` on `console` until it ends; return it then.
+    """Follow `token_id` until it ends (`client.wait`); return it then.
 
-    Updates come from the WebSocket orders channel; if the socket cannot be
-    used, the order is polled over REST every `poll_interval_s` seconds.
+    Shows a progress bar on `console`, or with `as_json` prints one JSON line
+    per state on stdout; the caller prints the final order (the last line).
     """
     order = await client.order(token_id)
     if order.status.is_final:
         return order
+    if as_json:
+
+        def print_line(update: Order | OrderMessage) -> None:
+            if not update.status.is_final:  # the final state follows, in full
+                print_json_line(update)
+
+        return await client.wait(token_id, poll_interval_s=poll_interval_s, on_update=print_line)
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -55,43 +65,7 @@ async def follow_order(
             )
             progress.update(task, completed=float(update.filled_qty), detail=detail)
 
-        show(order)
-        try:
-            await _follow_stream(client, token_id, show)
-        except TwapClientError as error:
-            console.print(
-                f"live updates unavailable ({error}); polling every {poll_interval_s:g} s",
-                markup=False,
-            )
-            await _poll(client, token_id, poll_interval_s, show)
-    return await client.order(token_id)
-
-
-async def _follow_stream(client: AsyncTwapClient, token_id: str, show: Show) -> None:
-    async with client.stream() as stream:
-        await stream.subscribe_orders()
-        # The order may have moved, or ended, before the subscription took effect.
-        current: Order | OrderMessage = await client.order(token_id)
-        while True:
-            show(current)
-            if current.status.is_final:
-                return
-            try:
-                message = await asyncio.wait_for(anext(stream), RESYNC_S)
-            except TimeoutError:
-                current = await client.order(token_id)
-                continue
-            if isinstance(message, OrderMessage) and message.token_id == token_id:
-                current = message
-
-
-async def _poll(client: AsyncTwapClient, token_id: str, interval_s: float, show: Show) -> None:
-    while True:
-        current = await client.order(token_id)
-        show(current)
-        if current.status.is_final:
-            return
-        await asyncio.sleep(interval_s)
+        return await client.wait(token_id, poll_interval_s=poll_interval_s, on_update=show)
 
 
 def book_table(book: BookMessage) -> Table:
@@ -145,8 +119,6 @@ async def show_books(
                 if isinstance(live, Live):
                     live.update(book_table(message), refresh=True)
                 else:
-                    line = orjson.dumps(message.model_dump(mode="json")).decode()
-                    sys.stdout.write(line + "\n")
-                    sys.stdout.flush()
+                    print_json_line(message)
                 if count is not None and shown >= count:
                     return

@@ -30,7 +30,7 @@ from twapclient._protocol import normalize_base_url
 from twapclient.cli import CliError, app
 from twapclient.cli import _decimal as decimal_option
 from twapclient.cli import _err as err_console
-from twapclient.cli_live import follow_order, show_books
+from twapclient.cli_live import follow_order, print_json_line, show_books
 from twapclient.cli_options import (
     AlgorithmOption,
     JitterOption,
@@ -358,8 +358,12 @@ def orders_command(
         )
     if as_json:
         _print_json(orders)
-        return
-    _out.print(_table(f"orders ({status.value})", _ORDER_COLUMNS, _order_rows(orders)))
+    elif not orders:
+        which = "" if status is OrderFilter.ALL else f"{status.value} "
+        matching = f" with token_id {token_id}" if token_id else ""
+        _out.print(f"no {which}orders{matching}", markup=False)
+    else:
+        _out.print(_table(f"orders ({status.value})", _ORDER_COLUMNS, _order_rows(orders)))
 
 
 def _flag(name: str) -> str:
@@ -435,16 +439,32 @@ def watch_command(
     url: Url = None,
     as_json: Json = False,
 ) -> None:
-    """Follow an order live (WebSocket, else polling) until it ends; then print it."""
+    """Follow an order live (WebSocket, else polling) until it ends; then print it.
+
+    With --json: one JSON line per state, the last one the final order in full.
+    Ctrl-C stops watching only: the order keeps working on the server.
+    """
     target = _Target.of(url)
-    final: OrderDetail = _run_live(
-        target,
-        lambda client: follow_order(
-            client, token_id, poll_interval_s=poll_interval, console=err_console
-        ),
-    )
+    try:
+        final: OrderDetail = _run_live(
+            target,
+            lambda client: follow_order(
+                client,
+                token_id,
+                poll_interval_s=poll_interval,
+                console=err_console,
+                as_json=as_json,
+            ),
+        )
+    except KeyboardInterrupt:
+        err_console.print(
+            f"stopped watching: {token_id} keeps working on the server; "
+            f"cancel it with `twap cancel {token_id}`",
+            markup=False,
+        )
+        raise typer.Exit(130) from None
     if as_json:
-        _print_json(final)
+        print_json_line(final)
     else:
         _print_detail(final)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import select
+import signal
 import stat
 import subprocess
 import sys
@@ -113,16 +115,68 @@ def test_submitted_order_shows_in_orders_json_and_order(config: Path) -> None:
     assert (order["token_id"], order["quantity"], len(order["schedule"])) == (token_id, "0.001", 4)
 
 
-def test_watch_follows_the_order_live_until_it_ends(config: Path) -> None:
+def test_watch_json_prints_one_line_per_update_until_the_order_ends(config: Path) -> None:
     token_id = f"watch-{time.time_ns()}"
-    _submit(config, token_id, "--quantity", "0.001", "--duration", "2", "--slices", "2")
+    _submit(config, token_id, "--quantity", "0.001", "--duration", "4", "--slices", "4")
 
     watched = _twap("watch", token_id, "--json", config=config, timeout=30)
 
     assert watched.returncode == 0, watched.stderr
     assert "polling" not in watched.stderr  # the WebSocket carried the updates
-    final = json.loads(watched.stdout)
+    *updates, final = [json.loads(line) for line in watched.stdout.splitlines()]
     assert (final["status"], Decimal(final["filled_qty"])) == ("completed", Decimal("0.001"))
+    assert len(final["fills"]) >= 1  # the last line is the order in full
+    assert updates, "no update before the final state"
+    assert {u["token_id"] for u in updates} == {token_id}
+    assert all(u["status"] == "working" for u in updates)
+    filled = [Decimal(u["filled_qty"]) for u in updates]
+    assert filled == sorted(filled)
+    states = [(Decimal(u["filled_qty"]), u["slices_done"]) for u in updates]
+    assert len(set(states)) == len(states)  # each line a new state
+
+
+def test_ctrl_c_on_watch_says_the_order_keeps_working_and_exits_130(config: Path) -> None:
+    token_id = f"watch-int-{time.time_ns()}"
+    _submit(config, token_id, "--quantity", "0.001", "--duration", "120", "--slices", "4")
+    env = {k: v for k, v in os.environ.items() if k != "TWAP_URL"} | {
+        "TWAP_CONFIG_DIR": str(config)
+    }
+    watch = subprocess.Popen(
+        [*TWAP, "watch", token_id, "--json"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert watch.stdout is not None
+    try:
+        ready, _, _ = select.select([watch.stdout], [], [], 30)
+        assert ready, "no first update within 30 s"
+        first = json.loads(watch.stdout.readline())
+        watch.send_signal(signal.SIGINT)
+        out, err = watch.communicate(timeout=30)
+    finally:
+        watch.kill()
+    status = _twap("order", token_id, "--json", config=config)
+    _twap("cancel", token_id, config=config)
+
+    assert first["status"] == "working"
+    assert watch.returncode == 130
+    assert err == (
+        f"stopped watching: {token_id} keeps working on the server; "
+        f"cancel it with `twap cancel {token_id}`\n"
+    )
+    assert out == ""  # no final state was printed: the order had not ended
+    assert json.loads(status.stdout)["status"] == "working"
+
+
+def test_orders_says_so_when_there_are_none(config: Path) -> None:
+    listed = _twap("orders", "--token-id", "never-submitted", config=config)
+    listed_json = _twap("orders", "--token-id", "never-submitted", "--json", config=config)
+
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout == "no orders with token_id never-submitted\n"
+    assert json.loads(listed_json.stdout) == []
 
 
 def test_a_rejected_order_exits_2_with_one_line_naming_the_reason(config: Path) -> None:
