@@ -205,7 +205,10 @@ class TwapStream:
                 await self._connection().send(json.dumps(op))
         what = " ".join((request[0], *request[1]))
         try:
-            await asyncio.wait_for(asyncio.shield(waiter), self._reply_timeout_s)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+            # (Ctrl-C) that arrives together with the answer.
+            async with asyncio.timeout(self._reply_timeout_s):
+                await asyncio.shield(waiter)
         except TimeoutError:
             raise TransportError(
                 self.url,
@@ -232,7 +235,8 @@ class TwapStream:
         self._pong.clear()
         try:
             await self._connection().send(json.dumps({"op": "ping"}))
-            await asyncio.wait_for(self._pong.wait(), self._reply_timeout_s)
+            async with asyncio.timeout(self._reply_timeout_s):
+                await self._pong.wait()
         except (ConnectionClosed, TimeoutError):
             raise TransportError(self.url, f"no pong from {self.url}") from None
 

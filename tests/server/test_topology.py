@@ -379,8 +379,12 @@ async def test_an_order_survives_its_engine_being_killed(
             assert source is not None, f"tick {tick['ts_recv']} was never published"
             assert tick["bids"] == source["bids"][:10]
             assert tick["asks"] == source["asks"][:10]
-    common = {t["ts_recv"] for t in watchers[0].books} & {t["ts_recv"] for t in watchers[1].books}
-    assert common, "the two APIs never served the same book"
+    # Both APIs tick on the wall clock's whole seconds, so they serve the same book at
+    # the same tick unless a publish lands between their two tick instants (ms apart).
+    ticks = [{t["ts_recv"] for t in watcher.books} for watcher in watchers]
+    common = ticks[0] & ticks[1]
+    print(f"book ticks: {len(ticks[0])} and {len(ticks[1])}, {len(common)} the same on both")
+    assert len(common) >= min(len(t) for t in ticks) // 2, "the two APIs served different books"
     skipped = [(row["index"], row["reason"]) for row in slices if row["status"] == "skipped"]
     print(  # the numbers behind the assertions, for docs/scaling.md (pytest -s)
         f"takeover {(takeover_ns - killed_ns) / 1e9:.2f} s after the kill "

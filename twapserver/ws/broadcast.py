@@ -24,7 +24,7 @@ from twapserver.tasks import cancel_and_wait
 from twapserver.ws.messages import dumps
 from twapserver.ws.outbox import BookKey, Outbox
 
-__all__ = ["BOOK_DEPTH", "CLOSE_WAIT_S", "IDLE", "Broadcaster"]
+__all__ = ["BOOK_DEPTH", "CLOSE_WAIT_S", "IDLE", "Broadcaster", "tick_delay_s"]
 
 log = logging.getLogger("twapserver.ws")
 
@@ -32,6 +32,11 @@ BOOK_DEPTH = 10
 # How long to wait for a connection's sender to send a queued close.
 CLOSE_WAIT_S = 2.0
 IDLE = 4408  # close code: the client read nothing for ws_idle_timeout_s (HTTP 408)
+
+
+def tick_delay_s(now_s: float, interval_s: float) -> float:
+    """Seconds from `now_s` (epoch) to the next multiple of `interval_s` (always > 0)."""
+    return interval_s - (now_s % interval_s)
 
 
 class Broadcaster:
@@ -81,13 +86,13 @@ class Broadcaster:
             await asyncio.wait(self._connections.values(), timeout=self.close_wait_s)
 
     async def _tick_forever(self) -> None:
-        loop = asyncio.get_running_loop()
-        next_tick = loop.time()
         while True:
-            # On a fixed grid, so ticking time does not stretch the interval; after a
-            # stall, one tick at once rather than a burst of the missed ones.
-            next_tick = max(next_tick + self.interval_s, loop.time())
-            await asyncio.sleep(next_tick - loop.time())
+            # On the wall clock's grid of `interval_s` (whole seconds by default): ticking
+            # time does not stretch the interval, a stall is followed by one tick rather
+            # than a burst of the missed ones, and every API process of a scaled-out
+            # deployment ticks at the same instants, so their clients get the same books.
+            now = time.time()
+            await asyncio.sleep(tick_delay_s(now, self.interval_s))
             try:
                 self.tick()
             except Exception:  # one bad book must not end the fan-out
