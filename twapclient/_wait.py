@@ -9,9 +9,11 @@ poll, and when to give up; `TwapClient.wait` (polling) and
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 
 from twapclient._exceptions import WaitTimeout
 from twapclient._models import Order, OrderMessage
+from twapcore import OrderStatus
 
 __all__ = ["RESYNC_S", "OrderUpdate", "OrderWait", "UpdateListener"]
 
@@ -27,9 +29,11 @@ UpdateListener = Callable[[OrderUpdate], None]
 class OrderWait:
     """Waiting for order `token_id` to end, from `now` (seconds, the driver's clock).
 
-    `timeout_s` None waits forever. `on_update` is called once per distinct state
-    (status, filled quantity, slices done), so a state read twice — say over REST
-    and then in the stream's snapshot — is reported once.
+    `timeout_s` None waits forever. `on_update` is called once per state that is
+    further along than the last one reported (final, slices done, filled, started):
+    a state read twice — say over REST and then in the stream's snapshot — is
+    reported once, and an older one arriving late (a snapshot read before the poll
+    it follows) is not reported at all, so the states seen only move forward.
     """
 
     def __init__(
@@ -49,13 +53,12 @@ class OrderWait:
         self.poll_interval_s = poll_interval_s
         self.deadline = None if timeout_s is None else now + timeout_s
         self._on_update = on_update
-        self._last: tuple[str, object, int] | None = None
+        self._last: OrderUpdate | None = None
 
     def seen(self, update: OrderUpdate) -> bool:
-        """Record a state of the order (reporting it if new); True if it is final."""
-        state = (update.status.value, update.filled_qty, update.slices_done)
-        if state != self._last:
-            self._last = state
+        """Record a state of the order (reporting it if further along); True if final."""
+        if self._last is None or _progress(update) > _progress(self._last):
+            self._last = update
             if self._on_update is not None:
                 self._on_update(update)
         return update.status.is_final
@@ -74,5 +77,15 @@ class OrderWait:
 
     def timed_out(self) -> WaitTimeout:
         """The error for a wait that ran out of time, naming the last state seen."""
-        status = "unknown" if self._last is None else self._last[0]
+        status = "unknown" if self._last is None else self._last.status.value
         return WaitTimeout(self.token_id, self.timeout_s or 0.0, status)
+
+
+def _progress(update: OrderUpdate) -> tuple[bool, int, Decimal, bool]:
+    """How far an order has got: each part only grows over its life."""
+    return (
+        update.status.is_final,
+        update.slices_done,
+        update.filled_qty,
+        update.status is not OrderStatus.ACCEPTED,
+    )

@@ -93,6 +93,22 @@ def test_each_distinct_state_is_reported_once_and_the_final_one_ends_the_wait() 
     ]
 
 
+def test_an_older_state_arriving_late_is_not_reported() -> None:
+    # E.g. the stream's snapshot, read before the REST poll it is delivered after.
+    reported: list[Decimal] = []
+    waiting = OrderWait("t1", None, 1.0, 0.0, on_update=lambda u: reported.append(u.filled_qty))
+    states = [
+        _detail("working", "0.2", 2),
+        _detail("working", "0", 0),
+        _detail("working", "0.3", 3),
+    ]
+
+    for state in states:
+        waiting.seen(Order.model_validate(state))
+
+    assert reported == [Decimal("0.2"), Decimal("0.3")]
+
+
 def test_bad_timeouts_and_intervals_are_refused() -> None:
     with pytest.raises(ValueError, match="timeout -1 s must not be negative"):
         OrderWait("t1", -1, 1.0, 0.0)
