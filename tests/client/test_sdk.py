@@ -489,7 +489,11 @@ async def _books(stream: Any, count: int) -> list[BookMessage]:
 async def test_the_stream_pushes_books_with_decimal_levels_best_first(server: DemoServer) -> None:
     async with asyncio.timeout(20), await _logged_in(server) as client, client.stream() as stream:
         await stream.subscribe_book("binance", "BTC-USDT")
-        books = await _books(stream, 2)
+        books = await _books(stream, 1)
+        # A tick can repeat the book when the replay has not moved since the
+        # last one (a loaded machine); wait for the next book that moved.
+        while books[-1].ts_event == books[0].ts_event:
+            books += await _books(stream, 1)
 
     for book in books:
         assert (book.exchange, book.symbol) == ("binance", "BTC-USDT")
@@ -498,7 +502,8 @@ async def test_the_stream_pushes_books_with_decimal_levels_best_first(server: De
         assert [b.price for b in book.bids] == sorted((b.price for b in book.bids), reverse=True)
         assert [a.price for a in book.asks] == sorted(a.price for a in book.asks)
         assert book.bids[0].price < book.asks[0].price
-    assert books[0].ts_event < books[1].ts_event
+    assert all(a.ts_event <= b.ts_event for a, b in zip(books, books[1:], strict=False))
+    assert books[0].ts_event < books[-1].ts_event
 
 
 @pytest.mark.slow
@@ -534,6 +539,8 @@ async def test_the_stream_reconnects_and_resubscribes_after_a_dropped_socket(
         await _books(stream, 1)
         stream._ws.transport.abort()  # type: ignore[union-attr]  # the network drops us
         after = await _books(stream, 1)
+        while stream.reconnects == 0:  # books queued before the drop come first
+            after = await _books(stream, 1)
 
     assert stream.reconnects == 1
     assert after[0].symbol == "BTC-USDT"
