@@ -67,7 +67,7 @@ from twapcore.feeds._captures import (
     locate_captures,
 )
 from twapcore.feeds._instruments import binance_exchange_info
-from twapcore.feeds._replay import FeedReplay, exchange_ids
+from twapcore.feeds._replay import FeedReplay, ReplaySource, exchange_ids
 from twapcore.feeds.normalize import canonical_symbol, exchange_name, trade_from_cryptofeed
 from twapserver.collectors import Collectors, _observed
 from twapserver.feeds import feed_class
@@ -211,17 +211,14 @@ class BenchReplay(FeedReplay):
         def unused(obj: Any, ts_ns: int) -> None:
             raise AssertionError("cryptofeed calls the benchmark's callbacks directly")
 
-        super().__init__(
-            workload.exchange_id,
-            workload.info,
-            workload.subscribed,
-            unused,
-            unused,
-            workload.origin,
-        )
+        subscribed = workload.subscribed
+        configuration = None if subscribed is None else {c: subscribed for c in (L2_BOOK, TRADES)}
+        info = workload.info
+        source = ReplaySource(workload.exchange_id, workload.origin, info, (), configuration)
+        super().__init__(source, unused, unused)
 
-    def _build_feed(self, feed_class: Any, mapping: Any, info: Any) -> Any:
-        feed = super()._build_feed(self._venue, mapping, info)
+    def _build_feed(self, feed_class: Any, subscription: dict[str, list[str]]) -> Any:
+        feed = super()._build_feed(self._venue, subscription)
         for channel, callback in self._callbacks.items():
             feed.callbacks[channel] = [callback]  # nothing of the replay's in between
         self.feed = feed

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from types import TracebackType
 from typing import TypeVar, Unpack
 
@@ -31,6 +31,7 @@ from twapclient._protocol import (
     Protocol,
     TokensListener,
     TokensSource,
+    submit_options,
     transport_error,
 )
 from twapclient._stream import StreamOptions, TwapStream, ws_url
@@ -151,7 +152,7 @@ class AsyncTwapClient(ClientSession):
     async def submit_twap(
         self,
         token_id: str,
-        exchange: str,
+        exchange: str | None,
         symbol: str,
         side: Side | str,
         quantity: Number,
@@ -161,18 +162,22 @@ class AsyncTwapClient(ClientSession):
         interval_s: Number | None = None,
         fill_model: str | None = None,
         catch_up_cap: Number | None = None,
+        venues: Sequence[str] | None = None,
     ) -> OrderAccepted:
         """Submit a TWAP order; `OrderRejected` (with `reason`) if the server refuses it.
 
         `quantity` and `limit_price` are sent as exact decimal strings; give
         `slices` or `interval_s` (seconds). `token_id` is yours to choose, unique forever.
+        `venues` (e.g. ["binance", "kraken"]) trades the consolidated book of those
+        venues; `exchange` may then be None (or must be the first venue).
         """
-        options = {
-            "slices": slices,
-            "interval_s": interval_s,
-            "fill_model": fill_model,
-            "catch_up_cap": catch_up_cap,
-        }
+        options = submit_options(
+            slices=slices,
+            interval_s=interval_s,
+            fill_model=fill_model,
+            catch_up_cap=catch_up_cap,
+            venues=venues,
+        )
         flow = self._protocol.submit(
             "/orders/twap", token_id, exchange, symbol, side, quantity, limit_price, duration_s,
             options,
@@ -182,7 +187,7 @@ class AsyncTwapClient(ClientSession):
     async def submit(
         self,
         token_id: str,
-        exchange: str,
+        exchange: str | None,
         symbol: str,
         side: Side | str,
         quantity: Number,
@@ -193,6 +198,7 @@ class AsyncTwapClient(ClientSession):
         interval_s: Number | None = None,
         fill_model: str | None = None,
         catch_up_cap: Number | None = None,
+        venues: Sequence[str] | None = None,
         **params: Number | None,
     ) -> OrderAccepted:
         """Submit an order of any `algorithm` (twap, twap_random, vwap, pov) with its `params`.
@@ -200,15 +206,17 @@ class AsyncTwapClient(ClientSession):
         twap_random: `seed`, `jitter`; vwap: `profile_days`; pov: `participation`,
         `min_slice_qty`, `max_slice_qty` (see `GET /algorithms`). The server
         rejects (`OrderRejected`, naming it) a parameter of another algorithm.
+        `venues` (any algorithm): cross-venue execution, as for `submit_twap`.
         """
-        options = {
-            "algorithm": algorithm,
-            "slices": slices,
-            "interval_s": interval_s,
-            "fill_model": fill_model,
-            "catch_up_cap": catch_up_cap,
-            **params,
-        }
+        options = submit_options(
+            algorithm=algorithm,
+            slices=slices,
+            interval_s=interval_s,
+            fill_model=fill_model,
+            catch_up_cap=catch_up_cap,
+            venues=venues,
+            params=params,
+        )
         flow = self._protocol.submit(
             "/orders", token_id, exchange, symbol, side, quantity, limit_price, duration_s,
             options,

@@ -14,7 +14,16 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 
 from twapclient._exceptions import TwapClientError
-from twapcore import BookSnapshot, ExecutionReport, Level, OrderStatus, Side, SliceStatus
+from twapcore import (
+    BookSnapshot,
+    ExecutionReport,
+    InstrumentType,
+    Level,
+    OrderStatus,
+    Side,
+    SliceStatus,
+    parse_instrument,
+)
 
 __all__ = [
     "Backfill",
@@ -55,13 +64,25 @@ class ExchangeInfo(_Model):
 
 
 class SymbolInfo(_Model):
-    """A collected symbol; `stale` when its latest book is older than the server's limit."""
+    """A collected symbol; `stale` when its latest book is older than the server's limit.
+
+    `type`, `contract_size` and `quantity_unit` are None from servers older than
+    derivatives support; `instrument_type` reads the type from the symbol then.
+    """
 
     symbol: str
     tick_size: Decimal | None
     lot_size: Decimal | None
     has_book: bool
     stale: bool
+    type: InstrumentType | None = None
+    contract_size: Decimal | None = None
+    quantity_unit: str | None = None
+
+    @property
+    def instrument_type(self) -> InstrumentType:
+        """The instrument type: the server's, else read from the symbol."""
+        return self.type if self.type is not None else parse_instrument(self.symbol).type
 
 
 class Kline(_Model):
@@ -69,6 +90,7 @@ class Kline(_Model):
 
     open_time: datetime
     open_ns: int
+    close_ns: int | None = None  # end of the candle (exclusive); None from older servers
     open: Decimal
     high: Decimal
     low: Decimal
@@ -161,6 +183,7 @@ class Fill(_Model):
     price: Decimal
     qty: Decimal
     ts_ns: int
+    venue: str | None = None  # the venue it filled on (servers before cross-venue: None)
 
 
 class SliceRecord(_Model):
@@ -175,6 +198,7 @@ class SliceRecord(_Model):
     reason: str | None
     book_mid: Decimal | None
     market_volume: Decimal | None = None  # traded by the market since the previous slice
+    venues_left_out: dict[str, str] | None = None  # cross-venue: venue -> why it was not used
 
 
 class Order(_Model):
@@ -196,6 +220,7 @@ class Order(_Model):
     next_slice_ns: int | None
     created_ns: int
     updated_ns: int
+    venues: list[str] | None = None  # cross-venue orders: the venues traded (exchange first)
 
 
 class OrderDetail(Order):

@@ -10,7 +10,7 @@ drive them, with `httpx.Client.send` or `await httpx.AsyncClient.send`.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -305,7 +305,7 @@ class Protocol:
         self,
         path: str,
         token_id: str,
-        exchange: str,
+        exchange: str | None,
         symbol: str,
         side: Side | str,
         quantity: Number,
@@ -319,7 +319,7 @@ class Protocol:
         """
         body: dict[str, Any] = {
             "token_id": token_id,
-            "exchange": exchange,
+            **({} if exchange is None else {"exchange": exchange}),
             "symbol": symbol,
             "side": _text(side),
             "quantity": _text(quantity),
@@ -327,7 +327,9 @@ class Protocol:
             "duration_s": _text(duration_s),
         }
         for name, value in options.items():
-            if value is not None:
+            if isinstance(value, (list, tuple)):
+                body[name] = [str(v) for v in value]
+            elif value is not None:
                 body[name] = value if isinstance(value, (int, str)) else _text(value)
         response = yield from self._authorized("POST", path, json=body)
         return parse(response, _ACCEPTED)
@@ -346,6 +348,32 @@ class Protocol:
     def cancel(self, token_id: str) -> Flow[Order]:
         response = yield from self._authorized("DELETE", f"/orders/{_segment(token_id)}")
         return parse(response, _ORDER)
+
+
+def submit_options(
+    *,
+    algorithm: str | None = None,
+    slices: int | None = None,
+    interval_s: Number | None = None,
+    fill_model: str | None = None,
+    catch_up_cap: Number | None = None,
+    venues: Sequence[str] | None = None,
+    params: Mapping[str, Number | None] | None = None,
+) -> dict[str, Any]:
+    """The optional fields of an order body, as `submit` sends them (None: left out).
+
+    The one list of them for the sync and async clients' `submit` and `submit_twap`.
+    """
+    options: dict[str, Any] = {} if algorithm is None else {"algorithm": algorithm}
+    options |= {
+        "slices": slices,
+        "interval_s": interval_s,
+        "fill_model": fill_model,
+        "catch_up_cap": catch_up_cap,
+        "venues": None if venues is None else list(venues),
+        **(params or {}),
+    }
+    return options
 
 
 def _segment(value: str) -> str:

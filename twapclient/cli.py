@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
-from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -13,7 +11,6 @@ from twapclient._exceptions import TwapClientError
 from twapcore import (
     TwapError,
 )
-from twapcore.durations import parse_duration_ns
 
 app = typer.Typer(
     name="twap",
@@ -40,40 +37,35 @@ def _decimal(value: str, option: str) -> Decimal:
     return parsed
 
 
-@app.command("convert")
-def convert_command(
-    captures: Annotated[list[Path], typer.Argument(help="Raw capture file(s) to convert.")],
-    out: Annotated[Path, typer.Option("-o", "--out", help="Output .jsonl or .jsonl.gz file.")],
-    depth: Annotated[int, typer.Option(help="Levels per side to keep.", min=1, max=1000)] = 20,
-    every: Annotated[
-        str | None, typer.Option(help="Write at most one book per symbol per period, e.g. 1s.")
-    ] = None,
-) -> None:
-    """Convert raw exchange captures into a twap recording (needs twapcore[feeds])."""
-    try:
-        from twapcore.feeds.convert import convert_captures
-    except ImportError as exc:  # cryptofeed is an optional extra of twapcore
-        raise CliError(f"convert needs cryptofeed: pip install 'twapcore[feeds]' ({exc})") from exc
-    every_ns = None if every is None else parse_duration_ns(every)
-    stats = convert_captures(captures, out, depth=depth, every_ns=every_ns)
-    _err.print(
-        f"wrote {stats.books_written} books and {stats.trades_written} trades "
-        f"from {stats.messages_read} messages to {out}"
-    )
+def usage_error_line(error: typer.TyperException) -> str:
+    """A usage error as one line: the problem, then where the help is."""
+    message = " ".join(error.format_message().split())
+    ctx = getattr(error, "ctx", None)
+    hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+    return f"error: {message}{hint}"
 
 
 def main() -> None:
     """Entry point: user errors become one line on stderr and exit code 2, no traceback.
 
-    Option-parsing errors are reported by typer itself (usage and the error, exit 2).
+    Usage errors too (a missing option, an unknown command): one `error: …` line
+    instead of typer's boxed panel.
     """
     try:
-        app()
+        code = app(standalone_mode=False)
+    except typer.TyperException as exc:  # click's exceptions, vendored by typer
+        if type(exc).__name__ != "NoArgsIsHelpError":  # else typer has printed the help
+            _err.print(usage_error_line(exc), markup=False)
+        raise SystemExit(exc.exit_code) from None
+    except typer.Abort:
+        _err.print("error: aborted (no input)", markup=False)
+        raise SystemExit(1) from None
     except (CliError, TwapError, TwapClientError, OSError) as exc:
         _err.print(f"error: {exc}", markup=False)
         raise SystemExit(2) from None
+    raise SystemExit(code if isinstance(code, int) else 0)
 
 
 # The simulate and server commands (login, submit, watch, …) register themselves on `app`;
 # imported last because they use `app` and `CliError` from above.
-from twapclient import cli_server, cli_simulate  # noqa: E402, F401
+from twapclient import cli_convert, cli_server, cli_simulate  # noqa: E402, F401

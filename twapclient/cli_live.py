@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import sys
 from itertools import zip_longest
 
-import orjson
-from pydantic import BaseModel
 from rich.console import Console
 from rich.live import Live
 from rich.progress import BarColumn, Progress, TextColumn
@@ -15,15 +12,10 @@ from rich.table import Table
 
 from twapclient._async_client import AsyncTwapClient
 from twapclient._models import BookMessage, ErrorMessage, Order, OrderDetail, OrderMessage
-from twapclient.report import format_time
+from twapclient.cli_format import MarketSizes, print_json_line, time_cell
+from twapcore.formatting import format_decimal
 
-__all__ = ["follow_order", "print_json_line", "show_books"]
-
-
-def print_json_line(update: BaseModel) -> None:
-    """`update` as one line of JSON on stdout (JSON Lines), flushed."""
-    sys.stdout.write(orjson.dumps(update.model_dump(mode="json")).decode() + "\n")
-    sys.stdout.flush()  # a reader of the pipe sees each update as it happens
+__all__ = ["book_table", "follow_order", "show_books"]
 
 
 async def follow_order(
@@ -60,7 +52,7 @@ async def follow_order(
 
         def show(update: Order | OrderMessage) -> None:
             detail = (
-                f"{update.filled_qty} / {order.quantity} filled · "
+                f"{format_decimal(update.filled_qty)} / {format_decimal(order.quantity)} filled · "
                 f"slice {update.slices_done}/{update.slices_total} · {update.status.value}"
             )
             progress.update(task, completed=float(update.filled_qty), detail=detail)
@@ -68,24 +60,25 @@ async def follow_order(
         return await client.wait(token_id, poll_interval_s=poll_interval_s, on_update=show)
 
 
-def book_table(book: BookMessage) -> Table:
-    """Bids and asks side by side, best first."""
+def book_table(book: BookMessage, sizes: MarketSizes) -> Table:
+    """Bids and asks side by side, best first; prices in the tick's decimals."""
     table = Table(
-        title=f"{book.exchange} {book.symbol} · {format_time(book.ts_event)} UTC"
+        title=f"{book.exchange} {book.symbol} · {time_cell(book.ts_event)}"
         + ("" if book.seq is None else f" · seq {book.seq}")
     )
     for column in ("bid qty", "bid", "ask", "ask qty"):
         table.add_column(column, justify="right")
     for bid, ask in zip_longest(book.bids, book.asks):
         table.add_row(
-            "" if bid is None else str(bid.qty),
-            "" if bid is None else str(bid.price),
-            "" if ask is None else str(ask.price),
-            "" if ask is None else str(ask.qty),
+            "" if bid is None else sizes.qty(bid.qty),
+            "" if bid is None else sizes.price(bid.price),
+            "" if ask is None else sizes.price(ask.price),
+            "" if ask is None else sizes.qty(ask.qty),
         )
     if book.bids and book.asks:
         spread = book.asks[0].price - book.bids[0].price
-        table.caption = f"mid {(book.asks[0].price + book.bids[0].price) / 2} · spread {spread}"
+        mid = (book.asks[0].price + book.bids[0].price) / 2
+        table.caption = f"mid {sizes.average(mid)} · spread {sizes.price(spread)}"
     return table
 
 
@@ -103,6 +96,7 @@ async def show_books(
     Stops after `count` updates (None: never).
     """
     shown = 0
+    sizes = MarketSizes() if as_json else MarketSizes.of(await client.symbols(exchange), symbol)
     live = contextlib.nullcontext() if as_json else Live(console=out, auto_refresh=False)
     async with client.stream() as stream:
         await stream.subscribe_book(exchange, symbol)
@@ -117,7 +111,7 @@ async def show_books(
                     continue
                 shown += 1
                 if isinstance(live, Live):
-                    live.update(book_table(message), refresh=True)
+                    live.update(book_table(message, sizes), refresh=True)
                 else:
                     print_json_line(message)
                 if count is not None and shown >= count:

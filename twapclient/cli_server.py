@@ -12,11 +12,10 @@ import secrets
 import sys
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Annotated, Any
 
-import orjson
 import typer
 from pydantic import BaseModel
 from rich.console import Console
@@ -25,12 +24,14 @@ from rich.table import Table
 from twapclient._async_client import AsyncTwapClient
 from twapclient._client import TwapClient
 from twapclient._config import Credentials, delete_credentials, load_credentials, save_credentials
-from twapclient._models import Order, OrderDetail, Tokens
+from twapclient._exceptions import TwapClientError
+from twapclient._models import Order, OrderDetail, SymbolInfo, Tokens
 from twapclient._protocol import normalize_base_url
 from twapclient.cli import CliError, app
 from twapclient.cli import _decimal as decimal_option
 from twapclient.cli import _err as err_console
-from twapclient.cli_live import follow_order, print_json_line, show_books
+from twapclient.cli_format import MarketSizes, json_text, print_json_line, time_cell
+from twapclient.cli_live import follow_order, show_books
 from twapclient.cli_options import (
     AlgorithmOption,
     JitterOption,
@@ -40,8 +41,9 @@ from twapclient.cli_options import (
     SeedOption,
     algorithm_options,
 )
-from twapclient.report import format_decimal, format_time, print_report
+from twapclient.report import print_report
 from twapcore import Side, normalize_exchange, normalize_symbol
+from twapcore.formatting import format_decimal
 
 _out = Console(highlight=False, soft_wrap=True)
 if not _out.is_terminal:
@@ -104,12 +106,24 @@ class _Target:
 
 
 def _print_json(value: BaseModel | Iterable[BaseModel]) -> None:
-    data = (
-        value.model_dump(mode="json")
-        if isinstance(value, BaseModel)
-        else [v.model_dump(mode="json") for v in value]
-    )
-    sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
+    data = value if isinstance(value, BaseModel) else list(value)
+    sys.stdout.write(json_text(data, indent=True) + "\n")
+
+
+@dataclass
+class _Sizes:
+    """Tick and lot sizes of the markets a command shows: one `symbols` request per exchange."""
+
+    client: TwapClient
+    known: dict[str, list[SymbolInfo]] = field(default_factory=dict)
+
+    def of(self, exchange: str, symbol: str) -> MarketSizes:
+        if exchange not in self.known:
+            try:
+                self.known[exchange] = self.client.symbols(exchange)
+            except TwapClientError:  # sizes are cosmetic here: show the values as they are
+                self.known[exchange] = []
+        return MarketSizes.of(self.known[exchange], symbol)
 
 
 def _table(title: str | None, columns: str, rows: Iterable[Iterable[object]]) -> Table:
@@ -186,7 +200,13 @@ def symbols_command(
         _print_json(symbols)
         return
     rows = (
-        (s.symbol, s.tick_size, s.lot_size, "yes" if s.has_book else "no", "yes" if s.stale else "")
+        (
+            s.symbol,
+            None if s.tick_size is None else format_decimal(s.tick_size),
+            None if s.lot_size is None else format_decimal(s.lot_size),
+            "yes" if s.has_book else "no",
+            "yes" if s.stale else "",
+        )
         for s in symbols
     )
     _out.print(_table(f"{exchange} symbols", "symbol,tick size>,lot size>,book,stale", rows))
@@ -205,11 +225,18 @@ def klines_command(
     exchange, symbol = normalize_exchange(exchange), normalize_symbol(symbol)
     with _Target.of(url).client() as client:
         klines = client.klines(exchange, symbol, interval=interval, limit=limit)
+        sizes = MarketSizes() if as_json else _Sizes(client).of(exchange, symbol)
     if as_json:
         _print_json(klines)
         return
     rows = (
-        (format_time(k.open_ns), k.open, k.high, k.low, k.close, k.volume, k.trades) for k in klines
+        (
+            time_cell(k.open_ns),
+            *map(sizes.price, (k.open, k.high, k.low, k.close)),
+            sizes.qty(k.volume),
+            k.trades,
+        )
+        for k in klines
     )
     title = f"{exchange} {symbol} {interval}"
     _out.print(_table(title, "open (UTC),open>,high>,low>,close>,volume>,trades>", rows))
@@ -244,19 +271,20 @@ def health_command(url: Url = None, as_json: Json = False) -> None:
 # --- orders ---------------------------------------------------------------
 
 
-def _order_rows(orders: Iterable[Order]) -> Iterable[tuple[object, ...]]:
+def _order_rows(orders: Iterable[Order], sizes: _Sizes) -> Iterable[tuple[object, ...]]:
     for o in orders:
+        market = sizes.of(o.exchange, o.symbol)
         yield (
             o.token_id,
             o.algorithm,
             o.status.value,
             o.side.value,
             f"{o.exchange} {o.symbol}",
-            f"{o.filled_qty} / {o.quantity}",
-            format_decimal(o.average_price),
-            o.limit_price,
+            f"{market.qty(o.filled_qty)} / {market.qty(o.quantity)}",
+            market.average(o.average_price),
+            market.price(o.limit_price),
             f"{o.slices_done} / {o.slices_total}",
-            format_time(o.created_ns),
+            time_cell(o.created_ns),
         )
 
 
@@ -327,19 +355,20 @@ def submit_command(
             fill_model=fill_model,
             catch_up_cap=cap,
         )
-    if as_json:
-        _print_json(accepted)
-        return
-    order = accepted.order
+        if as_json:
+            _print_json(accepted)
+            return
+        order = accepted.order
+        sizes = _Sizes(client).of(order.exchange, order.symbol)
     _out.print(
-        f"accepted {order.token_id}: {order.side.value} {order.quantity} {order.symbol} "
-        f"on {order.exchange}, limit {order.limit_price}, {len(accepted.schedule)} slices, "
-        f"{order.algorithm}",
+        f"accepted {order.token_id}: {order.side.value} {format_decimal(order.quantity)} "
+        f"{order.symbol} on {order.exchange}, limit {format_decimal(order.limit_price)}, "
+        f"{len(accepted.schedule)} slices, {order.algorithm}",
         markup=False,
     )
     if accepted.algorithm_note:
         _out.print(f"note: {accepted.algorithm_note}", markup=False)
-    rows = ((p.index, format_time(p.due_ns), p.qty) for p in accepted.schedule)
+    rows = ((p.index, time_cell(p.due_ns), sizes.qty(p.qty)) for p in accepted.schedule)
     _out.print(_table("schedule", "#>,due (UTC),quantity>", rows))
 
 
@@ -356,22 +385,24 @@ def orders_command(
         orders = list(
             itertools.islice(client.iter_orders(status.value, token_id, min(limit, 500)), limit)
         )
-    if as_json:
-        _print_json(orders)
-    elif not orders:
-        which = "" if status is OrderFilter.ALL else f"{status.value} "
-        matching = f" with token_id {token_id}" if token_id else ""
-        _out.print(f"no {which}orders{matching}", markup=False)
-    else:
-        _out.print(_table(f"orders ({status.value})", _ORDER_COLUMNS, _order_rows(orders)))
+        if as_json:
+            _print_json(orders)
+        elif not orders:
+            which = "" if status is OrderFilter.ALL else f"{status.value} "
+            matching = f" with token_id {token_id}" if token_id else ""
+            _out.print(f"no {which}orders{matching}", markup=False)
+        else:
+            rows = list(_order_rows(orders, _Sizes(client)))
+            _out.print(_table(f"orders ({status.value})", _ORDER_COLUMNS, rows))
 
 
 def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def _print_detail(order: OrderDetail) -> None:
-    _out.print(_table(None, _ORDER_COLUMNS, _order_rows([order])))
+def _print_detail(order: OrderDetail, sizes: _Sizes) -> None:
+    _out.print(_table(None, _ORDER_COLUMNS, _order_rows([order], sizes)))
+    market = sizes.of(order.exchange, order.symbol)
     if order.parameters:
         shown = ", ".join(
             f"{name} {value}"
@@ -380,9 +411,12 @@ def _print_detail(order: OrderDetail) -> None:
         )
         _out.print(f"{order.algorithm}: {shown}", markup=False)
     if order.next_slice_ns is not None:
-        _out.print(f"next slice due {format_time(order.next_slice_ns)} UTC")
+        _out.print(f"next slice due {time_cell(order.next_slice_ns)}")
     print_report(order.report(), _out)
-    fills = ((f.slice_index, format_time(f.ts_ns), f.price, f.qty) for f in order.fills)
+    fills = (
+        (f.slice_index, time_cell(f.ts_ns), market.price(f.price), market.qty(f.qty))
+        for f in order.fills
+    )
     _out.print(_table("fills", "slice>,time (UTC),price>,quantity>", fills))
 
 
@@ -395,10 +429,10 @@ def order_command(
     """One order: progress, analytics, slices (with skip reasons) and fills."""
     with _Target.of(url).client() as client:
         order = client.order(token_id)
-    if as_json:
-        _print_json(order)
-    else:
-        _print_detail(order)
+        if as_json:
+            _print_json(order)
+        else:
+            _print_detail(order, _Sizes(client))
 
 
 @app.command("cancel")
@@ -412,11 +446,9 @@ def cancel_command(
         order = client.cancel(token_id)
     if as_json:
         _print_json(order)
-    else:
-        _out.print(
-            f"{order.token_id} {order.status.value}: filled {order.filled_qty} / {order.quantity}",
-            markup=False,
-        )
+        return
+    filled = f"{format_decimal(order.filled_qty)} / {format_decimal(order.quantity)}"
+    _out.print(f"{order.token_id} {order.status.value}: filled {filled}", markup=False)
 
 
 # --- live -----------------------------------------------------------------
@@ -466,7 +498,8 @@ def watch_command(
     if as_json:
         print_json_line(final)
     else:
-        _print_detail(final)
+        with target.client() as client:
+            _print_detail(final, _Sizes(client))
 
 
 @app.command("book")

@@ -3,26 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from decimal import Decimal
 
 from rich.console import Console
 from rich.table import Table
 
-from twapcore import NS_PER_SECOND, ExecutionReport
+from twapcore import ExecutionReport
+from twapcore.formatting import format_decimal as rounded_decimal
+from twapcore.formatting import iso_ns
 
 
 def format_time(ns: int) -> str:
-    """`ns` since the epoch as UTC `YYYY-MM-DD HH:MM:SS.mmm`."""
-    moment = datetime.fromtimestamp(ns / NS_PER_SECOND, tz=UTC)
-    return moment.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    """`ns` since the epoch as ISO-8601 UTC, e.g. `2026-11-28T10:31:31.123Z`."""
+    return iso_ns(ns)
 
 
 def format_decimal(value: Decimal | None, places: int = 8) -> str:
     """`value` rounded to `places` decimals without trailing zeros; `-` for None."""
-    if value is None:
-        return "-"
-    return f"{value.quantize(Decimal(1).scaleb(-places)).normalize():f}"
+    return "-" if value is None else rounded_decimal(value, places)
 
 
 def _title(report: ExecutionReport) -> str:
@@ -42,18 +40,39 @@ def _summary_rows(report: ExecutionReport) -> list[tuple[str, str]]:
             "fill price range",
             f"{format_decimal(report.min_fill_price)} .. {format_decimal(report.max_fill_price)}",
         ),
-        ("limit price", format_decimal(report.limit_price)),
+        ("limit price", format_decimal(report.limit_price) if report.has_limit else "none"),
         ("arrival mid", format_decimal(report.arrival_mid)),
         ("slippage vs arrival (bps, + = cost)", format_decimal(report.slippage_bps, 2)),
         (f"market VWAP ({report.market_vwap_source or '-'})", format_decimal(report.market_vwap)),
         ("slippage vs VWAP (bps)", format_decimal(report.vwap_slippage_bps, 2)),
         ("implementation shortfall", format_decimal(report.implementation_shortfall)),
         ("implementation shortfall (bps)", format_decimal(report.implementation_shortfall_bps, 2)),
+        *_shortfall_parts(report),
         ("market volume", format_decimal(report.market_volume)),
-        ("participation", format_decimal(report.participation_rate, 6)),
+        ("participation (%)", format_decimal(report.participation_pct, 4)),
+        *(
+            (f"markout {h} (bps, + = cost)", format_decimal(getattr(report, f"markout_{h}_bps"), 2))
+            for h in ("1s", "10s", "60s")
+        ),
         ("slices", f"{report.slices_done} / {report.slices_total}"),
         ("start", format_time(report.start_ns)),
         ("end", format_time(report.end_ns)),
+    ]
+
+
+def _shortfall_parts(report: ExecutionReport) -> list[tuple[str, str]]:
+    """The three parts of the implementation shortfall: quote amount (bps)."""
+    return [
+        (
+            f"  {label}",
+            f"{format_decimal(getattr(report, name))} "
+            f"({format_decimal(getattr(report, name + '_bps'), 2)} bps)",
+        )
+        for label, name in (
+            ("execution cost (spread+impact)", "execution_cost"),
+            ("timing cost (drift)", "timing_cost"),
+            ("opportunity cost (unfilled)", "opportunity_cost"),
+        )
     ]
 
 
@@ -81,6 +100,22 @@ def print_report(report: ExecutionReport, console: Console) -> None:
             row.reason or "",
         )
     console.print(slices)
+    if len(report.venues) > 1:
+        venues = Table(title="venues")
+        for column in ("venue", "fills", "filled", "share", "avg price", "vs mid (bps)"):
+            venues.add_column(column, justify="left" if column == "venue" else "right")
+        for v in report.venues:
+            venues.add_row(
+                v.venue,
+                str(v.fills_count),
+                format_decimal(v.filled_qty),
+                f"{v.share:.2%}",
+                format_decimal(v.average_price),
+                format_decimal(v.slippage_bps, 2),
+            )
+        console.print(venues)
+    if report.markouts_note:
+        console.print(f"markouts: {report.markouts_note}", markup=False)
 
 
 def print_comparison(reports: Sequence[ExecutionReport], console: Console) -> None:

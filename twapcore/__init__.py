@@ -54,6 +54,7 @@ from twapcore.models import (
     BookSnapshot,
     Candle,
     Fill,
+    InstrumentInfo,
     Level,
     OrderStatus,
     Side,
@@ -66,7 +67,14 @@ from twapcore.recording import RecordingWriter, iter_records, read_recording
 from twapcore.schedule import DEFAULT_LOT_SIZE, PlannedSlice, plan_twap
 from twapcore.simulate import SimulationResult, simulate
 from twapcore.spec import OrderSpec, TwapOrderSpec
-from twapcore.symbols import normalize_exchange, normalize_symbol
+from twapcore.symbols import (
+    Instrument,
+    InstrumentType,
+    normalize_exchange,
+    normalize_symbol,
+    parse_instrument,
+    quantity_unit,
+)
 
 __version__ = "0.1.0"
 
@@ -87,6 +95,9 @@ __all__ = [
     "ExecutionReport",
     "Fill",
     "FillRow",
+    "Instrument",
+    "InstrumentInfo",
+    "InstrumentType",
     "InvalidDuration",
     "InvalidOrder",
     "InvalidState",
@@ -131,8 +142,10 @@ __all__ = [
     "normalize_exchange",
     "normalize_symbol",
     "parse_duration_ns",
+    "parse_instrument",
     "plan_twap",
     "profile_from_trades",
+    "quantity_unit",
     "read_recording",
     "simulate",
     "verify_kraken_checksum",

@@ -1,31 +1,72 @@
 """Execution analytics: how an order did against the market it traded in.
 
-Sign convention: slippage and implementation shortfall are positive when they
-are a cost (a buy paid more, or a sell received less, than the benchmark).
-`ExecutionReport.units` names the unit of every figure.
+Sign convention: slippage, implementation shortfall and markouts are positive
+when they are a cost (a buy paid more, or a sell received less, than the
+benchmark). `ExecutionReport.units` names the unit of every figure.
+
+Implementation shortfall (IS) against the arrival mid M0, with s = +1 for a buy
+and -1 for a sell, fills (price p, qty q, mid of the book it hit m) and the
+final mid M1, splits exactly into:
+
+* execution cost (spread + impact) = sum of s * (p - m) * q
+* timing (drift) cost               = sum of s * (m - M0) * q
+* opportunity cost (unfilled part)  = s * (M1 - M0) * remaining
+* total                             = execution + timing + opportunity
+
+each in quote currency and in bps of the arrival value M0 * quantity. The bps
+parts are rounded to 6 places and the timing part takes the rounding rest, so
+the parts always sum to the total exactly, in both units.
+
+Markouts: for each fill, the mid h = 1 s, 10 s and 60 s later (`MidTape`);
+markout_h = s * (p - mid_h) / mid_h in bps, + = cost (the market moved against
+the fill afterwards: a buy that the later mid shows as expensive), averaged
+over the fills weighted by quantity. They need the mids after each fill:
+`twapcore.simulate` records them; a report built without them (the server's)
+has null markouts and says why in `markouts_note`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from bisect import bisect_right
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
 from twapcore.execution import OrderExecution
+from twapcore.formatting import format_decimal
 from twapcore.models import Side
+from twapcore.schedule import PlannedSlice
+from twapcore.symbols import instrument_units
 
 __all__ = [
+    "MARKOUT_HORIZONS_S",
+    "NO_LIMIT_PRICE",
     "ExecutionReport",
     "FillRow",
     "MarketCounters",
     "MarketTotals",
+    "MidTape",
     "SliceRow",
+    "VenueRow",
     "build_report",
+    "with_markouts",
 ]
 
 _ZERO = Decimal(0)
 _BPS = Decimal(10_000)
 _RATIO_PLACES = Decimal("0.000001")
+_HUNDRED = Decimal(100)
+_NS_PER_S = 1_000_000_000
+
+#: Seconds after each fill at which the mid is compared with the fill price.
+MARKOUT_HORIZONS_S: tuple[int, int, int] = (1, 10, 60)
+#: The limit price meaning "no practical limit" for each side (what `twap simulate`
+#: uses without --limit-price); a report shows it as no limit.
+NO_LIMIT_PRICE: dict[Side, Decimal] = {Side.BUY: Decimal("1e12"), Side.SELL: Decimal("1e-12")}
+_NO_MARKOUTS = (
+    "markouts need the mid after each fill, which this report was not given "
+    "(the server keeps no mid history; run `twap simulate` on a recording for them)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +143,40 @@ class MarketCounters:
         return MarketTotals(self.volume, self.notional, self.mid_ns, self._covered)
 
 
+class MidTape:
+    """The displayed mid of one symbol over time: (ts_ns, mid) samples, in time order.
+
+    `mid_at(t)` is the mid of the last sample at or before `t` (a book seen at
+    `t` counts, as for a slice due at `t`). Bounded by the caller, who records
+    only while it needs the mids (an order's life plus the longest markout).
+    """
+
+    __slots__ = ("_mids", "_times")
+
+    def __init__(self) -> None:
+        self._times: list[int] = []
+        self._mids: list[Decimal | None] = []
+
+    def __len__(self) -> int:
+        return len(self._times)
+
+    def record(self, ts_ns: int, mid: Decimal | None) -> None:
+        """The mid became `mid` at `ts_ns` (None: a side was empty).
+
+        A sample not newer than the last one replaces it (receive times that go back
+        count as the last time), so the tape stays sorted.
+        """
+        if self._times and ts_ns <= self._times[-1]:
+            self._mids[-1] = mid
+            return
+        self._times.append(ts_ns)
+        self._mids.append(mid)
+
+    def mid_at(self, ts_ns: int) -> Decimal | None:
+        i = bisect_right(self._times, ts_ns)
+        return None if i == 0 else self._mids[i - 1]
+
+
 @dataclass(frozen=True, slots=True)
 class SliceRow:
     index: int
@@ -127,6 +202,22 @@ class FillRow:
     qty: Decimal
     mid: Decimal | None
     slippage_bps: Decimal | None
+    venue: str | None = None  # the venue the fill traded on
+    markout_1s_bps: Decimal | None = None
+    markout_10s_bps: Decimal | None = None
+    markout_60s_bps: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VenueRow:
+    """Fills of one venue: how much, at what average, and their cost vs the mid at each fill."""
+
+    venue: str
+    fills_count: int
+    filled_qty: Decimal
+    average_price: Decimal
+    slippage_bps: Decimal | None  # average price vs the average mid at its fills, + = cost
+    share: Decimal  # of the order's filled quantity (0..1)
 
 
 def _bps(value: Decimal | None, base: Decimal | None) -> Decimal | None:
@@ -171,17 +262,48 @@ class ExecutionReport:
     algorithm: str = "twap"
     algorithm_note: str | None = None  # why the plan deviates from the request (e.g. fallback)
     fills: tuple[FillRow, ...] = field(default=())
+    # implementation shortfall, split (see the module docstring); parts sum to the total
+    execution_cost: Decimal | None = None
+    execution_cost_bps: Decimal | None = None
+    timing_cost: Decimal | None = None
+    timing_cost_bps: Decimal | None = None
+    opportunity_cost: Decimal | None = None
+    opportunity_cost_bps: Decimal | None = None
+    participation_pct: Decimal | None = None
+    markout_1s_bps: Decimal | None = None
+    markout_10s_bps: Decimal | None = None
+    markout_60s_bps: Decimal | None = None
+    markouts_note: str | None = _NO_MARKOUTS
+    venues: tuple[VenueRow, ...] = field(default=())
+    schedule: tuple[PlannedSlice, ...] = field(default=())  # the plan: qty due at each time
+
+    @property
+    def has_limit(self) -> bool:
+        """False when `limit_price` is the side's "no practical limit" (`NO_LIMIT_PRICE`)."""
+        return self.limit_price != NO_LIMIT_PRICE[Side(self.side)]
+
+    def to_pandas(self) -> Any:
+        """`fills`, `slices`, `venues` and `summary` DataFrames (needs `twapcore[pandas]`).
+
+        See `twapcore.export.report_frames`.
+        """
+        from twapcore.export import report_frames  # lazy: pandas is an optional extra
+
+        return report_frames(self)
 
     @property
     def units(self) -> dict[str, str]:
         """The unit of every figure (`slices.x` / `fills.x` for the rows' columns)."""
-        base, _, quote = self.symbol.partition("-")
-        price, qty = f"{quote} per {base}", base
+        instrument = instrument_units(self.symbol)  # spot: BTC; perpetuals etc.: contracts
+        price, qty, quote = instrument.price, instrument.quantity, instrument.currency
         bps, ns = "bps (+ = cost)", "ns since the Unix epoch (UTC)"
         units = dict.fromkeys(_PRICE_FIELDS, price) | dict.fromkeys(_QTY_FIELDS, qty)
         units |= dict.fromkeys(_BPS_FIELDS, bps) | dict.fromkeys(_TIME_FIELDS, ns)
-        units |= dict.fromkeys(("fill_ratio", "participation_rate"), "fraction (0..1)")
-        units["implementation_shortfall"] = f"{quote} (+ = cost)"
+        units |= dict.fromkeys(
+            ("fill_ratio", "participation_rate", "venues.share"), "fraction (0..1)"
+        )
+        units["participation_pct"] = "% of market volume"
+        units |= dict.fromkeys(_QUOTE_COST_FIELDS, f"{quote} (+ = cost)")
         return units
 
     def to_dict(self) -> dict[str, Any]:
@@ -203,6 +325,7 @@ _PRICE_FIELDS = (
     "slices.book_mid",
     "fills.price",
     "fills.mid",
+    "venues.average_price",
 )
 _QTY_FIELDS = (
     "quantity",
@@ -213,25 +336,128 @@ _QTY_FIELDS = (
     "slices.filled_qty",
     "slices.market_volume",
     "fills.qty",
+    "venues.filled_qty",
+    "schedule.qty",
 )
 _BPS_FIELDS = (
     "slippage_bps",
     "vwap_slippage_bps",
     "implementation_shortfall_bps",
+    "execution_cost_bps",
+    "timing_cost_bps",
+    "opportunity_cost_bps",
+    "markout_1s_bps",
+    "markout_10s_bps",
+    "markout_60s_bps",
     "slices.slippage_bps",
     "fills.slippage_bps",
+    "fills.markout_1s_bps",
+    "fills.markout_10s_bps",
+    "fills.markout_60s_bps",
+    "venues.slippage_bps",
 )
-_TIME_FIELDS = ("start_ns", "end_ns", "slices.due_ns", "slices.executed_ns", "fills.ts_ns")
+_QUOTE_COST_FIELDS = (
+    "implementation_shortfall",
+    "execution_cost",
+    "timing_cost",
+    "opportunity_cost",
+)
+_TIME_FIELDS = (
+    "start_ns",
+    "end_ns",
+    "slices.due_ns",
+    "slices.executed_ns",
+    "fills.ts_ns",
+    "schedule.due_ns",
+)
 
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, Decimal):
-        return str(value)
+        return format_decimal(value)
     if isinstance(value, tuple):
         return [_jsonable(v) for v in value]
-    if isinstance(value, SliceRow | FillRow):
+    if isinstance(value, SliceRow | FillRow | VenueRow | PlannedSlice):
         return {name: _jsonable(getattr(value, name)) for name in value.__slots__}
     return value
+
+
+@dataclass(frozen=True, slots=True)
+class _Shortfall:
+    total: Decimal | None = None
+    total_bps: Decimal | None = None
+    execution: Decimal | None = None
+    execution_bps: Decimal | None = None
+    timing: Decimal | None = None
+    timing_bps: Decimal | None = None
+    opportunity: Decimal | None = None
+    opportunity_bps: Decimal | None = None
+
+
+def _shortfall(
+    execution: OrderExecution,
+    sign: Decimal,
+    arrival_mid: Decimal | None,
+    final_mid: Decimal | None,
+    fill_mids: list[tuple[Decimal, Decimal, Decimal | None]],
+) -> _Shortfall:
+    """IS and its parts (module docstring); `fill_mids` is (price, qty, mid at fill) per fill."""
+    if arrival_mid is None:
+        return _Shortfall()
+    executed = sign * (execution.notional - arrival_mid * execution.filled_qty)
+    end_mid = final_mid if final_mid is not None else arrival_mid
+    opportunity = sign * (end_mid - arrival_mid) * execution.remaining_qty
+    total = executed + opportunity
+    base = arrival_mid * execution.spec.quantity
+    total_bps = _bps(total, base)
+    opportunity_bps = _bps(opportunity, base)
+    if any(mid is None for _, _, mid in fill_mids):  # a fill on a one-sided book: no split
+        return _Shortfall(
+            total,
+            total_bps,
+            opportunity=_unsigned_zero(opportunity),
+            opportunity_bps=_unsigned_zero(opportunity_bps),
+        )
+    spread = sum((sign * (p - m) * q for p, q, m in fill_mids if m is not None), _ZERO)
+    spread_bps = _bps(spread, base)
+    # timing = sum of s * (m - M0) * q, taken as the rest: the same value (the total is
+    # computed from exact notionals), and the sum stays exact whatever the precision.
+    timing = total - spread - opportunity
+    timing_bps = (
+        None
+        if total_bps is None or spread_bps is None or opportunity_bps is None
+        else total_bps - spread_bps - opportunity_bps
+    )
+    parts = (spread, spread_bps, timing, timing_bps, opportunity, opportunity_bps)
+    return _Shortfall(total, total_bps, *(_unsigned_zero(part) for part in parts))
+
+
+def _unsigned_zero(value: Decimal | None) -> Decimal | None:
+    """`-0` (a zero cost computed from a negative move) as `0`; sums are unchanged."""
+    return value.copy_abs() if value is not None and value.is_zero() else value
+
+
+def _venue_rows(fills: list[FillRow], sign: Decimal) -> tuple[VenueRow, ...]:
+    by_venue: dict[str, list[FillRow]] = {}
+    for fill in fills:
+        by_venue.setdefault(fill.venue or "", []).append(fill)
+    rows = []
+    for venue, group in by_venue.items():
+        qty = sum((f.qty for f in group), _ZERO)
+        notional = sum((f.price * f.qty for f in group), _ZERO)
+        mids = [f.mid for f in group]
+        mid_notional = sum((m * f.qty for f, m in zip(group, mids, strict=True) if m), _ZERO)
+        slippage = (
+            None
+            if any(m is None for m in mids)
+            else _bps(sign * (notional - mid_notional), mid_notional)
+        )
+        rows.append(VenueRow(venue, len(group), qty, notional / qty, slippage, qty))
+    total = sum((row.filled_qty for row in rows), _ZERO)
+    return tuple(
+        replace(row, share=(row.filled_qty / total).quantize(_RATIO_PLACES))
+        for row in sorted(rows, key=lambda row: row.venue)
+    )
 
 
 def build_report(
@@ -243,7 +469,8 @@ def build_report(
     """Build the report of `execution` from the market window it lived through.
 
     `arrival_mid` is the mid when the order started, `final_mid` the mid when it
-    ended (or now), `market` the trades and mids seen during its life.
+    ended (or now), `market` the trades and mids seen during its life. Markouts
+    are left null (see `with_markouts`).
     """
     spec = execution.spec
     sign = Decimal(1) if spec.side is Side.BUY else Decimal(-1)
@@ -253,12 +480,6 @@ def build_report(
     vwap, source = market.vwap, "trades"
     if vwap is None:
         vwap, source = market.time_weighted_mid, "mid"
-    shortfall: Decimal | None = None
-    if arrival_mid is not None:
-        executed_cost = sign * (avg - arrival_mid) * filled if avg is not None else _ZERO
-        end_mid = final_mid if final_mid is not None else arrival_mid
-        opportunity_cost = sign * (end_mid - arrival_mid) * execution.remaining_qty
-        shortfall = executed_cost + opportunity_cost
     rows: list[SliceRow] = []
     fills: list[FillRow] = []
     for r in execution.results:
@@ -286,9 +507,16 @@ def build_report(
                 f.qty,
                 r.book_mid,
                 _signed_bps(sign, f.price, r.book_mid),
+                venue=getattr(f, "venue", None) or spec.exchange,
             )
             for f in r.fills
         )
+    shortfall = _shortfall(
+        execution, sign, arrival_mid, final_mid, [(f.price, f.qty, f.mid) for f in fills]
+    )
+    participation = (
+        None if market.volume == _ZERO else (filled / market.volume).quantize(_RATIO_PLACES)
+    )
     return ExecutionReport(
         token_id=spec.token_id,
         exchange=spec.exchange,
@@ -312,14 +540,10 @@ def build_report(
         market_vwap=vwap,
         market_vwap_source=None if vwap is None else source,
         vwap_slippage_bps=_bps(None if avg is None or vwap is None else sign * (avg - vwap), vwap),
-        implementation_shortfall=shortfall,
-        implementation_shortfall_bps=_bps(
-            shortfall, None if arrival_mid is None else arrival_mid * spec.quantity
-        ),
+        implementation_shortfall=shortfall.total,
+        implementation_shortfall_bps=shortfall.total_bps,
         market_volume=market.volume,
-        participation_rate=(
-            None if market.volume == _ZERO else (filled / market.volume).quantize(_RATIO_PLACES)
-        ),
+        participation_rate=participation,
         start_ns=execution.start_ns,
         end_ns=execution.ended_ns if execution.ended_ns is not None else execution.end_ns,
         slices_total=len(execution.plan),
@@ -328,7 +552,70 @@ def build_report(
         algorithm=spec.algorithm,
         algorithm_note=execution.algorithm_note,
         fills=tuple(fills),
+        execution_cost=shortfall.execution,
+        execution_cost_bps=shortfall.execution_bps,
+        timing_cost=shortfall.timing,
+        timing_cost_bps=shortfall.timing_bps,
+        opportunity_cost=shortfall.opportunity,
+        opportunity_cost_bps=shortfall.opportunity_bps,
+        participation_pct=(
+            None
+            if market.volume == _ZERO
+            else (filled / market.volume * _HUNDRED).quantize(_RATIO_PLACES)
+        ),
+        venues=_venue_rows(fills, sign),
+        schedule=execution.plan,
     )
+
+
+def with_markouts(report: ExecutionReport, tape: MidTape, known_until_ns: int) -> ExecutionReport:
+    """`report` with its markouts, from the mids of `tape` (known up to `known_until_ns`).
+
+    A fill whose horizon lies after `known_until_ns` (the recording ended) or
+    on a one-sided book has no markout for it; the averages cover the fills
+    that have one, weighted by quantity.
+    """
+    sign = Decimal(1) if report.side == Side.BUY.value else Decimal(-1)
+
+    def markout(fill: FillRow, horizon_s: int) -> Decimal | None:
+        at = fill.ts_ns + horizon_s * _NS_PER_S
+        return None if at > known_until_ns else _signed_bps(sign, fill.price, tape.mid_at(at))
+
+    short, mid, long = MARKOUT_HORIZONS_S
+    fills = [
+        replace(
+            f,
+            markout_1s_bps=markout(f, short),
+            markout_10s_bps=markout(f, mid),
+            markout_60s_bps=markout(f, long),
+        )
+        for f in report.fills
+    ]
+    marks = [(f.markout_1s_bps, f.markout_10s_bps, f.markout_60s_bps) for f in fills]
+    weighted = list(zip(fills, marks, strict=True))
+    missing = sum(m is None for row in marks for m in row)
+    note = (
+        None
+        if not missing
+        else f"{missing} of {3 * len(fills)} fill markouts have no mid "
+        "(the recording ends before the horizon, or the book was one-sided)"
+    )
+    return replace(
+        report,
+        fills=tuple(fills),
+        markouts_note=note,
+        markout_1s_bps=_weighted_average([(f.qty, m[0]) for f, m in weighted]),
+        markout_10s_bps=_weighted_average([(f.qty, m[1]) for f, m in weighted]),
+        markout_60s_bps=_weighted_average([(f.qty, m[2]) for f, m in weighted]),
+    )
+
+
+def _weighted_average(values: list[tuple[Decimal, Decimal | None]]) -> Decimal | None:
+    known = [(q, v) for q, v in values if v is not None]
+    weight = sum((q for q, _ in known), _ZERO)
+    if weight == _ZERO:
+        return None
+    return (sum((q * v for q, v in known), _ZERO) / weight).quantize(_RATIO_PLACES)
 
 
 def _signed_bps(sign: Decimal, price: Decimal | None, benchmark: Decimal | None) -> Decimal | None:

@@ -9,13 +9,18 @@ slice, not a sort. Venue integrity rules live beside it:
   book flagged `in_sync = False` until a new snapshot arrives.
 * Kraken: `verify_kraken_checksum` recomputes the CRC32 of the top 10 levels;
   a mismatch raises `ChecksumMismatch` and flags the book the same way.
+
+Cross-venue orders see the consolidated book of one symbol on several venues:
+`consolidated_mid` is its mid (the best bid across the venues and the best ask
+across them); `LiquidityLedger.available_across` (twapcore.fills) walks its
+levels best price first.
 """
 
 from __future__ import annotations
 
 import zlib
 from bisect import bisect_left, insort
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
 from twapcore.errors import ChecksumMismatch, SequenceGap
@@ -25,6 +30,7 @@ __all__ = [
     "BinanceDepthSync",
     "OrderBook",
     "PriceLevels",
+    "consolidated_mid",
     "kraken_checksum",
     "verify_kraken_checksum",
 ]
@@ -157,6 +163,19 @@ class OrderBook:
     def age_ns(self, now_ns: int) -> int:
         """Nanoseconds since the last change was received."""
         return max(0, now_ns - self.ts_recv)
+
+
+def consolidated_mid(books: Sequence[BookSnapshot]) -> Decimal | None:
+    """(highest bid of any book + lowest ask of any book) / 2; None when a side is empty.
+
+    With one book it is that book's mid. Crossed venues (a bid above another's ask)
+    give a mid between them, as the books show it.
+    """
+    bids = [b.bids[0].price for b in books if b.bids]
+    asks = [b.asks[0].price for b in books if b.asks]
+    if not bids or not asks:
+        return None
+    return (max(bids) + min(asks)) / 2
 
 
 _Diff = tuple[int, int, list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]], int, int]

@@ -118,6 +118,29 @@ class CandleBuilder:
             del self._bars[old]
         return closed
 
+    def seed(self, candles: Iterable[Candle]) -> None:
+        """Continue from stored candles of this interval (a restart): call before any trade.
+
+        The newest becomes the open candle, so trades of its bucket add to it
+        instead of starting it again; the others absorb late trades like closed
+        buckets. A stored candle's trade times are unknown: its open stays, and
+        the next trade of its bucket becomes its close.
+        """
+        for candle in candles:
+            bucket = candle.open_ns
+            self._bars[bucket] = _Bar(
+                candle.open,
+                candle.high,
+                candle.low,
+                candle.close,
+                candle.volume,
+                candle.trades,
+                bucket,
+                bucket,
+            )
+            if self._current is None or bucket > self._current:
+                self._current = bucket
+
     def _candle(self, bucket: int) -> Candle:
         bar = self._bars[bucket]
         return Candle(
@@ -194,6 +217,26 @@ class CandleSeries:
             for old in sorted(buckets)[:-2]:
                 del buckets[old]
         return changed
+
+    def seed(self, minutes: Iterable[Candle]) -> None:
+        """Continue from the stored 1m candles of the current buckets (a restart).
+
+        Call before the first trade. The newest minute is the open one (trades
+        of that minute add to it); the others count in the higher intervals'
+        candles as closed minutes, so a 5m bar keeps the volume traded before
+        the restart.
+        """
+        ordered = sorted(minutes, key=lambda c: c.open_ns)
+        if not ordered:
+            return
+        self._minute.seed(ordered)
+        for interval, length in self._higher.items():
+            buckets = self._minutes[interval]
+            for minute in ordered[:-1]:
+                bucket = minute.open_ns - minute.open_ns % length
+                buckets.setdefault(bucket, {})[minute.open_ns] = minute
+            for old in sorted(buckets)[:-2]:
+                del buckets[old]
 
     def current(self, interval: str) -> Candle | None:
         """The open candle of `interval` (None before the first trade)."""

@@ -9,10 +9,13 @@ much each should trade; everything else happens here.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
 from twapcore.algorithms import ExecutionAlgorithm, MarketActivity, SliceTarget, algorithm_named
+from twapcore.algorithms.base import lot_of
+from twapcore.book import consolidated_mid
 from twapcore.errors import InvalidOrder, InvalidState, TwapError
 from twapcore.fills import LiquidityLedger, fill_model_named
 from twapcore.models import (
@@ -33,7 +36,15 @@ _ZERO = Decimal(0)
 
 
 def _fill_to_state(fill: Fill) -> list[Any]:
-    return [fill.slice_index, str(fill.price), str(fill.qty), fill.ts]
+    state = [fill.slice_index, str(fill.price), str(fill.qty), fill.ts]
+    if fill.venue is not None:  # cross-venue fills only: single-venue states stay as they were
+        state.append(fill.venue)
+    return state
+
+
+def _fill_from_state(data: list[Any]) -> Fill:
+    venue = data[4] if len(data) > 4 else None
+    return Fill(int(data[0]), Decimal(data[1]), Decimal(data[2]), int(data[3]), venue)
 
 
 def _result_to_state(result: SliceResult) -> dict[str, Any]:
@@ -53,6 +64,8 @@ def _result_to_state(result: SliceResult) -> dict[str, Any]:
         result.market_volume is not None
     ):  # only when the step was told (keeps TWAP states as before)
         state["market_volume"] = str(result.market_volume)
+    if result.venues_left_out:
+        state["venues_left_out"] = [list(pair) for pair in result.venues_left_out]
     return state
 
 
@@ -64,11 +77,12 @@ def _result_from_state(data: dict[str, Any]) -> SliceResult:
         target_qty=Decimal(data["target_qty"]),
         filled_qty=Decimal(data["filled_qty"]),
         status=SliceStatus(data["status"]),
-        fills=tuple(Fill(int(i), Decimal(p), Decimal(q), int(t)) for i, p, q, t in data["fills"]),
+        fills=tuple(_fill_from_state(f) for f in data["fills"]),
         reason=data["reason"],
         book_mid=None if data["book_mid"] is None else Decimal(data["book_mid"]),
         book_version=data["book_version"],
         market_volume=None if data.get("market_volume") is None else Decimal(data["market_volume"]),
+        venues_left_out=tuple((str(v), str(r)) for v, r in data.get("venues_left_out") or ()),
     )
 
 
@@ -81,6 +95,10 @@ class OrderExecution:
       what remains; a target of 0 records a wait with the algorithm's reason;
     * a missing, stale or out-of-sync book skips the slice with a reason; the
       unfilled quantity carries over to later slices;
+    * a cross-venue order (`spec.venues`) is given one book per venue: each is
+      judged on its own (a stale or missing one is left out of the slice, its
+      reason recorded in `venues_left_out`; all left out skips the slice) and the
+      slice walks the consolidated book of the others, each fill tagged with its venue;
     * the order is `completed` once all is filled, else `expired` after its last slice.
     """
 
@@ -146,17 +164,24 @@ class OrderExecution:
     def step(
         self,
         now_ns: int,
-        book: BookSnapshot | None,
+        book: BookSnapshot | Mapping[str, BookSnapshot | None] | None,
         ledger: LiquidityLedger | None = None,
         market: MarketActivity | None = None,
     ) -> SliceResult:
         """Execute the slice that is due at or before `now_ns` against `book`.
 
-        `ledger` is shared between orders that paper-trade the same books; when
-        omitted the execution uses its own. `market` is what traded since the
-        previous step (pov needs it; the others record it when given).
+        `book` is the order's book, or for a cross-venue order a mapping venue →
+        book (a venue missing from it has no book). `ledger` is shared between
+        orders that paper-trade the same books; when omitted the execution uses
+        its own. `market` is what traded since the previous step (pov needs it;
+        the others record it when given).
         """
         planned = self._due_slice(now_ns)
+        if self.spec.venues is not None or isinstance(book, Mapping):
+            books = self._venue_books(book)
+            if self.spec.venues is not None:
+                return self._step_across(planned, now_ns, books, ledger, market)
+            book = books.get(self.spec.exchange)
         if book is not None and (book.exchange, book.symbol) != (
             self.spec.exchange,
             self.spec.symbol,
@@ -182,6 +207,76 @@ class OrderExecution:
         if filled < target:
             reason = self._shortfall_reason(book, ledger or self._ledger)
         return self._record(planned, now_ns, target, fills, reason, book, volume)
+
+    def _venue_books(
+        self, book: BookSnapshot | Mapping[str, BookSnapshot | None] | None
+    ) -> dict[str, BookSnapshot | None]:
+        """venue → book, each checked to be of this order's symbol on that venue."""
+        if book is None:
+            return {}
+        given: dict[str, BookSnapshot | None] = (
+            dict(book) if isinstance(book, Mapping) else {book.exchange: book}
+        )
+        for venue, snapshot in given.items():
+            if venue not in self.spec.venue_names:
+                raise TwapError(
+                    f"book of {venue} given to an order on {', '.join(self.spec.venue_names)}"
+                )
+            if snapshot is not None and (snapshot.exchange, snapshot.symbol) != (
+                venue,
+                self.spec.symbol,
+            ):
+                raise TwapError(
+                    f"book of {snapshot.exchange} {snapshot.symbol} given as the {venue} book "
+                    f"of an order on {self.spec.symbol}"
+                )
+        return given
+
+    def _step_across(
+        self,
+        planned: PlannedSlice,
+        now_ns: int,
+        books: Mapping[str, BookSnapshot | None],
+        ledger: LiquidityLedger | None,
+        market: MarketActivity | None,
+    ) -> SliceResult:
+        """One slice of a cross-venue order on the consolidated book of its usable venues."""
+        volume = None if market is None else market.volume
+        usable: list[BookSnapshot] = []
+        left_out: list[tuple[str, str]] = []
+        for venue in self.spec.venue_names:
+            venue_book = books.get(venue)
+            why = self._unusable_book_reason(now_ns, venue_book)
+            if why is None and venue_book is not None:
+                usable.append(venue_book)
+            else:
+                left_out.append((venue, why or SkipReason.NO_BOOK.value))
+        mid = consolidated_mid(usable)
+        wanted = self._target(planned, market)
+        target = wanted.qty
+        if target == _ZERO:
+            waiting = wanted.reason or SkipReason.NOTHING_DUE.value
+            return self._record(planned, now_ns, target, (), waiting, None, volume, mid)
+        if not usable:  # every venue left out: the slice skips, as one stale book does
+            reasons = {why for _, why in left_out}
+            stale = SkipReason.STALE_BOOK.value
+            skipped = stale if stale in reasons else left_out[0][1]
+            return self._record(
+                planned, now_ns, target, (), skipped, None, volume, None, tuple(left_out)
+            )
+        use = ledger or self._ledger
+        executions = self._fill_model.fill_across(
+            self.spec.side, target, self.spec.limit_price, usable, use, lot_of(self.spec)
+        )
+        fills = tuple(Fill(planned.index, e.price, e.qty, now_ns, e.venue) for e in executions)
+        filled = sum((f.qty for f in fills), _ZERO)
+        reason: str | None = None
+        if filled < target:
+            best = next(use.available_across(usable, self.spec.side), None)
+            reason = SkipReason.NO_LIQUIDITY.value if best is None else SkipReason.LIMIT_PRICE.value
+        return self._record(
+            planned, now_ns, target, fills, reason, None, volume, mid, tuple(left_out)
+        )
 
     def skip(self, now_ns: int, reason: SkipReason | str) -> SliceResult:
         """Record the due slice as skipped (e.g. `server_down`); its quantity carries over."""
@@ -232,7 +327,10 @@ class OrderExecution:
         reason: str | None,
         book: BookSnapshot | None,
         market_volume: Decimal | None = None,
+        mid: Decimal | None = None,
+        venues_left_out: tuple[tuple[str, str], ...] = (),
     ) -> SliceResult:
+        """Apply the slice's outcome; `mid` is used when there is no one `book` (cross-venue)."""
         filled = sum((f.qty for f in fills), _ZERO)
         if filled == _ZERO:
             status = SliceStatus.SKIPPED
@@ -249,9 +347,10 @@ class OrderExecution:
             status=status,
             fills=fills,
             reason=reason,
-            book_mid=None if book is None else book.mid,
+            book_mid=mid if book is None else book.mid,
             book_version=None if book is None else book.version,
             market_volume=market_volume,
+            venues_left_out=venues_left_out,
         )
         self._apply(result)
         return result

@@ -4,14 +4,22 @@ A buy takes asks (lowest first), a sell takes bids (highest first), never past
 the limit price. `LiquidityLedger` remembers what paper fills have already
 taken from the displayed levels of one book version, so two slices or two
 orders never consume the same displayed size twice while the book is unchanged.
+
+Cross-venue orders walk the consolidated book of several venues' books: best
+price first across venues (at an equal price, in the order's venue order); the
+ledger is kept per venue (it is keyed by exchange and symbol), and every piece
+is a whole number of the order's lot, which is a whole number of lots on every
+venue (see `twapcore.venues.common_lot`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import heapq
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
+from twapcore.algorithms.base import floor_to_lot
 from twapcore.errors import InvalidOrder
 from twapcore.models import BookSnapshot, Level, Side
 
@@ -20,11 +28,20 @@ __all__ = [
     "FillModel",
     "LiquidityLedger",
     "TopOfBook",
+    "VenueLevel",
     "WalkBook",
     "fill_model_named",
 ]
 
 _ZERO = Decimal(0)
+
+
+class VenueLevel(NamedTuple):
+    """A level of the consolidated book: its venue, price and (remaining) size."""
+
+    venue: str
+    price: Decimal
+    qty: Decimal
 
 
 class LiquidityLedger:
@@ -53,6 +70,21 @@ class LiquidityLedger:
             if left > _ZERO:
                 yield Level(level.price, left)
 
+    def available_across(self, books: Sequence[BookSnapshot], side: Side) -> Iterator[VenueLevel]:
+        """The consolidated levels of `books` (one per venue), best price first.
+
+        At an equal price the venue listed first in `books` comes first.
+        """
+        buy = side is Side.BUY
+
+        def keyed(rank: int, book: BookSnapshot) -> Iterator[tuple[Decimal, int, VenueLevel]]:
+            for level in self.available(book, side):
+                key = level.price if buy else -level.price
+                yield key, rank, VenueLevel(book.exchange, level.price, level.qty)
+
+        for _, _, level in heapq.merge(*(keyed(n, b) for n, b in enumerate(books))):
+            yield level
+
     def take(self, book: BookSnapshot, side: Side, price: Decimal, qty: Decimal) -> None:
         taken = self._book_taken(book)
         taken[(side, price)] = taken.get((side, price), _ZERO) + qty
@@ -74,6 +106,18 @@ class FillModel(Protocol):
         ledger: LiquidityLedger,
     ) -> list[Level]:
         """(price, qty) executions for up to `qty`; records them in `ledger`."""
+        ...
+
+    def fill_across(
+        self,
+        side: Side,
+        qty: Decimal,
+        limit_price: Decimal,
+        books: Sequence[BookSnapshot],
+        ledger: LiquidityLedger,
+        lot: Decimal,
+    ) -> list[VenueLevel]:
+        """Executions on the consolidated book of `books`, whole `lot`s each, kept in `ledger`."""
         ...
 
 
@@ -103,6 +147,31 @@ class _LevelWalker:
             remaining -= take
         for execution in executions:
             ledger.take(book, side, execution.price, execution.qty)
+        return executions
+
+    def fill_across(
+        self,
+        side: Side,
+        qty: Decimal,
+        limit_price: Decimal,
+        books: Sequence[BookSnapshot],
+        ledger: LiquidityLedger,
+        lot: Decimal,
+    ) -> list[VenueLevel]:
+        executions: list[VenueLevel] = []
+        remaining = qty
+        for depth, level in enumerate(ledger.available_across(books, side)):
+            if remaining <= _ZERO or (self.max_levels is not None and depth >= self.max_levels):
+                break
+            if not _within_limit(side, level.price, limit_price):
+                break
+            take = floor_to_lot(min(remaining, level.qty), lot)  # whole lots on every venue
+            if take > _ZERO:
+                executions.append(VenueLevel(level.venue, level.price, take))
+                remaining -= take
+        by_venue = {book.exchange: book for book in books}
+        for execution in executions:
+            ledger.take(by_venue[execution.venue], side, execution.price, execution.qty)
         return executions
 
 

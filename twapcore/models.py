@@ -12,11 +12,15 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import NamedTuple
 
+from twapcore.symbols import InstrumentType, instrument_type
+
 __all__ = [
     "NS_PER_SECOND",
     "BookSnapshot",
     "Candle",
     "Fill",
+    "InstrumentInfo",
+    "InstrumentType",
     "Level",
     "OrderStatus",
     "Side",
@@ -138,6 +142,7 @@ class Fill:
     price: Decimal
     qty: Decimal
     ts: int
+    venue: str | None = None  # the venue it filled on (None: the order's one exchange)
 
     @property
     def notional(self) -> Decimal:
@@ -159,6 +164,8 @@ class SliceResult:
     book_mid: Decimal | None = None
     book_version: int | None = None
     market_volume: Decimal | None = None  # base units traded since the previous step, if known
+    # Cross-venue orders: (venue, reason) of each venue left out of this slice (e.g. stale_book).
+    venues_left_out: tuple[tuple[str, str], ...] = ()
 
     @property
     def notional(self) -> Decimal:
@@ -177,3 +184,25 @@ class Candle:
     close: Decimal
     volume: Decimal
     trades: int = field(default=0)
+
+
+@dataclass(frozen=True, slots=True)
+class InstrumentInfo:
+    """What a venue lists for one (exchange, symbol); sizes are None where it publishes none.
+
+    `tick_size` is the price increment, `lot_size` the quantity increment, both in
+    the venue's units; `contract_size` is how much of the underlying one contract
+    is (derivatives only, where the venue publishes it). Quantities of non-spot
+    instruments are in contracts (`twapcore.symbols.instrument_units`).
+    """
+
+    exchange: str
+    symbol: str
+    tick_size: Decimal | None = None
+    lot_size: Decimal | None = None
+    contract_size: Decimal | None = None
+
+    @property
+    def type(self) -> InstrumentType:
+        """The instrument type, read from the symbol (`twapcore.symbols.parse_instrument`)."""
+        return instrument_type(self.symbol)

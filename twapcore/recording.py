@@ -5,10 +5,18 @@ A book line is exactly the WebSocket book message of the server::
     {"type":"book","exchange":"binance","symbol":"BTC-USDT","ts_event":<ns>,
      "ts_recv":<ns>,"seq":<int|null>,"bids":[["64000.10","0.512"],...],"asks":[...]}
 
-and a trade line is::
+a trade line is::
 
     {"type":"trade","exchange":"binance","symbol":"BTC-USDT","side":"buy",
      "price":"64000.1","qty":"0.01","ts_event":<ns>,"ts_recv":<ns>,"trade_id":"123"}
+
+and an instrument line (first in a file, one per symbol; sizes null when unknown)::
+
+    {"type":"instrument","exchange":"bit.com","symbol":"BTC-USD-PERP",
+     "instrument_type":"perpetual","tick_size":"0.5","lot_size":"1","contract_size":"1"}
+
+`instrument_type` and `contract_size` were added later: lines without them still
+read (the type comes from the symbol, the contract size is then unknown).
 
 Readers stream line by line in constant memory; decimals stay strings on the
 wire and become `Decimal` only when a model is built.
@@ -27,13 +35,15 @@ from typing import IO, Any
 import orjson
 
 from twapcore.errors import RecordingError
-from twapcore.models import BookSnapshot, Level, Side, Trade
+from twapcore.models import BookSnapshot, InstrumentInfo, Level, Side, Trade
 
 __all__ = [
     "RecordingWriter",
     "book_from_record",
     "book_to_record",
     "demo_recording",
+    "instrument_from_record",
+    "instrument_to_record",
     "iter_records",
     "open_binary",
     "open_text",
@@ -158,6 +168,39 @@ def trade_from_record(record: Record) -> Trade:
 def _fmt(value: Decimal) -> str:
     # format(..., "f") never switches to exponent notation (str(Decimal("1E-8")) would).
     return format(value, "f")
+
+
+def _optional_dec(record: Record, field: str) -> Decimal | None:
+    value = record.get(field)
+    return None if value is None else _dec(value, field.replace("_", " "))
+
+
+def instrument_from_record(record: Record) -> InstrumentInfo:
+    """Build an `InstrumentInfo` from an instrument line (any field but the names may be
+    missing or null: older recordings have no `contract_size`)."""
+    try:
+        return InstrumentInfo(
+            exchange=record["exchange"],
+            symbol=record["symbol"],
+            tick_size=_optional_dec(record, "tick_size"),
+            lot_size=_optional_dec(record, "lot_size"),
+            contract_size=_optional_dec(record, "contract_size"),
+        )
+    except KeyError as exc:
+        raise RecordingError(f"instrument message lacks the field {exc.args[0]!r}") from exc
+
+
+def instrument_to_record(info: InstrumentInfo) -> Record:
+    """The instrument line of `info`; unknown sizes are null."""
+    return {
+        "type": "instrument",
+        "exchange": info.exchange,
+        "symbol": info.symbol,
+        "instrument_type": info.type.value,
+        "tick_size": None if info.tick_size is None else _fmt(info.tick_size),
+        "lot_size": None if info.lot_size is None else _fmt(info.lot_size),
+        "contract_size": None if info.contract_size is None else _fmt(info.contract_size),
+    }
 
 
 def book_to_record(book: BookSnapshot, depth: int | None = None) -> Record:

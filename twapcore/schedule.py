@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal, Inexact, localcontext
 
 from twapcore.errors import InvalidOrder
+from twapcore.formatting import format_decimal
 from twapcore.models import NS_PER_SECOND
 
 __all__ = ["DEFAULT_LOT_SIZE", "PlannedSlice", "plan_twap", "seconds_to_ns_exact"]
@@ -81,7 +82,8 @@ def plan_twap(
         raise InvalidOrder(f"slices {slices} must be at least 1", "invalid_slices")
     if quantity < lot_size:
         raise InvalidOrder(
-            f"quantity {quantity} is below the lot size {lot_size}", "below_lot_size"
+            f"quantity {format_decimal(quantity)} is below the lot size {format_decimal(lot_size)}",
+            "below_lot_size",
         )
     with localcontext() as context:
         context.prec = PLAN_PRECISION
@@ -90,7 +92,8 @@ def plan_twap(
             lots = quantity // lot_size
             if quantity % lot_size:
                 raise InvalidOrder(
-                    f"quantity {quantity} is not a multiple of the lot size {lot_size}",
+                    f"quantity {format_decimal(quantity)} is not a multiple of the lot size "
+                    f"{format_decimal(lot_size)}",
                     "not_lot_multiple",
                 )
             count = min(slices, int(lots))
@@ -98,8 +101,8 @@ def plan_twap(
             last = quantity - per_slice * (count - 1)
         except ArithmeticError:  # DivisionImpossible, Inexact: more digits than PLAN_PRECISION
             raise InvalidOrder(
-                f"quantity {quantity} in lots of {lot_size} needs more than {PLAN_PRECISION} "
-                "digits",
+                f"quantity {format_decimal(quantity)} in lots of {format_decimal(lot_size)} needs "
+                f"more than {PLAN_PRECISION} digits",
                 "invalid_quantity",
             ) from None
     return tuple(

@@ -15,6 +15,7 @@ from typing import Any
 from twapcore.algorithms import ALGORITHMS, algorithm_named
 from twapcore.errors import InvalidOrder
 from twapcore.models import Side
+from twapcore.venues import checked_venues
 
 __all__ = ["OrderSpec", "TwapOrderSpec"]
 
@@ -50,6 +51,7 @@ _ALGORITHM_FIELDS = (
     "jitter",
     "profile",
     "profile_weights",
+    "venues",
 )
 
 
@@ -112,8 +114,10 @@ class OrderSpec:
     jitter: Decimal | None = None
     profile: str | None = None
     profile_weights: tuple[Decimal, ...] | None = None
+    venues: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "venues", checked_venues(self.exchange, self.venues))
         for name in _DECIMAL_FIELDS:
             value = getattr(self, name)
             if value is None and name not in _REQUIRED:
@@ -139,6 +143,11 @@ class OrderSpec:
                         _reason(name),
                     )
         algorithm.validate(self)
+
+    @property
+    def venue_names(self) -> tuple[str, ...]:
+        """The venues the order trades on: `venues`, else its one `exchange`."""
+        return self.venues or (self.exchange,)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form: decimals as strings; algorithm fields only when set."""

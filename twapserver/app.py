@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Response
 
-from twapserver.api import auth, orders, public
+from twapserver.api import auth, charts, orders, public
 from twapserver.api.errors import install_error_handlers
 from twapserver.api.http import install_http_middlewares
 from twapserver.auth import make_token_codec
@@ -117,6 +117,7 @@ def create_app(
     app.include_router(auth.router)
     app.include_router(orders.router)
     app.include_router(orders.algorithms_router)
+    app.include_router(charts.router)  # GET /orders/{token_id}/chart.png
     app.include_router(ws_router)
     install_ui(app)  # /docs, /redoc, the /ui dashboard and its static assets
 

@@ -1,43 +1,39 @@
-"""Backfill recent candles from the venues' REST APIs when collection starts.
+"""Backfill recent candles from the venues' REST APIs when collection starts (orchestration).
 
 The server builds its candles from the trades it collects, so a fresh server has none for the
 time before it started. :func:`backfill_candles` fetches the last ``backfill_minutes`` 1m
-candles of every collected Binance and Kraken symbol from the venue (Binance
-``GET /api/v3/klines``, Kraken ``GET /0/public/OHLC``), rolls them up into every other interval
-of :data:`twapcore.candles.INTERVALS`, and stores them **only where no candle exists yet**: the
+candles of every collected symbol from its venue, rolls them up into every other interval of
+:data:`twapcore.candles.INTERVALS`, and stores them **only where no candle exists yet**: the
 candles the server built from its own trades are the truth and are never overwritten (an
 insert-or-ignore; the hub's later flushes are upserts, so they win in either order).
 
-Rules:
+Fetching is the venue's business (:meth:`twapserver.venues.Venue.minute_candles`, cryptofeed's
+own REST candle support): a venue whose cryptofeed class has no REST candles (Kraken in
+cryptofeed 2.4) is not backfilled, which is logged once and shown in ``/health``
+(``skipped``). Rules kept here:
 
-* The REST base is the cryptofeed class's own REST endpoint, redirected by
-  ``Settings.venue_endpoints`` (see :func:`twapserver.feeds.feed_class`); the venue's symbol
-  comes from the same class's symbol mapping (cryptofeed's process cache when the collectors
-  loaded it, else parsed from the venue's instruments call by that class).
+* The REST base is the cryptofeed class's own, redirected by ``Settings.venue_endpoints``; the
+  venue's symbols come from cryptofeed's process cache when the collectors loaded it, else from
+  the venue's instruments call.
 * Only closed minutes before ``now_ns`` (and before the minute the hub is building) are
   backfilled. Minutes the venue reports without trades are skipped, as the server never builds
   a candle without trades.
 * A rolled-up candle (5m, 1h, …) is written only for a bucket that lies wholly inside the
   backfilled window, from the 1m candles then stored (the server's own where it has them), so
   it is never an aggregate of part of its minutes.
-* Blocking ``urllib`` calls run in worker threads with a short timeout. An unreachable venue,
-  an HTTP error or a malformed body costs one warning line and is recorded in the
-  :class:`BackfillStatus`; nothing is raised (cancellation excepted).
+* An unreachable venue, an HTTP error or a malformed body costs one warning line and is
+  recorded in the :class:`BackfillStatus`; nothing is raised (cancellation excepted). A venue
+  found unreachable is not asked again for its other symbols.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import ssl
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import urlencode
 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -52,10 +48,9 @@ from twapserver.settings import Settings
 if TYPE_CHECKING:
     from cryptofeed.feed import Feed
 
+    from twapserver.venues import Venue
+
 __all__ = [
-    "BACKFILL_VENUES",
-    "REQUEST_TIMEOUT_S",
-    "BackfillError",
     "BackfillStatus",
     "backfill_candles",
     "insert_missing_candles",
@@ -65,18 +60,9 @@ __all__ = [
 
 log = logging.getLogger("twapserver.backfill")
 
-REQUEST_TIMEOUT_S = 5.0  # per HTTP request
 MINUTE_NS = INTERVALS["1m"]
-_MS_NS = 1_000_000
-_S_NS = 1_000_000_000
-_BINANCE_PAGE = 1000  # Binance's maximum klines per request
-_KRAKEN_MAX_MINUTES = 720  # Kraken answers at most the 720 most recent OHLC entries
 
 Key = tuple[str, str]  # (exchange, symbol)
-
-
-class BackfillError(Exception):
-    """A venue answered something unusable (HTTP error, error body, malformed candles)."""
 
 
 @dataclass
@@ -85,7 +71,7 @@ class BackfillStatus:
 
     ``state``: ``off`` (not run: demo mode, not collecting, or ``backfill_minutes = 0``),
     ``running`` or ``done``. ``stored``: new 1m candles per (exchange, symbol); ``errors``:
-    why a (exchange, symbol) could not be backfilled; ``skipped``: venues without a backfill.
+    why a (exchange, symbol) could not be backfilled; ``skipped``: venues without REST candles.
     """
 
     state: Literal["off", "running", "done"] = "off"
@@ -115,157 +101,26 @@ class BackfillStatus:
         }
 
 
-# -- the venues ------------------------------------------------------------------------------
-
-
-def _fetch_json(url: str, context: ssl.SSLContext | None) -> Any:
-    """GET ``url`` and parse its JSON body (blocking; run it in a thread)."""
-    request = urllib.request.Request(url, headers={"Accept": "application/json"})
-    try:
-        response = urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_S, context=context)
-    except urllib.error.HTTPError as exc:
-        # The venue's own words (Binance {"code":-1121,"msg":"Invalid symbol."}) name the cause.
-        with exc:
-            body = exc.read(200).decode("utf-8", "replace").strip()
-        detail = f": {body}" if body else ""
-        raise BackfillError(f"HTTP {exc.code} {exc.reason}{detail}") from None
-    with response:
-        try:
-            return json.load(response)
-        except ValueError as exc:
-            raise BackfillError(f"malformed JSON from {url}: {exc}") from None
-
-
-def _decimal(value: Any, what: str) -> Decimal:
-    if not isinstance(value, str | int) or isinstance(value, bool):
-        raise BackfillError(f"{what} {value!r} is not a decimal string")
-    try:
-        number = Decimal(value)
-    except InvalidOperation:
-        raise BackfillError(f"{what} {value!r} is not a decimal string") from None
-    if not number.is_finite():
-        raise BackfillError(f"{what} {value!r} is not finite")
-    return number
-
-
-def _integer(value: Any, what: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise BackfillError(f"{what} {value!r} is not an integer")
-    return value
-
-
-def _candle(
-    exchange: str, symbol: str, open_ns: int, ohlcv: Sequence[Any], trades: Any, what: str
-) -> Candle:
-    if open_ns % MINUTE_NS:
-        raise BackfillError(f"{what} opens at {open_ns} ns, not on a minute")
-    o, h, lo, c, v = (_decimal(x, f"{what} {n}") for x, n in zip(ohlcv, "ohlcv", strict=True))
-    return Candle(exchange, symbol, "1m", open_ns, o, h, lo, c, v, _integer(trades, what))
-
-
-def _binance_minutes(
-    base: str, native: str, key: Key, start_ns: int, end_ns: int, context: ssl.SSLContext | None
-) -> list[Candle]:
-    """Binance 1m klines opening in [start_ns, end_ns), paged forward 1000 at a time."""
-    candles: list[Candle] = []
-    start_ms, last_ms = start_ns // _MS_NS, end_ns // _MS_NS - 1
-    while start_ms <= last_ms:
-        query = {
-            "symbol": native,
-            "interval": "1m",
-            "startTime": start_ms,
-            "endTime": last_ms,
-            "limit": _BINANCE_PAGE,
-        }
-        rows = _fetch_json(f"{base}/api/v3/klines?{urlencode(query)}", context)
-        if not isinstance(rows, list):
-            raise BackfillError(f"binance klines: expected a list, got {_excerpt(rows)}")
-        for row in rows:
-            # [openTime ms, open, high, low, close, volume, closeTime, quoteVolume, trades, …]
-            if not isinstance(row, list) or len(row) < 9:
-                raise BackfillError(f"binance kline {_excerpt(row)} is not a kline array")
-            open_ms = _integer(row[0], "binance kline open time")
-            candles.append(_candle(*key, open_ms * _MS_NS, row[1:6], row[8], "binance kline"))
-        if len(rows) < _BINANCE_PAGE:
-            break
-        next_ms = candles[-1].open_ns // _MS_NS + 60_000
-        if next_ms <= start_ms:
-            raise BackfillError("binance klines: the venue ignored startTime")
-        start_ms = next_ms
-    return candles
-
-
-def _kraken_minutes(
-    base: str, native: str, key: Key, start_ns: int, end_ns: int, context: ssl.SSLContext | None
-) -> list[Candle]:
-    """Kraken 1m OHLC entries (it answers the most recent 720 at most)."""
-    # The REST API takes the altname, which is the ws name without its slash (XBT/USD -> XBTUSD).
-    query = {"pair": native.replace("/", ""), "interval": 1, "since": start_ns // _S_NS - 60}
-    body = _fetch_json(f"{base}/0/public/OHLC?{urlencode(query)}", context)
-    if not isinstance(body, dict):
-        raise BackfillError(f"kraken OHLC: expected an object, got {_excerpt(body)}")
-    if body.get("error"):
-        raise BackfillError(f"kraken OHLC: {', '.join(map(str, body['error']))}")
-    result = body.get("result")
-    series = [v for k, v in result.items() if k != "last"] if isinstance(result, dict) else []
-    if len(series) != 1 or not isinstance(series[0], list):
-        raise BackfillError(f"kraken OHLC: no single series in {_excerpt(result)}")
-    candles = []
-    for row in series[0]:
-        # [time s, open, high, low, close, vwap, volume, count]
-        if not isinstance(row, list) or len(row) < 8:
-            raise BackfillError(f"kraken OHLC entry {_excerpt(row)} is not an OHLC array")
-        open_s = _integer(row[0], "kraken OHLC time")
-        ohlcv = [*row[1:5], row[6]]
-        candles.append(_candle(*key, open_s * _S_NS, ohlcv, row[7], "kraken OHLC entry"))
-    return candles
-
-
-Fetcher = Callable[[str, str, Key, int, int, ssl.SSLContext | None], list[Candle]]
-
-
-@dataclass(frozen=True)
-class _Venue:
-    fetch: Fetcher
-    max_minutes: int | None  # the most recent minutes the venue can answer, None: any
-
-
-BACKFILL_VENUES: dict[str, _Venue] = {
-    "binance": _Venue(_binance_minutes, None),
-    "kraken": _Venue(_kraken_minutes, _KRAKEN_MAX_MINUTES),
-}
-
-
-def _symbol_mapping(venue: type[Feed], context: ssl.SSLContext | None) -> dict[str, str]:
-    """cryptofeed's normalized -> exchange symbol mapping of ``venue`` (blocking)."""
-    from cryptofeed.symbols import Symbols
-
-    if Symbols.populated(venue.id):
-        return dict(Symbols.get(venue.id)[0])
-    body = _fetch_json(venue.rest_endpoints[0].route("instruments"), context)
-    try:
-        mapping, _info = venue._parse_symbol_data(body)
-    except Exception as exc:  # cryptofeed's parsers raise whatever a bad body triggers
-        raise BackfillError(f"unusable instruments list: {exc!r}") from None
-    return dict(mapping)
-
-
-def _excerpt(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 120 else text[:117] + "..."
-
-
 def _describe(exc: BaseException) -> str:
-    if isinstance(exc, urllib.error.URLError):
-        return f"unreachable: {exc.reason}"
-    if isinstance(exc, BackfillError):
+    from twapserver.venues import VenueError, unreachable_reason
+
+    reason = unreachable_reason(exc)
+    if reason is not None:
+        return f"unreachable: {reason}"
+    if isinstance(exc, VenueError):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"
 
 
-def _unreachable(exc: BaseException) -> bool:
-    """A transport failure, which the venue's other symbols would hit as well."""
-    return isinstance(exc, OSError) and not isinstance(exc, urllib.error.HTTPError)
+def _symbol_mapping(
+    venue: Venue, cls: type[Feed], context: ssl.SSLContext | None
+) -> dict[str, str]:
+    """cryptofeed's normalized -> exchange symbol mapping of ``cls`` (blocking)."""
+    from cryptofeed.symbols import Symbols
+
+    if not Symbols.populated(cls.id):
+        venue.load_symbols(cls, context)
+    return dict(Symbols.get(cls.id)[0])
 
 
 # -- storage --------------------------------------------------------------------------------
@@ -352,7 +207,7 @@ def _window_end(hub: MarketHub | None, key: Key, now_ns: int) -> int:
 
 
 async def _backfill_venue(
-    exchange: str,
+    venue: Venue,
     symbols: list[str],
     settings: Settings,
     sessions: async_sessionmaker[AsyncSession],
@@ -360,21 +215,24 @@ async def _backfill_venue(
     now_ns: int,
     status: BackfillStatus,
 ) -> None:
-    from twapserver.feeds import FeedEndpoints, feed_class  # cryptofeed: only when collecting
+    from twapserver.feeds import FeedEndpoints
 
-    venue = BACKFILL_VENUES[exchange]
+    exchange = venue.exchange
     override = settings.venue_endpoints.get(exchange)
     endpoints = FeedEndpoints(override.ws_url, override.rest_url) if override else None
     minutes = settings.backfill_minutes
-    if venue.max_minutes is not None and minutes > venue.max_minutes:
-        log.debug("backfill %s: %d minutes capped at %d", exchange, minutes, venue.max_minutes)
-        minutes = venue.max_minutes
+    if venue.backfill_max_minutes is not None and minutes > venue.backfill_max_minutes:
+        log.debug(
+            "backfill %s: %d minutes capped at %d", exchange, minutes, venue.backfill_max_minutes
+        )
+        minutes = venue.backfill_max_minutes
 
     def fail(keys: list[Key], exc: BaseException) -> None:
         reason = _describe(exc)
         log.warning(
             "candle backfill of %s %s failed: %s", exchange, ", ".join(k[1] for k in keys), reason
         )
+        log.debug("candle backfill of %s failed", exchange, exc_info=exc)
         for k in keys:
             status.errors[k] = reason
             status.stored[k] = 0
@@ -385,25 +243,29 @@ async def _backfill_venue(
             if settings.venue_ca_file
             else None
         )
-        cls = feed_class(exchange, endpoints)
-        mapping = await asyncio.to_thread(_symbol_mapping, cls, context)
-        base = cls.rest_endpoints[0].address.rstrip("/")
+        cls = venue.feed_class(endpoints)
+        mapping = await asyncio.to_thread(_symbol_mapping, venue, cls, context)
     except Exception as exc:
         fail([(exchange, s) for s in symbols], exc)
         return
+    from twapserver.venues import VenueError, unreachable_reason
+
     for index, symbol in enumerate(symbols):
         key = (exchange, symbol)
         try:
-            native = mapping.get(symbol)
-            if native is None:
-                raise BackfillError(f"{symbol} is not listed on {exchange}")
+            if symbol not in mapping:
+                raise VenueError(f"{symbol} is not listed on {exchange}")
             end = _window_end(hub, key, now_ns)
             start = end - minutes * MINUTE_NS
-            fetched = await asyncio.to_thread(venue.fetch, base, native, key, start, end, context)
-            closed = {c.open_ns: c for c in fetched if start <= c.open_ns < end and c.trades > 0}
+            fetched = await venue.minute_candles(cls, symbol, start, end, context)
+            closed = {
+                c.open_ns: c
+                for c in fetched
+                if start <= c.open_ns < end and (c.trades > 0 or c.volume > 0)
+            }
             stored = await _store(sessions, key, list(closed.values()), start, end) if closed else 0
         except Exception as exc:
-            if _unreachable(exc):  # the venue is down: do not wait for it once per symbol
+            if unreachable_reason(exc) is not None:  # down: do not wait for it once per symbol
                 fail([(exchange, s) for s in symbols[index:]], exc)
                 return
             fail([key], exc)
@@ -419,32 +281,41 @@ async def backfill_candles(
     now_ns: int,
     status: BackfillStatus | None = None,
 ) -> dict[Key, int]:
-    """Backfill the last ``settings.backfill_minutes`` of every collected Binance and Kraken
-    symbol (see the module docstring); returns the new 1m candles per (exchange, symbol)
-    attempted (0 when it failed: the reason is in ``status.errors``).
+    """Backfill the last ``settings.backfill_minutes`` of every collected symbol whose venue
+    has REST candles (see the module docstring); returns the new 1m candles per (exchange,
+    symbol) attempted (0 when it failed: the reason is in ``status.errors``).
 
     ``hub``: when given, the minute it is building (and later) is left to it. ``status`` is
     filled in as the backfill goes (a fresh one when None). Never raises but for cancellation.
     """
+    from twapserver.venues import venue_for
+
     status = status if status is not None else BackfillStatus()
     if settings.backfill_minutes <= 0:
         return {}
     status.state, status.started_ns, status.finished_ns = "running", now_ns, None
-    venues = []
+    jobs = []
+    attempted: list[Key] = []
     for exchange, symbols in settings.exchanges.items():
-        if exchange not in BACKFILL_VENUES:
-            log.debug("no candle backfill for %s: only %s", exchange, ", ".join(BACKFILL_VENUES))
-            status.skipped.extend((exchange, s) for s in symbols)
+        keys = [(exchange, s) for s in symbols]
+        try:
+            venue = venue_for(exchange)
+            has_candles = venue.has_rest_candles
+        except ValueError as exc:  # not a cryptofeed exchange: the collectors say so too
+            has_candles = False
+            log.debug("no candle backfill for %s: %s", exchange, exc)
+        if not has_candles:
+            if not set(keys) <= set(status.skipped):  # said once, not at every late start
+                log.info(
+                    "no candle backfill for %s: cryptofeed has no REST candles for it", exchange
+                )
+                status.skipped.extend(k for k in keys if k not in status.skipped)
             continue
-        venues.append(_backfill_venue(exchange, symbols, settings, sessions, hub, now_ns, status))
-    await asyncio.gather(*venues)
+        attempted += keys
+        jobs.append(_backfill_venue(venue, symbols, settings, sessions, hub, now_ns, status))
+    await asyncio.gather(*jobs)
     status.state = "done"
-    return {
-        (exchange, symbol): status.stored.get((exchange, symbol), 0)
-        for exchange, symbols in settings.exchanges.items()
-        if exchange in BACKFILL_VENUES
-        for symbol in symbols
-    }
+    return {key: status.stored.get(key, 0) for key in attempted}
 
 
 async def run_backfill(

@@ -431,4 +431,14 @@ def users_passwd(
 
 
 def main() -> None:
-    app()
+    """Entry point: a usage error is one `error: …` line and exit code 2 (no boxed panel)."""
+    try:
+        code = app(standalone_mode=False)
+    except typer.TyperException as exc:  # click's exceptions, vendored by typer
+        if type(exc).__name__ != "NoArgsIsHelpError":  # else typer has printed the help
+            message = " ".join(exc.format_message().split())
+            ctx = getattr(exc, "ctx", None)
+            hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+            typer.echo(f"error: {message}{hint}", err=True)
+        raise SystemExit(exc.exit_code) from None
+    raise SystemExit(code if isinstance(code, int) else 0)

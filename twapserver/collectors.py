@@ -21,12 +21,9 @@ on top, each at O(1) per message:
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import logging
 import ssl
 import time
-import urllib.request
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,10 +39,11 @@ from cryptofeed.feed import Feed
 from twapcore.feeds import book_from_cryptofeed_ns, trade_from_cryptofeed_ns
 from twapcore.feeds.normalize import canonical_symbol, exchange_name
 from twapcore.models import BookSnapshot
-from twapserver.feeds import FeedEndpoints, feed_class
-from twapserver.hub import InstrumentInfo, MarketHub
+from twapserver.feeds import FeedEndpoints
+from twapserver.hub import CANNOT_CONNECT, InstrumentInfo, MarketHub
 from twapserver.settings import Settings
 from twapserver.tasks import cancel_and_wait
+from twapserver.venues import unreachable_reason, venue_for
 
 __all__ = ["Collectors", "ConnectionWatchdog"]
 
@@ -53,6 +51,22 @@ log = logging.getLogger("twapserver.collectors")
 
 _CRYPTOFEED_DIR = str(Path(cryptofeed.__file__).resolve().parent)
 _FIRST_RETRY_S = 0.5  # first wait after a failed connection attempt; doubles up to a cap
+_FIRST_START_RETRY_S = 1.0  # first wait after a venue failed to start; doubles up to a cap
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+def _seconds(delay: float) -> str:
+    """``4 s``, ``0.5 s``: a back-off delay as people read it."""
+    return f"{delay:.3g} s"
+
+
+def _failure(exc: BaseException) -> str:
+    """Why a connection or a start failed, in plain words for logs and /health."""
+    reason = unreachable_reason(exc)
+    if reason is not None:
+        return f"{CANNOT_CONNECT} ({reason})"
+    return f"cannot start the feed ({type(exc).__name__}: {exc})"
 
 
 def _runs_cryptofeed_code(task: asyncio.Task[Any]) -> bool:
@@ -73,7 +87,6 @@ def _symbols_of(feed: Feed, conn: Any) -> list[str]:
 class _Watched:
     feed: Feed
     opened_at: float | None = None  # time.time() of the last (re)subscribe; None = closed
-    failing: bool = False  # the last connection attempt failed (one warning per outage)
 
 
 class ConnectionWatchdog:
@@ -92,11 +105,24 @@ class ConnectionWatchdog:
       hub stops serving them until the new connection rebuilds them.
     """
 
-    def __init__(self, hub: MarketHub, silence_s: float, reconnect_max_s: float) -> None:
+    def __init__(
+        self,
+        hub: MarketHub,
+        silence_s: float,
+        reconnect_max_s: float,
+        *,
+        sleep: Sleep = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.hub = hub
         self.silence_s = silence_s
         self.reconnect_max_s = reconnect_max_s
+        self._sleep = sleep  # the back-off wait (tests inject one that does not wait)
+        self._clock = clock
         self._watched: dict[WSAsyncConn, _Watched] = {}
+        # Per venue, when its next "cannot connect" line may be logged: the connections of a
+        # venue fail together, and one line per venue per retry is enough.
+        self._quiet_until: dict[str, float] = {}
 
     def adopt(self, feed: Feed, conn: Any) -> None:
         """Watch `conn`, a connection `feed` just made (before cryptofeed opens it)."""
@@ -113,7 +139,7 @@ class ConnectionWatchdog:
         watched = self._watched.get(conn)
         if watched is not None:
             watched.opened_at = time.time()
-            watched.failing = False
+            self._quiet_until.pop(exchange_name(watched.feed.id), None)
 
     async def run(self) -> None:
         """Check every connection for silence until cancelled."""
@@ -159,21 +185,22 @@ class ConnectionWatchdog:
                 except Exception as exc:
                     if not _still_wanted(watched.feed, conn):
                         raise  # the feed is stopping: let cryptofeed end the connection
-                    self._failed(watched, conn, exc)
-                await asyncio.sleep(delay)
+                    self._failed(watched, conn, exc, delay)
+                await self._sleep(delay)
                 delay = min(delay * 2, self.reconnect_max_s)
 
         return open_patiently
 
-    def _failed(self, watched: _Watched, conn: WSAsyncConn, exc: Exception) -> None:
+    def _failed(self, watched: _Watched, conn: WSAsyncConn, exc: Exception, delay: float) -> None:
+        """One line per venue per retry (the traceback only at debug level); /health shows why."""
         exchange = exchange_name(watched.feed.id)
-        if not watched.failing:
-            log.warning(
-                "%s: cannot connect %s (%s); retrying every %.1f s at most",
-                exchange, conn.id, exc, self.reconnect_max_s,
-            )  # fmt: skip
-            watched.failing = True
-        self._lost(watched, conn, f"cannot connect: {exc}")
+        why = _failure(exc)
+        now = self._clock()
+        if now >= self._quiet_until.get(exchange, float("-inf")):
+            log.warning("%s: %s; retrying in %s", exchange, why, _seconds(delay))
+            self._quiet_until[exchange] = now + delay / 2
+        log.debug("%s: connection %s failed", exchange, conn.id, exc_info=exc)
+        self._lost(watched, conn, why)
 
 
 def _still_wanted(feed: Feed, conn: WSAsyncConn) -> bool:
@@ -230,11 +257,6 @@ def _receipt_ns(receipt_timestamp: float) -> int:
     return round(receipt_timestamp * 1e9)
 
 
-def _fetch_json(url: str, context: ssl.SSLContext | None) -> Any:
-    with urllib.request.urlopen(url, timeout=10, context=context) as response:
-        return json.load(response)
-
-
 class Collectors:
     """One cryptofeed `FeedHandler` with an L2_BOOK + TRADES feed per configured venue."""
 
@@ -242,16 +264,22 @@ class Collectors:
         self,
         settings: Settings,
         hub: MarketHub,
+        *,
+        sleep: Sleep = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``sleep`` is every back-off wait (start retries, reconnects) and ``clock`` the
+        monotonic time of the reconnect log pacing: tests inject their own."""
         self.settings = settings
         self.hub = hub
         self.handler: FeedHandler | None = None
-        self._retry_task: asyncio.Task[None] | None = None
+        self._sleep = sleep
+        self._retry_tasks: list[asyncio.Task[None]] = []
         # Called with (exchange, symbols) when a venue that failed at start comes up.
         self.late_start_listeners: list[Callable[[str, list[str]], None]] = []
         self._tasks_before: set[asyncio.Task[Any]] = set()
         self.watchdog = ConnectionWatchdog(
-            hub, settings.feed_silence_s, settings.feed_reconnect_max_s
+            hub, settings.feed_silence_s, settings.feed_reconnect_max_s, sleep=sleep, clock=clock
         )
         self._watchdog_task: asyncio.Task[None] | None = None
         self._ssl = (
@@ -276,42 +304,32 @@ class Collectors:
         self.hub.on_trade(trade_from_cryptofeed_ns(trade, _receipt_ns(receipt_timestamp)))
 
     def _build_feed(self, exchange: str, symbols: list[str]) -> Feed:
-        # Runs in a worker thread: cryptofeed fetches symbol info with a blocking call.
+        # Runs in a worker thread: the venue's instruments call is a blocking one.
+        from cryptofeed.symbols import Symbols
+
+        venue = venue_for(exchange)
         override = self.settings.venue_endpoints.get(exchange)
         endpoints = FeedEndpoints(override.ws_url, override.rest_url) if override else None
-        venue = _observed(feed_class(exchange, endpoints, self._ssl), self.hub, self.watchdog)
+        cls = venue.feed_class(endpoints, self._ssl)
+        try:
+            body = venue.load_symbols(cls, self._ssl)
+        except Exception:
+            if not Symbols.populated(cls.id):
+                raise  # no symbols, no feed
+            body = None  # symbols known from an earlier start: sizes stay unknown
+        observed = _observed(cls, self.hub, self.watchdog)
         # timeout=-1: no cryptofeed watchdog; ours covers silence from the first second.
-        options: dict[str, Any] = {"timeout": -1}
-        if exchange == "kraken":
-            options["checksum_validation"] = True
-        feed: Feed = venue(
+        feed: Feed = observed(
             symbols=symbols,
             channels=[L2_BOOK, TRADES],
             callbacks={L2_BOOK: self._on_book, TRADES: self._on_trade},
-            **options,
+            timeout=-1,
+            **venue.feed_options,
         )
-        self._register_instruments(exchange, symbols, feed)
+        natives = {symbol: feed.std_symbol_to_exchange_symbol(symbol) for symbol in symbols}
+        for info in venue.instruments(body, natives, Symbols.get(cls.id)[1]):
+            self.hub.register(info)
         return feed
-
-    def _register_instruments(self, exchange: str, symbols: list[str], feed: Feed) -> None:
-        from twapcore.feeds._instruments import sizes_by_exchange_symbol
-
-        sizes: dict[str, Any] = {}
-        with contextlib.suppress(Exception):  # sizes are informative; never block collection
-            sizes = sizes_by_exchange_symbol(
-                _fetch_json(feed.rest_endpoints[0].route("instruments"), self._ssl)
-            )
-        for symbol in symbols:
-            native = feed.std_symbol_to_exchange_symbol(symbol)
-            size = sizes.get(native)
-            self.hub.register(
-                InstrumentInfo(
-                    exchange,
-                    symbol,
-                    None if size is None else size.tick_size,
-                    None if size is None else size.lot_size,
-                )
-            )
 
     async def start(self) -> None:
         """Build every feed (symbol lookups in threads) and start them in this loop."""
@@ -328,39 +346,50 @@ class Collectors:
         ]
         self.handler.run(start_loop=False, install_signal_handlers=False)
         self._watchdog_task = asyncio.create_task(self.watchdog.run())
-        if failed:
-            self._retry_task = asyncio.create_task(self._retry(failed))
+        for exchange, symbols in failed:
+            self._retry_tasks.append(asyncio.create_task(self._retry(exchange, symbols)))
 
-    async def _add_feed(self, exchange: str, symbols: list[str]) -> bool:
-        """Build and add one venue's feed; on failure record the error in the hub's health."""
+    def _start_retry_delay(self, attempt: int) -> float:
+        """The wait before start retry ``attempt`` (0 first): 1 s doubling up to
+        ``feed_retry_s``."""
+        cap: float = self.settings.feed_retry_s
+        delay: float = _FIRST_START_RETRY_S * 2.0 ** min(attempt, 32)
+        return min(delay, cap)
+
+    async def _add_feed(self, exchange: str, symbols: list[str], attempt: int = 0) -> bool:
+        """Build and add one venue's feed; on failure log one line (the traceback at debug
+        level) and record why in the hub's health."""
         assert self.handler is not None
         try:
             feed = await asyncio.to_thread(self._build_feed, exchange, symbols)
         except Exception as exc:  # one unreachable venue must not stop the others
-            log.error("cannot start the %s feed (retrying): %s", exchange, exc)
+            why = _failure(exc)
+            delay = _seconds(self._start_retry_delay(attempt))
+            log.warning("%s: %s; retrying in %s", exchange, why, delay)
+            log.debug("%s: the feed could not start", exchange, exc_info=exc)
             for symbol in symbols:
-                self.hub.on_feed_error(exchange, symbol, f"cannot start the feed: {exc}")
+                self.hub.on_feed_error(exchange, symbol, why)
             return False
         # Before run() the handler starts it with the others; after, add_feed starts it now.
         self.handler.add_feed(feed, loop=asyncio.get_running_loop())
         return True
 
-    async def _retry(self, failed: list[tuple[str, list[str]]]) -> None:
-        while failed:
-            await asyncio.sleep(self.settings.feed_retry_s)
-            still_failed = []
-            for exchange, symbols in failed:
-                if not await self._add_feed(exchange, symbols):
-                    still_failed.append((exchange, symbols))
-                    continue
-                for listener in self.late_start_listeners:
-                    listener(exchange, symbols)
-            failed = still_failed
+    async def _retry(self, exchange: str, symbols: list[str]) -> None:
+        """Start one venue that failed to, with a doubling back-off, then tell the listeners."""
+        attempt = 0
+        while True:
+            await self._sleep(self._start_retry_delay(attempt))
+            attempt += 1
+            if await self._add_feed(exchange, symbols, attempt):
+                break
+        log.info("%s: feed started", exchange)
+        for listener in self.late_start_listeners:
+            listener(exchange, symbols)
 
     async def stop(self) -> None:
-        retry, self._retry_task = self._retry_task, None
+        retries, self._retry_tasks = self._retry_tasks, []
         watchdog, self._watchdog_task = self._watchdog_task, None
-        await cancel_and_wait(retry, watchdog)
+        await cancel_and_wait(*retries, watchdog)
         if self.handler is None:
             return
         await self.handler.stop_async()

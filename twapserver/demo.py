@@ -18,12 +18,16 @@ import asyncio
 import secrets
 import time
 from collections.abc import Callable
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from twapcore import NS_PER_SECOND, iter_records
-from twapcore.recording import book_from_record, demo_recording, trade_from_record
+from twapcore.recording import (
+    book_from_record,
+    demo_recording,
+    instrument_from_record,
+    trade_from_record,
+)
 from twapserver.hub import InstrumentInfo, MarketHub
 from twapserver.settings import Settings
 
@@ -111,20 +115,11 @@ def register_recording(hub: MarketHub, recording: Path) -> None:
     for record in iter_records(recording):
         key = (record.get("exchange", ""), record.get("symbol", ""))
         if record["type"] == "instrument":
-            seen[key] = InstrumentInfo(
-                key[0],
-                key[1],
-                _dec(record.get("tick_size")),
-                _dec(record.get("lot_size")),
-            )
+            seen[key] = instrument_from_record(record)
         elif record["type"] in ("book", "trade") and key not in seen:
             seen[key] = InstrumentInfo(*key)
     for info in seen.values():
         hub.register(info)
-
-
-def _dec(value: Any) -> Decimal | None:
-    return None if value is None else Decimal(value)
 
 
 def _shifted(record: dict[str, Any], shift: int) -> dict[str, Any]:

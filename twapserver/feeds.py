@@ -17,6 +17,7 @@ import dataclasses
 import ssl
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from cryptofeed.connection import WebsocketEndpoint
 from cryptofeed.exchanges import EXCHANGE_MAP
@@ -30,8 +31,10 @@ class FeedEndpoints:
     """Where a feed connects instead of the venue's production URLs.
 
     ``ws_url`` must be ``wss://`` (cryptofeed refuses anything else) and replaces the address
-    of every WebSocket endpoint of the venue; ``rest_url`` (scheme, host, port, no path)
-    replaces the base of every REST endpoint, whose routes (``/api/v3/depth?…``) are kept.
+    of every WebSocket endpoint of the venue; ``rest_url`` (scheme, host, port, optionally a
+    path prefix) replaces the base of every REST endpoint, whose routes (``/api/v3/depth?…``)
+    are kept, and the scheme and host of the REST API mixin's ``api`` (candles, trades), whose
+    path (``/api/v3/``) is kept.
     """
 
     ws_url: str
@@ -63,12 +66,15 @@ def feed_class(
         dataclasses.replace(endpoint, address=endpoints.rest_url.rstrip("/"), sandbox=None)
         for endpoint in venue.rest_endpoints
     ]
+    attributes: dict[str, Any] = {
+        "websocket_endpoints": websocket_endpoints,
+        "rest_endpoints": rest_endpoints,
+    }
+    api = getattr(venue, "api", None)
+    if isinstance(api, str):  # cryptofeed's REST mixins build their URLs on it
+        attributes["api"] = attributes["sandbox_api"] = _rebase(api, endpoints.rest_url)
     # Same `id` as the venue: normalization, symbol cache and callbacks treat it as the venue.
-    return type(
-        f"{venue.__name__}At{_tag(endpoints.ws_url)}",
-        (venue,),
-        {"websocket_endpoints": websocket_endpoints, "rest_endpoints": rest_endpoints},
-    )
+    return type(f"{venue.__name__}At{_tag(endpoints.ws_url)}", (venue,), attributes)
 
 
 def make_feed(
@@ -110,6 +116,12 @@ def _replace_ws(
         endpoint, address=address, sandbox=None, options=merged
     )
     return replaced
+
+
+def _rebase(url: str, base: str) -> str:
+    """``url`` with its scheme and host replaced by ``base``: the path is kept."""
+    path = urlsplit(url).path
+    return base.rstrip("/") + path
 
 
 def _tag(url: str) -> str:

@@ -13,20 +13,31 @@ a read-only copy of a collector's hub fed from Redis (`redis://…`).
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import ClassVar, Protocol
 
 from twapcore import (
+    INTERVALS,
     NS_PER_SECOND,
     BookSnapshot,
     Candle,
     CandleSeries,
+    InstrumentInfo,  # defined in twapcore.models; re-exported here for the server's modules
     Trade,
 )
 
-__all__ = ["FeedHealth", "InstrumentInfo", "MarketHub", "MarketSource"]
+__all__ = [
+    "CANNOT_CONNECT",
+    "FeedHealth",
+    "InstrumentInfo",
+    "MarketHub",
+    "MarketSource",
+    "health_hint",
+]
+
+# How a feed's `last_error` starts when its venue could not be reached (collectors).
+CANNOT_CONNECT = "cannot connect"
 
 BookProvider = Callable[[], BookSnapshot]
 
@@ -54,14 +65,6 @@ class FeedHealth:
         if self.last_message_ns is None:
             return None
         return max(0, now_ns - self.last_message_ns) / NS_PER_SECOND
-
-
-@dataclass(frozen=True, slots=True)
-class InstrumentInfo:
-    exchange: str
-    symbol: str
-    tick_size: Decimal | None = None
-    lot_size: Decimal | None = None
 
 
 @dataclass(slots=True)
@@ -129,6 +132,8 @@ class MarketHub:
         self.max_book_age_ns = int(max_book_age_s * NS_PER_SECOND)
         self._markets: dict[tuple[str, str], _Market] = {}
         self.closed_candles: list[Candle] = []
+        # Stored 1m candles to continue from, per market, until it registers (restarts).
+        self._candle_seeds: dict[tuple[str, str], list[Candle]] = {}
         # Called with every trade of a collected symbol (engine statistics, recorder).
         self.trade_listeners: list[Callable[[Trade], None]] = []
         MARKET_METRICS.watch(self)
@@ -139,9 +144,26 @@ class MarketHub:
         key = (info.exchange, info.symbol)
         market = self._markets.get(key)
         if market is None:
-            self._markets[key] = _Market(info, CandleSeries(info.exchange, info.symbol))
+            candles = CandleSeries(info.exchange, info.symbol)
+            candles.seed(self._candle_seeds.pop(key, ()))
+            self._markets[key] = _Market(info, candles)
         else:
             market.info = info
+
+    def seed_candles(self, minutes: Iterable[Candle]) -> None:
+        """Stored 1m candles of the current buckets (see `CandleSeries.seed`), for markets
+        registered from now on: a restarted server continues its open candles."""
+        for minute in minutes:
+            self._candle_seeds.setdefault((minute.exchange, minute.symbol), []).append(minute)
+
+    def open_candles(self) -> list[Candle]:
+        """Every market's candles still open, of every interval (to store at shutdown)."""
+        return [
+            candle
+            for (exchange, symbol), market in sorted(self._markets.items())
+            for interval in INTERVALS
+            if (candle := market.candles.current(interval)) is not None
+        ]
 
     def exchanges(self) -> list[str]:
         return sorted({exchange for exchange, _ in self._markets})
@@ -287,3 +309,27 @@ class MarketHub:
         """Candles closed (or amended) since the last call, for persistence."""
         closed, self.closed_candles = self.closed_candles, []
         return closed
+
+
+def health_hint(source: MarketSource) -> str | None:
+    """What to do about the feeds' health, in plain words for /health; None when all is well
+    or when nothing can be said beyond the per-feed errors.
+
+    Every venue unreachable (the usual cause: no network) points to the offline demo.
+    """
+    markets = source.markets()
+    unreachable = sorted(
+        {
+            exchange
+            for exchange, symbol in markets
+            if (source.health(exchange, symbol).last_error or "").startswith(CANNOT_CONNECT)
+        }
+    )
+    if not unreachable:
+        return None
+    if not any(source.health(exchange, symbol).connected for exchange, symbol in markets):
+        return (
+            "no venue reachable: offline? Check the network (and TWAP_VENUE_ENDPOINTS), "
+            "or run `make demo` for the bundled replay; the server keeps retrying"
+        )
+    return f"{', '.join(unreachable)} unreachable, retrying; the other venues are served"

@@ -17,19 +17,15 @@ import asyncio
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 
 from twapcore import NS_PER_SECOND, BookSnapshot, RecordingWriter, Trade
+from twapcore.recording import instrument_to_record
 from twapserver.hub import MarketHub
 from twapserver.settings import Settings
 from twapserver.tasks import cancel_and_wait
 
 __all__ = ["Recorder", "recorder_for"]
-
-
-def _decimal_text(value: Decimal | None) -> str | None:
-    return None if value is None else format(value, "f")
 
 
 class Recorder:
@@ -68,15 +64,7 @@ class Recorder:
         self._writer = RecordingWriter(self.path)
         for exchange in self.hub.exchanges():
             for info in self.hub.instruments(exchange):
-                self._writer.write_record(
-                    {
-                        "type": "instrument",
-                        "exchange": info.exchange,
-                        "symbol": info.symbol,
-                        "tick_size": _decimal_text(info.tick_size),
-                        "lot_size": _decimal_text(info.lot_size),
-                    }
-                )
+                self._writer.write_record(instrument_to_record(info))
         self.hub.trade_listeners.append(self._take_trade)
         return self.path
 

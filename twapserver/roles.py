@@ -21,9 +21,10 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from twapcore import interval_ns
 from twapserver.backfill import BackfillStatus, run_backfill
 from twapserver.bus import is_memory_bus
-from twapserver.db.candles import upsert_candles
+from twapserver.db.candles import fetch_minutes_since, upsert_candles
 from twapserver.db.engine import make_engine, make_sessionmaker, upgrade_database
 from twapserver.demo import start_demo_replay
 from twapserver.hub import MarketHub
@@ -45,6 +46,7 @@ __all__ = [
     "new_market",
     "run_collect_role",
     "run_engine_role",
+    "seed_candles",
     "serve_metrics",
 ]
 
@@ -90,13 +92,27 @@ def new_market(settings: Settings) -> MarketHub:
     return MarketHub(max_book_age_s=settings.max_book_age_s)
 
 
-async def flush_candles(hub: MarketHub, sessions: Sessions) -> int:
-    """Persist candles the hub closed (or amended) since the last flush."""
-    closed = hub.take_closed_candles()
-    if not closed:
+async def flush_candles(hub: MarketHub, sessions: Sessions, *, open_too: bool = False) -> int:
+    """Persist candles the hub closed (or amended) since the last flush.
+
+    `open_too` (a graceful stop) also stores the candles still open, so a
+    restart continues them (`seed_candles`) instead of leaving a gap.
+    """
+    candles = hub.take_closed_candles() + (hub.open_candles() if open_too else [])
+    if not candles:
         return 0
     async with sessions() as session, session.begin():
-        return await upsert_candles(session, closed)
+        return await upsert_candles(session, candles)
+
+
+async def seed_candles(hub: MarketHub, sessions: Sessions, now_ns: int) -> int:
+    """Give `hub` the stored 1m candles of today's (UTC) bucket, which holds every current
+    bucket of every interval: a restarted server continues its open candles."""
+    day = interval_ns("1d")
+    async with sessions() as session:
+        minutes = await fetch_minutes_since(session, now_ns - now_ns % day)
+    hub.seed_candles(minutes)
+    return len(minutes)
 
 
 class MarketRole:
@@ -136,6 +152,8 @@ class MarketRole:
             self._subscriber = RedisMarketSubscriber(hub, settings.bus_url, settings.bus_prefix)
             await self._subscriber.start()
             return
+        if self.sessions is not None:
+            await seed_candles(hub, self.sessions, self.clock())
         if settings.demo:
             self._tasks.extend(start_demo_replay(hub, settings))
         elif settings.collect:
@@ -198,7 +216,7 @@ class MarketRole:
         if self.recorder is not None:
             await self.recorder.stop()
         if self.sessions is not None and not isinstance(self.hub, MarketView):
-            await flush_candles(self.hub, self.sessions)
+            await flush_candles(self.hub, self.sessions, open_too=True)
 
 
 async def run_engine_role(settings: Settings, stop: asyncio.Event) -> None:

@@ -42,7 +42,11 @@ class Settings(BaseSettings):
     demo: bool = Field(False, description="Replay bundled recordings instead of live feeds.")
     demo_recording: Path | None = Field(None, description="Recording replayed in demo mode.")
     demo_speed: float = Field(1.0, gt=0, description="Replay speed in demo mode (2 = twice).")
-    feed_retry_s: float = Field(30.0, gt=0, description="Retry a venue that failed to start.")
+    feed_retry_s: float = Field(
+        30.0,
+        gt=0,
+        description="A venue that failed to start is retried after 1 s, doubling up to this.",
+    )
     record_dir: Path | None = Field(None, description="Write recordings of collected data here.")
     record_every_ms: int = Field(100, ge=1, description="Book recording cadence per symbol.")
     venue_endpoints: dict[str, VenueEndpoints] = Field(
@@ -56,8 +60,8 @@ class Settings(BaseSettings):
         600,
         ge=0,
         description="On start, fetch this many recent 1m candles per collected symbol from "
-        "the venue's REST (Binance, Kraken; Kraken caps at 720) where the server has none; "
-        "0 disables.",
+        "the venue's REST (cryptofeed's REST candles: Binance, Coinbase, Bitstamp, …; not "
+        "Kraken) where the server has none; 0 disables.",
     )
     # -- end candle backfill --
     # -- websocket /ws (twapserver/ws) --

@@ -608,7 +608,7 @@ def test_the_sync_example_submits_watches_and_prints_the_report(server: DemoServ
     result = _example(server, "submit_and_watch.py", "--duration", "2", "--slices", "2")
 
     assert result.returncode == 0, result.stderr
-    assert "completed filled 0.00100 / 0.001" in result.stdout
+    assert "completed filled 0.001 / 0.001" in result.stdout
     assert "TWAP buy 0.001 binance BTC-USDT" in result.stdout
 
 

@@ -14,7 +14,7 @@ import pytest
 from cryptofeed.symbols import Symbols
 
 from tests.conftest import shared_data_dir
-from twapcore.errors import ChecksumMismatch, RecordingError, UnknownExchange
+from twapcore.errors import RecordingError, UnknownExchange
 from twapcore.feeds import ConvertStats, InvalidDuration, convert_captures, parse_duration_ns
 from twapcore.models import NS_PER_SECOND
 from twapcore.recording import iter_records
@@ -296,21 +296,29 @@ def _tampered_kraken(tmp_path: Path) -> tuple[Path, int]:
     return book_file, index + 1
 
 
-def test_a_kraken_checksum_mismatch_raises_naming_the_line(tmp_path: Path) -> None:
+def test_a_kraken_checksum_mismatch_is_reported_naming_the_line(tmp_path: Path) -> None:
     book_file, line_no = _tampered_kraken(tmp_path)
 
-    with pytest.raises(ChecksumMismatch, match=f"{book_file}:{line_no}"):
-        convert_captures([book_file], tmp_path / "out.jsonl")
+    stats = convert_captures([book_file], tmp_path / "out.jsonl")
+
+    (skipped,) = stats.skipped
+    assert (skipped.venue, skipped.symbol) == ("KRAKEN", None)
+    assert f"{book_file}:{line_no}: book checksum" in skipped.reason
+    assert skipped.messages > 0
 
 
-def test_a_failed_conversion_leaves_no_output(tmp_path: Path) -> None:
+def test_a_checksum_mismatch_in_one_venue_leaves_the_other_converted(
+    tmp_path: Path, binance: list[Record]
+) -> None:
     book_file, _ = _tampered_kraken(tmp_path)
+    for path in (_required_data() / "cryptofeed").glob("BINANCE.*"):
+        shutil.copy(path, tmp_path / path.name)
     out = tmp_path / "out.jsonl"
 
-    with pytest.raises(ChecksumMismatch):
-        convert_captures([book_file], out)
+    stats = convert_captures([book_file, tmp_path / "BINANCE"], out)
 
-    assert not out.exists()
+    assert [s.venue for s in stats.skipped] == ["KRAKEN"]
+    assert _books(_records(out), "NKN-USDT") == _books(binance, "NKN-USDT")
 
 
 # --- hftbacktest Binance capture ------------------------------------------------
@@ -367,8 +375,10 @@ def test_hftbacktest_instrument_uses_builtin_btcusdt_sizes(
         "type": "instrument",
         "exchange": "binance",
         "symbol": "BTC-USDT",
+        "instrument_type": "spot",
         "tick_size": "0.01",
         "lot_size": "0.00001",
+        "contract_size": None,
     }
 
 
@@ -443,8 +453,10 @@ def test_symbols_without_builtin_sizes_get_unknown_sizes(
         "type": "instrument",
         "exchange": "binance",
         "symbol": "ETH-USDT",
+        "instrument_type": "spot",
         "tick_size": None,
         "lot_size": None,
+        "contract_size": None,
     }
 
 
@@ -457,6 +469,7 @@ def test_diffs_whose_snapshot_never_arrives_are_counted_as_dropped(tmp_path: Pat
     stats = convert_captures([capture], tmp_path / "out.jsonl")
 
     assert (stats.books_written, stats.messages_dropped) == (0, 2)
+    assert [(s.venue, s.messages) for s in stats.skipped] == [("BINANCE", 2)]
 
 
 # --- bad inputs -----------------------------------------------------------------

@@ -3,7 +3,10 @@
 The data files were produced by the code before the seam existed:
 `golden_demo_twap_report.json` is `twap simulate --demo --json`, and
 `golden_twap_states.json` is `to_state()` of the two executions `_run_states`
-builds. The report may gain keys; every key it had keeps its value.
+builds. The report may gain keys; every key it had keeps its value. The report's
+decimals were rewritten once by `twapcore.formatting.format_decimal` (trailing
+zeros and exponents removed: `"1.00000"` is `"1"`, `"1E+12"` is `"1000000000000"`),
+the values unchanged.
 """
 
 from __future__ import annotations

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT
+from tests.core.conftest import WheelVenv
 
 SIMULATE = """
 import sys
@@ -30,33 +28,20 @@ print(report.status, report.filled_qty, twapcore.__file__)
 
 
 @pytest.mark.slow
-def test_twapcore_wheel_installs_alone_and_simulates(tmp_path: Path) -> None:
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--quiet",
-            "--no-deps",
-            "-w",
-            str(tmp_path / "dist"),
-            str(REPO_ROOT / "packaging" / "twapcore"),
-        ],
-        check=True,
+def test_twapcore_wheel_installs_alone_and_simulates(
+    twapcore_wheel_venv: WheelVenv, tmp_path: Path
+) -> None:
+    wheel, python, env = (
+        twapcore_wheel_venv.wheel,
+        twapcore_wheel_venv.python,
+        twapcore_wheel_venv.env,
     )
-    wheel = next((tmp_path / "dist").glob("twapcore-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert "twapcore/execution.py" in names
     assert "twapcore/data/demo.jsonl.gz" in names
     assert not any(
         n.startswith(("twapserver/", "twapclient/")) or "__pycache__" in n for n in names
     )
-    subprocess.run([sys.executable, "-m", "venv", str(tmp_path / "venv")], check=True)
-    python = tmp_path / "venv" / "bin" / "python"
-    subprocess.run([python, "-m", "pip", "install", "--quiet", str(wheel)], check=True)
-    # A clean environment: a PYTHONPATH pointing at the repo would shadow the wheel.
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
 
     ran = subprocess.run(
         [python, "-c", SIMULATE, str(tmp_path / "rec.jsonl")],
@@ -70,5 +55,5 @@ def test_twapcore_wheel_installs_alone_and_simulates(tmp_path: Path) -> None:
 
     status, filled, location = ran.stdout.split()
     assert (status, filled) == ("completed", "0.50000000")
-    assert str(tmp_path / "venv") in location
+    assert str(python.parent.parent) in location
     assert has_fastapi.returncode != 0

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import inspect
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
@@ -65,15 +65,18 @@ def cryptofeed_captures(shared_data: Path) -> Path:
 
 
 @contextlib.contextmanager
-def fake_exchange(captures: Path, speed: float | None) -> Iterator[FakeExchange]:
-    """A running `FakeExchange` replaying ``captures`` at ``speed`` (0 = at once).
+def fake_exchange(
+    captures: Path, speed: float | None, venues: Sequence[Path] = ()
+) -> Iterator[FakeExchange]:
+    """A running `FakeExchange` replaying ``captures`` at ``speed`` (0 = at once), and the
+    other venues captured in the ``venues`` folders (generic fake).
 
     cryptofeed caches symbols per exchange id for the whole process, fetched from wherever the
     first feed pointed: the cache is cleared around each fake, whose ports are new.
     """
     Symbols.clear()
     try:
-        with FakeExchange(captures.parent, speed=speed) as fake:
+        with FakeExchange(captures.parent, speed=speed, captures=venues) as fake:
             yield fake
     finally:
         Symbols.clear()

@@ -1,7 +1,7 @@
 """Candle backfill from the venues' REST (`twapserver.backfill`).
 
-Against the fake exchange, whose ``/api/v3/klines`` and ``/0/public/OHLC`` answer candles of
-the captured trades, the stored candles must equal what ``twapcore.candles_from_trades`` makes
+Against the fake exchange, whose ``/api/v3/klines`` answers candles of the captured trades
+(fetched by cryptofeed's own REST candle support), the stored candles must equal what ``twapcore.candles_from_trades`` makes
 of the same trades, parsed independently of the fake: the cryptofeed captures by the plain
 parse of ``fake_venues.capture_truth``, the hftbacktest BTCUSDT session by twapcore's
 cryptofeed-driven converter. Failures are exercised against a closed port and a stub venue
@@ -188,8 +188,7 @@ def window_after(trades: list[Trade]) -> tuple[int, int, int]:
 
 CASES = {
     "binance-hftbacktest": ("binance", ["BTC-USDT"]),
-    "binance-cryptofeed": ("binance", ["NKN-USDT", "LRC-BTC"]),
-    "kraken": ("kraken", ["XMR-USD", "SC-EUR", "BTC-CHF"]),  # BTC-CHF: no trades captured
+    "binance-cryptofeed": ("binance", ["NKN-USDT", "LRC-BTC", "RUNE-EUR"]),
 }
 
 
@@ -283,8 +282,8 @@ async def test_the_minute_the_hub_is_building_is_left_to_it(
 async def test_an_unreachable_venue_is_recorded_not_raised(
     sqlite_sessions: async_sessionmaker[AsyncSession], caplog: pytest.LogCaptureFixture
 ) -> None:
-    # Binance with cryptofeed's symbols cached (fails at klines); Kraken without (fails at
-    # its instruments call); coinbase has no backfill.
+    # Binance with cryptofeed's symbols cached (fails at klines); Coinbase without (fails at
+    # its instruments call); Kraken has no REST candles in cryptofeed: skipped.
     Symbols.set("BINANCE", {"BTC-USDT": "BTCUSDT", "ETH-USDT": "ETHUSDT"}, {})
     exchanges = {
         "binance": ["BTC-USDT", "ETH-USDT"],
@@ -297,16 +296,35 @@ async def test_an_unreachable_venue_is_recorded_not_raised(
     with caplog.at_level(logging.WARNING, logger="twapserver.backfill"):
         result = await backfill_candles(settings, sqlite_sessions, None, 10**18, status)
 
-    markets = [("binance", "BTC-USDT"), ("binance", "ETH-USDT"), ("kraken", "XMR-USD")]
+    markets = [("binance", "BTC-USDT"), ("binance", "ETH-USDT"), ("coinbase", "BTC-USD")]
     assert result == dict.fromkeys(markets, 0)
     assert sorted(status.errors) == markets
-    assert all(reason.startswith("unreachable") for reason in status.errors.values())
-    assert status.skipped == [("coinbase", "BTC-USD")]
+    assert set(status.errors.values()) == {"unreachable: Connection refused"}
+    assert status.skipped == [("kraken", "XMR-USD")]
     assert status.state == "done"
     # One line per venue: Binance's second symbol is not tried against a dead venue.
     assert len(caplog.records) == 2
+    assert all(r.exc_info is None for r in caplog.records)
     view = status.as_dict()
-    assert [m["error"] is not None for m in view["markets"]] == [True, True, False, True]
+    assert [m["error"] is not None for m in view["markets"]] == [True, True, True, False]
+    assert [m["skipped"] for m in view["markets"]] == [False, False, False, True]
+
+
+async def test_a_venue_without_rest_candles_is_said_once_and_shown_skipped(
+    sqlite_sessions: async_sessionmaker[AsyncSession], caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = settings_for({"kraken": ["XMR-USD", "BTC-USD"]}, "http://127.0.0.1:1")
+    status = BackfillStatus()
+
+    with caplog.at_level(logging.INFO, logger="twapserver.backfill"):
+        first = await backfill_candles(settings, sqlite_sessions, None, 10**18, status)
+        again = await backfill_candles(settings, sqlite_sessions, None, 10**18, status)
+
+    assert first == again == {}
+    assert status.skipped == [("kraken", "XMR-USD"), ("kraken", "BTC-USD")]
+    assert status.errors == {}
+    (said,) = [r.getMessage() for r in caplog.records]
+    assert said == "no candle backfill for kraken: cryptofeed has no REST candles for it"
 
 
 @contextlib.asynccontextmanager
@@ -319,17 +337,15 @@ async def stub_venue() -> AsyncIterator[str]:
             return web.Response(status=500, text="boom")
         bodies = {
             "BTCUSDT": "not json",
-            "NKNUSDT": '[[1633998480000, "x", "1", "1", "1", "1", 0, "1", 1]]',
+            "NKNUSDT": '[[1633998480000, "x", "1", "1", "1", "1", 1633998539999, "1", 1]]',
             "LRCBTC": '{"code": 0}',
-            "RUNEEUR": '[[1633998481000, "1", "1", "1", "1", "1", 0, "1", 1]]',  # not on a minute
+            # not on a minute
+            "RUNEEUR": '[[1633998481000, "1", "1", "1", "1", "1", 1633998539999, "1", 1]]',
         }
         return web.Response(text=bodies[symbol], content_type="application/json")
 
-    async def ohlc(request: web.Request) -> web.Response:
-        return web.json_response({"error": ["EGeneral:Too many requests"]})
-
     app = web.Application()
-    app.add_routes([web.get("/api/v3/klines", klines), web.get("/0/public/OHLC", ohlc)])
+    app.add_routes([web.get("/api/v3/klines", klines)])
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -346,24 +362,24 @@ async def test_http_errors_and_malformed_bodies_are_recorded_per_symbol(
 ) -> None:
     binance = ["BTC-USDT", "ETH-USDT", "NKN-USDT", "LRC-BTC", "RUNE-EUR", "DOGE-USDT"]
     Symbols.set("BINANCE", {s: s.replace("-", "") for s in binance[:-1]}, {})
-    Symbols.set("KRAKEN", {"XMR-USD": "XMR/USD"}, {})
     status = BackfillStatus()
 
     async with stub_venue() as url:
-        settings = settings_for({"binance": binance, "kraken": ["XMR-USD"]}, url)
-        with caplog.at_level(logging.WARNING, logger="twapserver.backfill"):
+        settings = settings_for({"binance": binance}, url)
+        with caplog.at_level(logging.WARNING):
             result = await backfill_candles(settings, sqlite_sessions, None, 10**18, status)
 
     assert set(result.values()) == {0}
     errors = status.errors
-    assert "malformed JSON" in errors[("binance", "BTC-USDT")]
+    assert errors[("binance", "BTC-USDT")].startswith("malformed candles from binance")
+    assert "not json" in errors[("binance", "BTC-USDT")]
     assert errors[("binance", "ETH-USDT")] == "HTTP 500 Internal Server Error: boom"
-    assert "'x' is not a decimal" in errors[("binance", "NKN-USDT")]
-    assert "expected a list" in errors[("binance", "LRC-BTC")]
+    assert "InvalidOperation" in errors[("binance", "NKN-USDT")]
+    assert '{"code": 0}' in errors[("binance", "LRC-BTC")]
     assert "not on a minute" in errors[("binance", "RUNE-EUR")]
     assert errors[("binance", "DOGE-USDT")] == "DOGE-USDT is not listed on binance"
-    assert errors[("kraken", "XMR-USD")] == "kraken OHLC: EGeneral:Too many requests"
-    assert len(caplog.records) == 7
+    # One warning per symbol, and nothing from cryptofeed's own HTTP error logging.
+    assert [r.name for r in caplog.records] == ["twapserver.backfill"] * 6
     assert await stored(sqlite_sessions, ("binance", "RUNE-EUR"), "1m") == []
 
 

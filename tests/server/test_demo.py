@@ -60,8 +60,11 @@ def test_demo_symbols_carry_lot_and_tick(demo_server: str) -> None:
 
     assert response.json()[0] | {"has_book": True, "stale": False} == {
         "symbol": "BTC-USDT",
+        "type": "spot",
         "tick_size": "0.01",
         "lot_size": "0.00001",
+        "contract_size": None,
+        "quantity_unit": "BTC",
         "has_book": True,
         "stale": False,
     }

@@ -112,7 +112,7 @@ async def test_pov_trades_its_share_of_the_volume_since_the_previous_step(
     assert row is not None
     from_row = order_row_message(row)
     assert from_row == order_message(row, stored, None)
-    assert (from_row["algorithm"], from_row["filled_qty"]) == ("pov", "0.200")
+    assert (from_row["algorithm"], from_row["filled_qty"]) == ("pov", "0.2")
 
 
 async def test_pov_resumes_from_the_stored_volume_after_a_restart(

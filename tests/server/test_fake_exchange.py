@@ -394,6 +394,7 @@ def test_feed_class_with_endpoints_only_moves_the_urls() -> None:
         "http://127.0.0.1:2/api/v3/depth?symbol=NKNUSDT&limit=1000"
     )
     assert cls.websocket_endpoints[0].options["ping_interval"] == 10  # venue options kept
+    assert cls.api == "http://127.0.0.1:2/api/v3/"  # REST mixin (candles): path kept
 
 
 def test_feed_class_names_the_known_exchanges_when_unknown() -> None:

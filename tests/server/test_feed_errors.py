@@ -62,7 +62,7 @@ async def test_unreachable_venue_is_reported_and_retried_until_it_answers(
         Symbols.clear()
 
     assert (down["connected"], down["stale"]) == (False, True)
-    assert "cannot start the feed" in str(down["last_error"])
+    assert str(down["last_error"]) == "cannot connect (Connection refused)"
     assert (up["connected"], up["last_error"]) == (True, None)
     assert "unreachable" in backfill_down[("binance", "NKN-USDT")]
     assert status.errors == {}

@@ -136,7 +136,7 @@ async def test_vwap_sizes_slices_by_the_candles_at_the_same_time_of_day(api: Api
     body = order(algorithm="vwap", profile_days=2, duration_s=120)
     accepted = (await api.client.post("/orders", json=body, headers=auth)).json()
 
-    assert [s["qty"] for s in accepted["schedule"]] == ["0.150"] * 3 + ["0.050"] * 3
+    assert [s["qty"] for s in accepted["schedule"]] == ["0.15"] * 3 + ["0.05"] * 3
     assert accepted["algorithm_note"] is None
     detail = (await api.client.get("/orders/t-1", headers=auth)).json()
     assert detail["parameters"]["profile_weights"] == ["3", "1"]

@@ -100,15 +100,19 @@ def test_instrument_lines_come_first_with_tick_and_lot_sizes(tmp_path) -> None:
             "type": "instrument",
             "exchange": "binance",
             "symbol": "BTC-USDT",
+            "instrument_type": "spot",
             "tick_size": None,
             "lot_size": None,
+            "contract_size": None,
         },
         {
             "type": "instrument",
             "exchange": "kraken",
             "symbol": "BTC-USD",
+            "instrument_type": "spot",
             "tick_size": "0.1",
             "lot_size": "0.00000001",
+            "contract_size": None,
         },
     ]
 

@@ -112,7 +112,7 @@ async def test_subscribing_sends_the_users_open_orders_first(tmp_path: Path) -> 
     )
     assert (snapshot["slices_done"], snapshot["filled_qty"], snapshot["slice"]) == (
         1,
-        "0.100",
+        "0.1",
         None,
     )
     assert other_next == server.pong  # bob's snapshot holds none of alice's orders

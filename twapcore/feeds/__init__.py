@@ -8,7 +8,7 @@ to turn raw captures into recordings. Importing this package imports cryptofeed;
 
 from twapcore.durations import parse_duration_ns
 from twapcore.errors import InvalidDuration
-from twapcore.feeds.convert import ConvertStats, convert_captures
+from twapcore.feeds.convert import ConvertStats, Skipped, convert_captures
 from twapcore.feeds.normalize import (
     book_from_cryptofeed,
     book_from_cryptofeed_ns,
@@ -20,6 +20,7 @@ from twapcore.feeds.normalize import (
 __all__ = [
     "ConvertStats",
     "InvalidDuration",
+    "Skipped",
     "book_from_cryptofeed",
     "book_from_cryptofeed_ns",
     "convert_captures",

@@ -37,6 +37,8 @@ __all__ = [
     "CryptofeedCapture",
     "HftbacktestCapture",
     "MessageKind",
+    "UnreplayableCapture",
+    "capture_exchange_id",
     "locate_captures",
     "snapshot_key",
 ]
@@ -50,7 +52,8 @@ _CRYPTOFEED_LINE = re.compile(
 
 class MessageKind(Enum):
     WS = "ws"  # a websocket payload for the exchange's message handler
-    SNAPSHOT = "snapshot"  # a REST depth snapshot body, available from ts_ns on
+    SNAPSHOT = "snapshot"  # a REST response body (a depth snapshot), available from ts_ns on
+    CONNECT = "connect"  # a websocket connection (re)opened: cryptofeed subscribes on it
     IGNORED = "ignored"  # read and counted, not replayed
 
 
@@ -63,7 +66,10 @@ class CapturedMessage:
     text: str | bytes
     path: Path
     line_no: int
-    key: str = ""  # SNAPSHOT only: which book it is for, see `snapshot_key`
+    key: str = ""  # SNAPSHOT only: which request it answers, see `snapshot_key`
+    # WS and CONNECT: the connection it came in on (`BINANCE.ws.1`: files `BINANCE.ws.1.0`,
+    # `.1`... are one connection's rotated parts); CONNECT text is the URL connected to.
+    connection: str = ""
 
     @property
     def origin(self) -> str:
@@ -71,7 +77,11 @@ class CapturedMessage:
 
 
 def snapshot_key(url: str) -> str:
-    """What identifies a REST depth snapshot: its `symbol` query parameter, else the URL."""
+    """What identifies a REST request: its `symbol` query parameter, else the URL.
+
+    The symbol alone lets an hftbacktest snapshot (which carries no URL) answer the
+    request cryptofeed makes for it.
+    """
     symbols = parse_qs(urlsplit(url).query).get("symbol")
     return symbols[0] if symbols else url
 
@@ -118,27 +128,52 @@ class CryptofeedCapture:
     http_paths: tuple[Path, ...]
     ws_paths: tuple[Path, ...]
 
-    def read_info(self) -> tuple[Any, dict[str, list[str]]]:
-        """The REST exchange-info body (a list when there were several) and the configuration.
+    def read_rest(self) -> tuple[list[tuple[str, str]], dict[str, list[str]]]:
+        """The REST responses cryptofeed read on starting, as (URL, body), and the configuration.
 
-        The configuration maps cryptofeed channels (`l2_book`, `trades`...) to the
+        The responses are the exchange info its symbol mapping needs; the
+        configuration maps cryptofeed channels (`l2_book`, `trades`...) to the
         normalized symbols that were subscribed.
         """
-        bodies: list[Any] = []
+        responses: list[tuple[str, str]] = []
         configuration: dict[str, list[str]] | None = None
         for line_no, line in _lines(self.info_path):
-            try:
-                if line.startswith("configuration: "):
+            if line.startswith("configuration: "):
+                try:
                     configuration = orjson.loads(line.partition(": ")[2])
-                else:
-                    bodies.append(orjson.loads(line.partition(" -> ")[2].partition(": ")[2]))
-            except orjson.JSONDecodeError as exc:
-                raise RecordingError(f"{self.info_path}:{line_no}: not valid JSON ({exc})") from exc
-        if not bodies:
+                except orjson.JSONDecodeError as exc:
+                    raise RecordingError(
+                        f"{self.info_path}:{line_no}: not valid JSON ({exc})"
+                    ) from exc
+                continue
+            url, arrow, rest = line.partition(" -> ")
+            body = rest.partition(": ")[2]
+            if not (arrow and body):
+                raise RecordingError(
+                    f"{self.info_path}:{line_no}: expected '<url> -> <ts>: <body>'"
+                )
+            responses.append((url, body))
+        if not responses:
             raise RecordingError(f"capture {str(self.info_path)!r} holds no exchange info")
-        if configuration is None:
+        if not isinstance(configuration, dict):
             raise RecordingError(f"capture {str(self.info_path)!r} has no 'configuration:' line")
+        return responses, configuration
+
+    def read_info(self) -> tuple[Any, dict[str, list[str]]]:
+        """The REST exchange-info body (a list when there were several) and the configuration."""
+        responses, configuration = self.read_rest()
+        bodies: list[Any] = []
+        for url, body in responses:
+            try:
+                bodies.append(orjson.loads(body))
+            except orjson.JSONDecodeError as exc:
+                raise RecordingError(f"{self.info_path}: {url} is not valid JSON ({exc})") from exc
         return (bodies[0] if len(bodies) == 1 else bodies), configuration
+
+    @property
+    def connections(self) -> tuple[str, ...]:
+        """The websocket connections captured (`BINANCE.ws.1`), in the order they were opened."""
+        return tuple(dict.fromkeys(_connection_id(p) for p in self.ws_paths))
 
     def messages(self) -> Iterator[CapturedMessage]:
         """Snapshots and websocket messages of every connection, merged by receive time."""
@@ -163,14 +198,28 @@ def _http_messages(path: Path) -> Iterator[CapturedMessage]:
         )
 
 
+def _connection_id(path: Path) -> str:
+    # `EXCH.ws.<connection>.<rotation>`: rotated files continue one connection.
+    return path.name.rpartition(".")[0]
+
+
 def _ws_messages(path: Path) -> Iterator[CapturedMessage]:
+    connection = _connection_id(path)
     for line_no, line in _lines(path):
         if not line[0].isdigit():
-            continue  # `<url> <-> <ts>` (connected) or `<url> <- <ts>: ...` (sent)
+            # `<url> <-> <ts>` (connected) or `<url> <- <ts>: ...` (sent by cryptofeed)
+            url, connected, ts = line.partition(" <-> ")
+            if connected:
+                yield CapturedMessage(
+                    seconds_to_ns(ts), MessageKind.CONNECT, url, path, line_no, "", connection
+                )
+            continue
         ts, colon, payload = line.partition(": ")
         if not colon:
             raise RecordingError(f"{path}:{line_no}: expected '<ts>: <payload>'")
-        yield CapturedMessage(seconds_to_ns(ts), MessageKind.WS, _payload(payload), path, line_no)
+        yield CapturedMessage(
+            seconds_to_ns(ts), MessageKind.WS, _payload(payload), path, line_no, "", connection
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +242,7 @@ class HftbacktestCapture:
                         f"{path}:{line_no}: expected '<local_ts_ns> <json>' ({exc})"
                     ) from exc
                 kind, text = self._classify(message, payload, f"{path}:{line_no}")
-                yield CapturedMessage(ts_ns, kind, text, path, line_no, self.symbol)
+                yield CapturedMessage(ts_ns, kind, text, path, line_no, self.symbol, self.symbol)
 
     def _classify(self, message: Any, payload: str, origin: str) -> tuple[MessageKind, str]:
         if not isinstance(message, dict):
@@ -223,7 +272,16 @@ class HftbacktestCapture:
         return MessageKind.WS, payload
 
 
-Capture = CryptofeedCapture | HftbacktestCapture
+@dataclass(frozen=True, slots=True)
+class UnreplayableCapture:
+    """A cryptofeed capture of a venue this cryptofeed cannot replay: reported, not converted."""
+
+    exchange_id: str  # what the file name says, e.g. "BITTREX"
+    path: Path
+    reason: str
+
+
+Capture = CryptofeedCapture | HftbacktestCapture | UnreplayableCapture
 
 
 def _first_line(path: Path) -> str:
@@ -237,16 +295,25 @@ def _first_line(path: Path) -> str:
     raise RecordingError(f"capture {str(path)!r} is empty")
 
 
-def _exchange_prefix(path: Path, exchange_ids: Collection[str]) -> str:
-    # Exchange ids may contain dots ("BIT.COM"): take the longest id the name starts with.
+_CAPTURE_NAME = re.compile(r"^(?P<exchange>.+?)(?:\.(?:ws|http)\.\d+)?\.\d+$")
+
+
+def capture_exchange_id(path: Path, exchange_ids: Collection[str]) -> str:
+    """The exchange id a cryptofeed capture file is named after: `BIT.COM` for `BIT.COM.ws.1.0`.
+
+    Exchange ids may contain dots, so the longest known id the name starts with
+    wins; a name of no known exchange raises `UnknownExchange` naming what the
+    file name says (`EXCH` of `EXCH.0`, `EXCH.ws.N.R`, `EXCH.http.N.R`).
+    """
     name = path.name
     matches = [e for e in exchange_ids if name == e or name.startswith(e + ".")]
-    if not matches:
-        raise UnknownExchange(
-            f"capture {str(path)!r}: {name.split('.')[0]!r} is not an exchange id cryptofeed"
-            " knows (cryptofeed captures are named EXCHANGE.0, EXCHANGE.ws.N.0, ...)"
-        )
-    return max(matches, key=len)
+    if matches:
+        return max(matches, key=len)
+    named = _CAPTURE_NAME.match(name)
+    raise UnknownExchange(
+        f"capture {str(path)!r}: {named['exchange'] if named else name!r} is not an exchange"
+        " id cryptofeed knows (cryptofeed captures are named EXCHANGE.0, EXCHANGE.ws.N.0, ...)"
+    )
 
 
 def _natural(path: Path) -> tuple[tuple[int, int | str], ...]:
@@ -300,6 +367,8 @@ def locate_captures(captures: Sequence[str | Path], exchange_ids: Collection[str
 
     Any file of a cryptofeed capture set (or its `<dir>/EXCHANGE` prefix) selects
     the whole set; hftbacktest files are grouped per symbol, keeping the given order.
+    A capture of an exchange cryptofeed does not know is an `UnreplayableCapture`
+    (to report); a file that is missing or in no known format raises `RecordingError`.
     """
     sources: dict[tuple[str, str], Capture] = {}
     hft_paths: dict[str, list[Path]] = {}
@@ -312,7 +381,14 @@ def locate_captures(captures: Sequence[str | Path], exchange_ids: Collection[str
             paths.append(path)
             sources[("hftbacktest", symbol)] = HftbacktestCapture(symbol, tuple(paths))
         elif _CRYPTOFEED_LINE.match(first):
-            exchange_id = _exchange_prefix(path, exchange_ids)
+            try:
+                exchange_id = capture_exchange_id(path, exchange_ids)
+            except UnknownExchange as exc:
+                named = _CAPTURE_NAME.match(path.name)
+                unknown = named["exchange"] if named else path.name
+                key = (str(path.parent.resolve()), unknown)
+                sources.setdefault(key, UnreplayableCapture(unknown, path, str(exc)))
+                continue
             key = (str(path.parent.resolve()), exchange_id)
             if key not in sources:
                 sources[key] = _cryptofeed_set(path, exchange_id)

@@ -8,6 +8,9 @@ then holds book lines (top `depth` levels, written whenever they change) and
 trade lines in non-decreasing `ts_recv` order, as defined in `twapcore.recording`.
 `ts_recv` is the capture host's receive time; a message cryptofeed could only
 apply once a later REST snapshot arrived is stamped with that arrival time.
+
+One venue or symbol that cannot be converted never fails the others: it is
+left out and listed in `ConvertStats.skipped` with the reason.
 """
 
 from __future__ import annotations
@@ -18,11 +21,25 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from twapcore.durations import parse_duration_ns
-from twapcore.errors import InvalidDuration, RecordingError
-from twapcore.feeds._captures import Capture, CapturedMessage, locate_captures
+from twapcore.errors import (
+    InvalidDuration,
+    RecordingError,
+    TwapError,
+    UnknownExchange,
+    UnknownSymbol,
+)
+from twapcore.feeds._captures import (
+    Capture,
+    CapturedMessage,
+    CryptofeedCapture,
+    HftbacktestCapture,
+    UnreplayableCapture,
+    locate_captures,
+)
 from twapcore.feeds._instruments import InstrumentSizes
-from twapcore.feeds._replay import FeedReplay, exchange_ids, replay_for
+from twapcore.feeds._replay import FeedReplay, Skipped, exchange_ids, source_for
 from twapcore.feeds.normalize import (
+    BookTops,
     CryptofeedBook,
     CryptofeedTrade,
     book_from_cryptofeed_ns,
@@ -30,9 +47,9 @@ from twapcore.feeds.normalize import (
     trade_from_cryptofeed_ns,
 )
 from twapcore.models import BookSnapshot
-from twapcore.recording import RecordingWriter
+from twapcore.recording import RecordingWriter, instrument_to_record
 
-__all__ = ["ConvertStats", "InvalidDuration", "convert_captures", "parse_duration_ns"]
+__all__ = ["ConvertStats", "InvalidDuration", "Skipped", "convert_captures", "parse_duration_ns"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,10 +64,16 @@ class ConvertStats:
     last_ts: int | None
     # Depth messages never applied: cryptofeed needed a snapshot the capture lacks.
     messages_dropped: int = 0
+    # Venues, symbols and stretches of messages not converted, with the reason.
+    skipped: tuple[Skipped, ...] = ()
 
 
 class _RecordingSink:
-    """Writes instrument, book and trade lines; decides which books are written."""
+    """Writes instrument, book and trade lines; decides which books are written.
+
+    A book or trade twap cannot convert raises `TwapError` (`UnknownSymbol`...),
+    for the replay to count against its symbol.
+    """
 
     def __init__(self, writer: RecordingWriter, depth: int, every_ns: int | None) -> None:
         self._writer = writer
@@ -62,6 +85,7 @@ class _RecordingSink:
         self._announced: set[tuple[str, str]] = set()
         # Keyed by cryptofeed's own (exchange, symbol): no normalization per message.
         self._last_books: dict[tuple[str, str], BookSnapshot] = {}
+        self._tops: dict[tuple[str, str], BookTops] = {}
         self.books_written = 0
         self.trades_written = 0
         self.first_ts: int | None = None
@@ -80,15 +104,7 @@ class _RecordingSink:
         if key in self._announced:
             return
         self._announced.add(key)
-        self._writer.write_record(
-            {
-                "type": "instrument",
-                "exchange": exchange,
-                "symbol": symbol,
-                "tick_size": None if sizes.tick_size is None else format(sizes.tick_size, "f"),
-                "lot_size": None if sizes.lot_size is None else format(sizes.lot_size, "f"),
-            }
-        )
+        self._writer.write_record(instrument_to_record(sizes.info(exchange, symbol)))
 
     def _announce_seen(
         self, item: CryptofeedBook | CryptofeedTrade, exchange: str, symbol: str
@@ -106,8 +122,14 @@ class _RecordingSink:
         last = self._last_books.get(key)
         every_ns = self._every_ns
         if last is not None and every_ns is not None and ts_recv_ns < last.ts_recv + every_ns:
+            self._tops.pop(key, None)  # updates skipped: its deltas are not followed
             return
-        snapshot = book_from_cryptofeed_ns(book, ts_recv_ns, self._depth, self.books_written + 1)
+        tops = self._tops.get(key)
+        if tops is None:
+            tops = self._tops[key] = BookTops(self._depth)
+        snapshot = book_from_cryptofeed_ns(
+            book, ts_recv_ns, self._depth, self.books_written + 1, tops
+        )
         # A change below the recorded depth leaves the recorded book as it was.
         if last is not None and snapshot.bids == last.bids and snapshot.asks == last.asks:
             return
@@ -136,27 +158,91 @@ def _receive_time(item: tuple[FeedReplay, CapturedMessage]) -> int:
     return item[1].ts_ns
 
 
-def _replay_all(captures: list[Capture], sink: _RecordingSink) -> tuple[int, int]:
-    """Replay every capture, merged by receive time; returns (messages read, dropped)."""
-    replays = [replay_for(c, sink.book, sink.trade) for c in captures]
+def _venue_id(capture: Capture) -> str:
+    return "BINANCE" if isinstance(capture, HftbacktestCapture) else capture.exchange_id
+
+
+def _set_up(
+    captures: list[Capture], sink: _RecordingSink
+) -> tuple[list[tuple[FeedReplay, CryptofeedCapture | HftbacktestCapture]], list[Skipped]]:
+    """A replay per capture that cryptofeed can replay; the others skipped, with the reason."""
+    replays: list[tuple[FeedReplay, CryptofeedCapture | HftbacktestCapture]] = []
+    skipped: list[Skipped] = []
+    errors: list[TwapError] = []
+    for capture in captures:
+        try:
+            if isinstance(capture, UnreplayableCapture):
+                raise UnknownExchange(capture.reason)
+            replay = FeedReplay(source_for(capture), sink.book, sink.trade)
+        except TwapError as exc:
+            errors.append(exc)
+            skipped.append(Skipped(_venue_id(capture), None, str(exc)))
+            continue
+        replays.append((replay, capture))
+        skipped.extend(replay.skipped)
+    if not replays:
+        if len(errors) == 1:
+            raise errors[0]
+        raise RecordingError(
+            "nothing to convert: " + "; ".join(skip.describe() for skip in skipped)
+        )
+    return replays, skipped
+
+
+def _announce_subscribed(
+    replays: list[tuple[FeedReplay, CryptofeedCapture | HftbacktestCapture]], sink: _RecordingSink
+) -> None:
     subscribed: dict[tuple[str, str], InstrumentSizes] = {}
-    for replay in replays:
+    for replay, _ in replays:
         sink.register(replay)
         for symbol in replay.subscribed:
-            key = (replay.exchange, canonical_symbol(symbol))
+            try:
+                key = (replay.exchange, canonical_symbol(symbol))
+            except UnknownSymbol as exc:
+                replay.refuse(symbol, exc, 0)
+                continue
             subscribed.setdefault(key, replay.sizes_of(symbol))
     for (exchange, symbol), sizes in sorted(subscribed.items()):
         sink.announce(exchange, symbol, sizes)
-    streams = [_tagged(r, c.messages()) for r, c in zip(replays, captures, strict=True)]
+
+
+def _replay_all(captures: list[Capture], sink: _RecordingSink) -> tuple[int, int, list[Skipped]]:
+    """Replay every capture, merged by receive time; returns (messages read, dropped, skipped)."""
+    replays, skipped = _set_up(captures, sink)
+    _announce_subscribed(replays, sink)
+    streams = [_tagged(replay, capture.messages()) for replay, capture in replays]
+    stopped: dict[FeedReplay, tuple[str, int]] = {}  # venues whose set-up failed mid-stream
     messages_read = 0
     now_ns = 0
     for replay, message in heapq.merge(*streams, key=_receive_time):
         messages_read += 1
+        if replay in stopped:
+            reason, lost = stopped[replay]
+            stopped[replay] = (reason, lost + 1)
+            continue
         # The replay clock never runs backwards, so output stays ordered even if
         # a capture host's clock stepped back.
         now_ns = max(now_ns, message.ts_ns)
-        replay.handle(message, now_ns)
-    return messages_read, sum(r.held_count for r in replays)
+        try:
+            replay.handle(message, now_ns)
+        except TwapError as exc:
+            stopped[replay] = (f"stopped at {message.origin}: {exc}", 1)
+    dropped = 0
+    for replay, _ in replays:
+        venue = replay.exchange_id
+        if replay in stopped:
+            reason, lost = stopped[replay]
+            skipped.append(Skipped(venue, None, reason, lost))
+            continue
+        if replay.failed_messages:
+            reason = f"cryptofeed's parser failed, first at {replay.first_failure}"
+            skipped.append(Skipped(venue, None, reason, replay.failed_messages))
+        held = replay.held_count
+        if held:
+            reason = "never applied: cryptofeed waited for a REST snapshot the capture lacks"
+            skipped.append(Skipped(venue, None, reason, held))
+            dropped += held
+    return messages_read, dropped, skipped + [s for r, _ in replays for s in r.refused]
 
 
 def convert_captures(
@@ -170,11 +256,17 @@ def convert_captures(
     `captures`: any file (or the `<dir>/EXCHANGE` prefix) of a cryptofeed raw-data
     capture set, and/or hftbacktest Binance files (read in the given order as one
     stream per symbol); several sources are merged by receive time. Messages are
-    parsed by cryptofeed's own exchange classes, Kraken checksums verified.
-    `depth`: levels per side in each book line. `every_ns`: if set, at most one
-    book line per symbol per `every_ns` nanoseconds of ts_recv (the first book of
-    each symbol is always written). Identical inputs give byte-identical output;
-    on error no output file is left behind.
+    parsed by cryptofeed's own exchange classes (checksums verified where the
+    venue sends them). `depth`: levels per side in each book line. `every_ns`: if
+    set, at most one book line per symbol per `every_ns` nanoseconds of ts_recv
+    (the first book of each symbol is always written). Identical inputs give
+    byte-identical output.
+
+    A venue or symbol that cannot be converted (cryptofeed cannot read its
+    capture, a symbol twap cannot name, messages cryptofeed's parser fails on)
+    is left out and listed in `ConvertStats.skipped`; the rest is converted.
+    When no capture can be converted at all, or on any other error (a missing
+    file, a file in no known format), this raises and leaves no output file.
     """
     if depth < 1:
         raise RecordingError(f"depth {depth} must be at least 1 level")
@@ -185,7 +277,7 @@ def convert_captures(
     try:
         with RecordingWriter(out_path) as writer:
             sink = _RecordingSink(writer, depth, every_ns)
-            messages_read, dropped = _replay_all(sources, sink)
+            messages_read, dropped, skipped = _replay_all(sources, sink)
     except BaseException:
         out_path.unlink(missing_ok=True)
         raise
@@ -197,4 +289,5 @@ def convert_captures(
         first_ts=sink.first_ts,
         last_ts=sink.last_ts,
         messages_dropped=dropped,
+        skipped=tuple(skipped),
     )

@@ -9,7 +9,15 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from twapcore import ALGORITHMS, InvalidOrder, OrderStatus, TwapExecution, build_report
+from twapcore import (
+    ALGORITHMS,
+    ExecutionReport,
+    InvalidOrder,
+    OrderStatus,
+    TwapExecution,
+    build_report,
+)
+from twapcore.book import consolidated_mid
 from twapserver import metrics
 from twapserver.api.deps import (
     UNAUTHORIZED_RESPONSES,
@@ -44,7 +52,12 @@ from twapserver.orders.schemas import (
     TwapOrderCreate,
 )
 from twapserver.orders.service import OrderService
-from twapserver.orders.validation import Rejection, algorithm_params, validate_order
+from twapserver.orders.validation import (
+    Rejection,
+    algorithm_params,
+    order_venues,
+    validate_order,
+)
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 algorithms_router = APIRouter(tags=["orders"])
@@ -106,6 +119,7 @@ def _public(execution: TwapExecution, created_ns: int, updated_ns: int) -> Order
         next_slice_ns=execution.next_due_ns,
         created_ns=created_ns,
         updated_ns=updated_ns,
+        venues=None if spec.venues is None else list(spec.venues),
     )
 
 
@@ -133,6 +147,7 @@ def _summary(order: OrderRow) -> OrderPublic:
         next_slice_ns=order.next_due_ns,
         created_ns=order.created_ns,
         updated_ns=order.updated_ns,
+        venues=summary.venues,
     )
 
 
@@ -213,8 +228,12 @@ async def submit_order(
         if not 1 <= days <= MAX_PROFILE_DAYS:
             message = f"profile_days {days} is outside 1..{MAX_PROFILE_DAYS}"
             return _rejection("invalid_profile_days", message, 422)
+        try:
+            exchange, _ = order_venues(body)  # cross-venue: the first venue's candles
+        except Rejection as rejection:
+            return _rejection(rejection.reason, rejection.message, rejection.status_code)
         weights = await candle_profile(
-            session, body.exchange, body.symbol, _service(request).clock(), body.duration_s, days
+            session, exchange, body.symbol, _service(request).clock(), body.duration_s, days
         )
     await session.close()  # give the connection back before waiting on the group commit
     try:
@@ -310,6 +329,19 @@ async def _load(session: SessionDep, user_id: int, token_id: str) -> tuple[Order
     return order, repository.execution_from_rows(order, slices, fills)
 
 
+def order_report(order: OrderRow, execution: TwapExecution, hub: HubDep) -> ExecutionReport:
+    """The analytics of a stored order (GET /orders/{token_id} and its chart)."""
+    mids = [r.book_mid for r in execution.results if r.book_mid is not None]
+    final_mid = mids[-1] if mids else None
+    if not execution.status.is_final:
+        books = [hub.book(venue, order.symbol) for venue in execution.spec.venue_names]
+        mid = consolidated_mid([book for book in books if book is not None])
+        final_mid = mid if mid is not None else final_mid
+    return build_report(
+        execution, mids[0] if mids else None, final_mid, repository.saved_window(order)
+    )
+
+
 @router.get(
     "/{token_id}", response_model=OrderDetail, responses={**UNAUTHORIZED_RESPONSES, **_NOT_FOUND}
 )
@@ -324,14 +356,7 @@ async def get_order(
     Everything is read from committed state: a slice shows up once it is stored.
     """
     order, execution = await _load(session, user.id, token_id)
-    mids = [r.book_mid for r in execution.results if r.book_mid is not None]
-    final_mid = mids[-1] if mids else None
-    if not execution.status.is_final:
-        book = hub.book(order.exchange, order.symbol)
-        final_mid = book.mid if book is not None and book.mid is not None else final_mid
-    report = build_report(
-        execution, mids[0] if mids else None, final_mid, repository.saved_window(order)
-    )
+    report = order_report(order, execution, hub)
     order_spec = execution.spec
     spec = order_spec.to_dict()
     return OrderDetail(
@@ -341,7 +366,13 @@ async def get_order(
         },
         algorithm_note=execution.algorithm_note,
         fills=[
-            FillPublic(slice_index=f.slice_index, price=f.price, qty=f.qty, ts_ns=f.ts)
+            FillPublic(
+                slice_index=f.slice_index,
+                price=f.price,
+                qty=f.qty,
+                ts_ns=f.ts,
+                venue=f.venue or order_spec.exchange,
+            )
             for f in execution.fills
         ],
         slices=[
@@ -355,6 +386,7 @@ async def get_order(
                 reason=r.reason,
                 book_mid=r.book_mid,
                 market_volume=r.market_volume,
+                venues_left_out=dict(r.venues_left_out) if r.venues_left_out else None,
             )
             for r in execution.results
         ],

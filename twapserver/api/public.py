@@ -4,17 +4,25 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Annotated
 
 from annotated_types import Interval as Bounds
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from twapcore import INTERVALS, NS_PER_SECOND, Candle
+from twapcore import (
+    INTERVALS,
+    NS_PER_SECOND,
+    Candle,
+    InstrumentType,
+    interval_ns,
+    quantity_unit,
+)
+from twapserver.api.amounts import Amount
 from twapserver.api.deps import HubDep, SessionDep, require_market
 from twapserver.api.strict import QUERY_INT, Interval, MarketName, QueryNonNegativeInt
 from twapserver.db.candles import fetch_candles
+from twapserver.hub import health_hint
 
 router = APIRouter(tags=["market data"])
 
@@ -48,18 +56,39 @@ class SymbolPublic(BaseModel):
             "examples": [
                 {
                     "symbol": "BTC-USDT",
+                    "type": "spot",
                     "tick_size": "0.01",
                     "lot_size": "0.00001",
+                    "contract_size": None,
+                    "quantity_unit": "BTC",
                     "has_book": True,
                     "stale": False,
-                }
+                },
+                {
+                    "symbol": "BTC-USD-PERP",
+                    "type": "perpetual",
+                    "tick_size": "0.5",
+                    "lot_size": "1",
+                    "contract_size": "1",
+                    "quantity_unit": "contracts",
+                    "has_book": True,
+                    "stale": False,
+                },
             ]
         }
     )
 
-    symbol: str = Field(examples=["BTC-USDT"])
-    tick_size: Decimal | None = Field(None, examples=["0.01"])
-    lot_size: Decimal | None = Field(None, examples=["0.00001"])
+    symbol: str = Field(examples=["BTC-USDT", "BTC-USDT-PERP", "BTC-USD-22K27"])
+    type: InstrumentType = Field(description="Read from the symbol (cryptofeed's grammar)")
+    tick_size: Amount | None = Field(None, examples=["0.01"])
+    lot_size: Amount | None = Field(None, examples=["0.00001"])
+    contract_size: Amount | None = Field(
+        None, description="Underlying per contract, where the venue publishes it", examples=["1"]
+    )
+    quantity_unit: str = Field(
+        description="Unit of order quantities: the base asset for spot, else contracts",
+        examples=["BTC", "contracts"],
+    )
     has_book: bool
     stale: bool
 
@@ -71,6 +100,7 @@ class KlinePublic(BaseModel):
                 {
                     "open_time": "2024-08-08T23:55:00Z",
                     "open_ns": 1723161300000000000,
+                    "close_ns": 1723161360000000000,
                     "open": "61837.63",
                     "high": "61901.10",
                     "low": "61790.00",
@@ -82,13 +112,14 @@ class KlinePublic(BaseModel):
         }
     )
 
-    open_time: datetime
-    open_ns: int
-    open: Decimal
-    high: Decimal
-    low: Decimal
-    close: Decimal
-    volume: Decimal
+    open_time: datetime = Field(description="open_ns as ISO-8601 UTC (kept for older clients)")
+    open_ns: int = Field(description="Start of the candle, ns since the epoch (inclusive)")
+    close_ns: int = Field(description="End of the candle, ns since the epoch (exclusive)")
+    open: Amount
+    high: Amount
+    low: Amount
+    close: Amount
+    volume: Amount
     trades: int
 
     @classmethod
@@ -96,6 +127,7 @@ class KlinePublic(BaseModel):
         return cls(
             open_time=datetime.fromtimestamp(candle.open_ns / NS_PER_SECOND, tz=UTC),
             open_ns=candle.open_ns,
+            close_ns=candle.open_ns + interval_ns(candle.interval),
             open=candle.open,
             high=candle.high,
             low=candle.low,
@@ -177,6 +209,9 @@ class HealthPublic(BaseModel):
     status: str = Field(examples=["ok", "degraded"])
     feeds: list[FeedHealthPublic]
     backfill: BackfillPublic = Field(description="Candle backfill from the venues' REST")
+    hint: str | None = Field(
+        None, description="What to do about the feeds' health, in plain words (e.g. offline)"
+    )
 
 
 @router.get("/exchanges", response_model=list[ExchangePublic])
@@ -192,15 +227,19 @@ async def list_exchanges(hub: HubDep) -> list[ExchangePublic]:
     "/exchanges/{exchange}/symbols", response_model=list[SymbolPublic], responses=_NOT_FOUND
 )
 async def list_symbols(exchange: ExchangePath, hub: HubDep) -> list[SymbolPublic]:
-    """Symbols collected on `exchange`, with tick and lot size where the venue publishes them."""
+    """Symbols collected on `exchange`: instrument type, and tick, lot and contract size where
+    the venue publishes them. Quantities of derivatives are in contracts."""
     if exchange not in hub.exchanges():
         raise HTTPException(404, f"exchange {exchange!r} is not collected by this server")
     now = time.time_ns()
     return [
         SymbolPublic(
             symbol=i.symbol,
+            type=i.type,
             tick_size=i.tick_size,
             lot_size=i.lot_size,
+            contract_size=i.contract_size,
+            quantity_unit=quantity_unit(i.symbol),
             has_book=hub.book(exchange, i.symbol) is not None,
             stale=hub.is_stale(exchange, i.symbol, now),
         )
@@ -291,4 +330,5 @@ async def health(hub: HubDep, request: Request) -> HealthPublic:
         )
     ok = bool(feeds) and all(f.connected and not f.stale for f in feeds)
     backfill = BackfillPublic.model_validate(request.app.state.backfill_status.as_dict())
-    return HealthPublic(status="ok" if ok else "degraded", feeds=feeds, backfill=backfill)
+    status = "ok" if ok else "degraded"
+    return HealthPublic(status=status, feeds=feeds, backfill=backfill, hint=health_hint(hub))

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from twapcore.models import Candle
 from twapserver.db.models import CandleRow
 
-__all__ = ["fetch_candles", "upsert_candles"]
+__all__ = ["fetch_candles", "fetch_minutes_since", "upsert_candles"]
 
 _KEY = ("exchange", "symbol", "interval", "open_ns")
 _VALUES = ("open", "high", "low", "close", "volume", "trades")
@@ -93,6 +93,16 @@ async def fetch_candles(
     rows = (await session.scalars(query)).all()
     # Newest first makes LIMIT keep the most recent candles; callers want time order.
     return [_to_candle(row) for row in reversed(rows)]
+
+
+async def fetch_minutes_since(session: AsyncSession, start_ns: int) -> list[Candle]:
+    """Every market's stored 1m candles opening at or after `start_ns`, oldest first."""
+    query = (
+        select(CandleRow)
+        .where(CandleRow.interval == "1m", CandleRow.open_ns >= start_ns)
+        .order_by(CandleRow.exchange, CandleRow.symbol, CandleRow.open_ns)
+    )
+    return [_to_candle(row) for row in (await session.scalars(query)).all()]
 
 
 def _to_candle(row: CandleRow) -> Candle:

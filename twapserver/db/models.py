@@ -210,6 +210,8 @@ class SliceRow(Base):
     # What the market traded since the previous slice (None: not counted, e.g. server_down);
     # pov resumes from their sum after a restart.
     market_volume: Mapped[Decimal | None] = mapped_column(DecimalText)
+    # Cross-venue orders: JSON [[venue, reason], ...] of the venues left out (NULL: none).
+    venues_left_out: Mapped[str | None] = mapped_column(Text)
 
 
 class FillRow(Base):
@@ -224,3 +226,4 @@ class FillRow(Base):
     price: Mapped[Decimal] = mapped_column(DecimalText)
     qty: Mapped[Decimal] = mapped_column(DecimalText)
     ts_ns: Mapped[int] = mapped_column(BigInteger)
+    venue: Mapped[str | None] = mapped_column(String(32))  # NULL: the order's one exchange

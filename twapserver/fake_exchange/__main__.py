@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import signal
@@ -16,8 +17,9 @@ from ._server import FakeExchange
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m twapserver.fake_exchange",
-        description="Replay the shared Binance/Kraken captures on loopback, in their own wire "
-        "formats, for cryptofeed (and so twapserver) to connect to.",
+        description="Replay the shared Binance/Kraken captures, and any cryptofeed capture "
+        "given with --captures, on loopback in their own wire formats, for cryptofeed (and so "
+        "twapserver) to connect to.",
     )
     parser.add_argument(
         "--data-dir",
@@ -31,6 +33,15 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=float,
         default=1.0,
         help="replay speed: 1 = real time, 50 = 50x faster, 0 = as fast as possible",
+    )
+    parser.add_argument(
+        "--captures",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a folder of cryptofeed raw captures (EXCH.0, EXCH.ws.*, EXCH.http.*) whose venues "
+        "are replayed too (repeatable)",
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--rest-port", type=int, default=0, help="0 = any free port")
@@ -60,6 +71,7 @@ def main(argv: list[str] | None = None) -> None:
         host=args.host,
         rest_port=args.rest_port,
         ws_port=args.ws_port,
+        captures=args.captures,
     )
     with fake:
         ca_file = args.ca_file or _temporary_file("fake-exchange-ca-", ".pem")
@@ -67,7 +79,11 @@ def main(argv: list[str] | None = None) -> None:
         print(f"REST (binance + kraken): {fake.rest_url}")
         print(f"Binance WS:              {fake.binance_ws_url}")
         print(f"Kraken WS:               {fake.kraken_ws_url}")
+        for venue in fake.venues[2:]:
+            print(f"{venue}: WS {fake.ws_url_of(venue)}  REST {fake.rest_url_of(venue)}")
         print(f"CA certificate (PEM):    {ca_file}")
+        endpoints = json.dumps(fake.venue_endpoints(), separators=(",", ":"))
+        print(f"TWAP_VENUE_ENDPOINTS='{endpoints}' TWAP_VENUE_CA_FILE={ca_file}")
         print("Ctrl-C to stop", flush=True)
         stop = threading.Event()
         # Explicit handlers: a shell starting us in the background would have SIGINT ignored,

@@ -119,10 +119,14 @@ class WebSocketVenue:
 
         return web.get(path, unless_down)
 
-    async def send(self, ws: web.WebSocketResponse, text: str) -> None:
-        """Send ``text`` once the venue is not stalled; every replay sends through here."""
+    async def send(self, ws: web.WebSocketResponse, text: str | bytes) -> None:
+        """Send ``text`` (bytes: a binary frame) once the venue is not stalled; every replay
+        sends through here."""
         await self._flowing.wait()
-        await ws.send_str(text)
+        if isinstance(text, bytes):
+            await ws.send_bytes(text)
+        else:
+            await ws.send_str(text)
         self.sent += 1
 
     # -- connections --------------------------------------------------------------------------

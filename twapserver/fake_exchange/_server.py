@@ -1,4 +1,5 @@
-"""`FakeExchange`: the Binance and Kraken fakes served from a thread of their own."""
+"""`FakeExchange`: the Binance and Kraken fakes, and a generic fake per other captured venue,
+served from a thread of their own."""
 
 from __future__ import annotations
 
@@ -7,21 +8,24 @@ import logging
 import socket
 import ssl
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, Self, TypeVar
+from typing import Any, Self, TypeVar
 
 import trustme
 from aiohttp import web
 
 from . import _binance, _kraken
 from ._captures import load_binance, load_kraken
+from ._generic import GenericVenue, capture_exchanges, load_generic
+from ._replay import WebSocketVenue
 
 LOG = logging.getLogger(__name__)
 
-Venue = Literal["binance", "kraken"]
+Venue = str  # "binance", "kraken", or the name of a generic venue ("binance_futures")
+_DEDICATED = ("binance", "kraken")
 _T = TypeVar("_T")
 
 _START_TIMEOUT_S = 30.0  # parsing the captures the first time takes about half a second
@@ -29,7 +33,8 @@ _STOP_TIMEOUT_S = 10.0
 
 
 class FakeExchange:
-    """A loopback Binance + Kraken that replays the shared captures in their own wire formats.
+    """A loopback Binance + Kraken that replays the shared captures in their own wire formats,
+    plus any venue of the cryptofeed captures in ``captures`` (see ``_generic``).
 
     cryptofeed's real ``Binance`` and ``Kraken`` classes connect to it with only their
     endpoints changed (see ``twapserver.feeds.make_feed``): REST on plain http, WebSockets on
@@ -54,10 +59,15 @@ class FakeExchange:
         host: str = "127.0.0.1",
         rest_port: int = 0,
         ws_port: int = 0,
+        captures: Sequence[str | Path] = (),
     ) -> None:
         """``data_dir`` holds ``cryptofeed/`` (required) and ``hftbacktest/spot/`` (optional);
-        port 0 picks a free port."""
+        ``captures``: folders of cryptofeed raw captures (``EXCH.0``, ``EXCH.ws.*``…) whose
+        venues other than Binance and Kraken are served by the generic fake; port 0 picks a
+        free port."""
         self.data_dir = Path(data_dir).resolve()
+        self.capture_dirs = [Path(folder).resolve() for folder in captures]
+        self._generic: dict[str, GenericVenue] = {}
         self.speed = speed
         self.host = host
         self._ports = (rest_port, ws_port)
@@ -83,6 +93,15 @@ class FakeExchange:
         binance, kraken = load_binance(self.data_dir), load_kraken(self.data_dir)
         self._binance = _binance.BinanceVenue(binance, self.speed)
         self._kraken = _kraken.KrakenVenue(kraken, self.speed)
+        self._generic = {}
+        for folder in self.capture_dirs:
+            for exchange_id in capture_exchanges(folder):
+                name = exchange_id.lower()
+                if name in _DEDICATED or name in self._generic:
+                    LOG.info("fake exchange: %s of %s already served", exchange_id, folder)
+                    continue
+                capture = load_generic(folder, exchange_id)
+                self._generic[name] = GenericVenue(name, capture, f"/generic/{name}", self.speed)
         self._sockets = [_listen(self.host, port) for port in self._ports]
         started: Future[None] = Future()
         self._thread = threading.Thread(
@@ -138,6 +157,31 @@ class FakeExchange:
     def kraken_ws_url(self) -> str:
         """Kraken WebSocket API v1 URL."""
         return self._ws_base + _kraken.WS_PATH
+
+    @property
+    def venues(self) -> list[str]:
+        """Every venue served: ``binance``, ``kraken`` and the generic ones."""
+        return [*_DEDICATED, *sorted(self._generic)]
+
+    def ws_url_of(self, venue: Venue) -> str:
+        """The WebSocket address to give ``venue``'s cryptofeed class (``FeedEndpoints``)."""
+        if venue == "binance":
+            return self.binance_ws_url
+        if venue == "kraken":
+            return self.kraken_ws_url
+        return self._ws_base + self._generic_venue(venue).prefix + "/ws"
+
+    def rest_url_of(self, venue: Venue) -> str:
+        """The REST base to give ``venue``'s cryptofeed class (``FeedEndpoints``)."""
+        if venue in _DEDICATED:
+            return self.rest_url
+        return self.rest_url + self._generic_venue(venue).prefix + "/rest"
+
+    def venue_endpoints(self) -> dict[str, dict[str, str]]:
+        """``Settings.venue_endpoints`` for every venue served (``TWAP_VENUE_ENDPOINTS``)."""
+        return {
+            v: {"ws_url": self.ws_url_of(v), "rest_url": self.rest_url_of(v)} for v in self.venues
+        }
 
     @property
     def ssl_context(self) -> ssl.SSLContext:
@@ -199,8 +243,14 @@ class FakeExchange:
         """Send the next book message twice: Binance the next depth diff of ``key`` (a symbol,
         e.g. ``NKNUSDT``), Kraken the next checksummed update of ``key`` (a pair, e.g.
         ``XMR/USD``); of any symbol or pair when None."""
-        target = self._venue(venue)
-        self._call_soon(target.arm_duplicate, key)
+        if venue == "binance":
+            self._call_soon(self._require(self._binance).arm_duplicate, key)
+        elif venue == "kraken":
+            self._call_soon(self._require(self._kraken).arm_duplicate, key)
+        else:
+            raise ValueError(
+                f"duplicate needs a book feed the fake reads: binance or kraken, not {venue!r}"
+            )
 
     def reorder(self, venue: Venue, symbol: str | None = None) -> None:
         """Binance: hold the next depth diff of ``symbol`` (any if None) and send it right
@@ -244,12 +294,19 @@ class FakeExchange:
         port: int = self._sockets[index].getsockname()[1]
         return port
 
-    def _venue(self, venue: Venue) -> _binance.BinanceVenue | _kraken.KrakenVenue:
+    def _venue(self, venue: Venue) -> WebSocketVenue:
         if venue == "binance":
             return self._require(self._binance)
         if venue == "kraken":
             return self._require(self._kraken)
-        raise ValueError(f"unknown venue {venue!r}: expected 'binance' or 'kraken'")
+        return self._generic_venue(venue)
+
+    def _generic_venue(self, venue: Venue) -> GenericVenue:
+        try:
+            return self._generic[venue]
+        except KeyError:
+            known = ", ".join(repr(v) for v in self.venues)
+            raise ValueError(f"unknown venue {venue!r}: expected one of {known}") from None
 
     @staticmethod
     def _require(venue: _T | None) -> _T:
@@ -257,7 +314,7 @@ class FakeExchange:
             raise RuntimeError("FakeExchange is not started")
         return venue
 
-    def _take_down(self, venue: _binance.BinanceVenue | _kraken.KrakenVenue) -> None:
+    def _take_down(self, venue: WebSocketVenue) -> None:
         venue.take_down()  # at once: a bring_up called next must come after it
         self._spawn(venue.drop())
 
@@ -292,6 +349,8 @@ class FakeExchange:
         binance, kraken = self._require(self._binance), self._require(self._kraken)
         app = web.Application()
         app.add_routes(binance.routes() + kraken.routes())
+        for generic in self._generic.values():
+            app.add_routes(generic.routes())
         # Short shutdown timeout: open WebSockets are closed first, nothing else lingers.
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
@@ -303,9 +362,8 @@ class FakeExchange:
         await web.SockSite(self._runner, ws_sock, ssl_context=server_tls).start()
 
     async def _shutdown(self) -> None:
-        await asyncio.gather(
-            self._require(self._binance).drop(), self._require(self._kraken).drop()
-        )
+        venues = [self._require(self._binance), self._require(self._kraken)]
+        await asyncio.gather(*(venue.drop() for venue in [*venues, *self._generic.values()]))
         if self._runner is not None:
             await self._runner.cleanup()
 

@@ -43,6 +43,7 @@ def market_message(hub: MarketHub, exchange: str, symbol: str, candles: list[Rec
         "symbol": symbol,
         "tick_size": _text(info.tick_size),
         "lot_size": _text(info.lot_size),
+        "contract_size": _text(info.contract_size),
         "health": dataclasses.asdict(hub.health(exchange, symbol)),
         "candles": candles,
     }
@@ -131,7 +132,8 @@ class MarketView(MarketHub):
     def _apply_market(self, message: Record) -> None:
         exchange, symbol = message["exchange"], message["symbol"]
         tick, lot = _decimal(message.get("tick_size")), _decimal(message.get("lot_size"))
-        self.register(InstrumentInfo(exchange, symbol, tick, lot))
+        contract = _decimal(message.get("contract_size"))
+        self.register(InstrumentInfo(exchange, symbol, tick, lot, contract))
         self._markets[(exchange, symbol)].health = FeedHealth(**message["health"])
         self._open_candles[(exchange, symbol)] = {
             record["interval"]: _candle(exchange, symbol, record) for record in message["candles"]

@@ -55,14 +55,15 @@ from twapcore import (
     LiquidityLedger,
     MarketActivity,
     MarketCounters,
+    OrderSpec,
     SkipReason,
     SliceResult,
     Trade,
 )
+from twapcore.book import consolidated_mid
 from twapserver import metrics
 from twapserver.bus import OrderEvents
 from twapserver.bus.memory import MemoryOrderEvents
-from twapserver.db.models import OrderRow
 from twapserver.orders import leases, repository
 from twapserver.orders.committer import CommitQueue
 from twapserver.orders.live import LiveOrder, PendingWrite
@@ -159,6 +160,9 @@ class Engine:
         self._tasks: list[asyncio.Task[None]] = []
         self._spawned: set[asyncio.Task[Any]] = set()
         self._counters: dict[tuple[str, str], MarketCounters] = {}
+        # Cross-venue orders: counters per (venues, symbol), and which of them a market feeds.
+        self._group_counters: dict[tuple[tuple[str, ...], str], MarketCounters] = {}
+        self._groups_of: dict[tuple[str, str], list[MarketCounters]] = {}
         market.trade_listeners.append(self._on_trade)
         self.order_events.on_submitted(self.on_submitted)
         self.order_events.on_cancel(self.on_cancel)
@@ -281,7 +285,7 @@ class Engine:
                 if order.id in self._live:
                     continue
                 live = LiveOrder(order, execution, order.version, repository.saved_window(order))
-                counters = self._counters_for(order)
+                counters = self._counters_for(execution.spec)
                 live.last_totals = counters.totals(now)
                 live.market_mark = (counters.volume, counters.trades)
                 self._live[order.id] = live
@@ -370,10 +374,17 @@ class Engine:
         so a failed attempt leaves it as it was.
         """
         try:
-            key = (live.order.exchange, live.order.symbol)
-            if key not in books:
-                books[key] = self.market.book(*key)
-            result = self._step(live, at, books[key])
+            spec = live.execution.spec
+            for venue in spec.venue_names:  # each market's book is read once per instant
+                key = (venue, spec.symbol)
+                if key not in books:
+                    books[key] = self.market.book(*key)
+            book: BookSnapshot | dict[str, BookSnapshot | None] | None = (
+                books[(spec.exchange, spec.symbol)]
+                if spec.venues is None
+                else {venue: books[(venue, spec.symbol)] for venue in spec.venues}
+            )
+            result = self._step(live, at, book)
         except Exception:
             live.failures += 1
             log.exception(
@@ -388,18 +399,32 @@ class Engine:
         metrics.SLICES.labels(result.status.value, result.reason or "").inc()
         return result
 
-    def _step(self, live: LiveOrder, now_ns: int, book: BookSnapshot | None) -> SliceResult:
-        counters = self._counters_for(live.order)
-        if book is not None:
+    def _step(
+        self,
+        live: LiveOrder,
+        now_ns: int,
+        book: BookSnapshot | dict[str, BookSnapshot | None] | None,
+    ) -> SliceResult:
+        """Step against the order's book (a cross-venue order: one book per venue)."""
+        counters = self._counters_for(live.execution.spec)
+        if isinstance(book, dict):
+            seen = [b for b in book.values() if b is not None]
+            if seen:
+                counters.on_mid(now_ns, consolidated_mid(seen))
+            book_list = seen
+        elif book is not None:
             counters.on_mid(now_ns, book.mid)
+            book_list = [book]
+        else:
+            book_list = []
         if live.last_totals is None:
             live.last_totals = counters.totals(now_ns)
         seen_volume, seen_trades = live.market_mark or (counters.volume, counters.trades)
         market = MarketActivity(counters.volume - seen_volume, counters.trades - seen_trades)
         result = live.execution.step(now_ns, book, self.ledger, market)
         live.market_mark = (counters.volume, counters.trades)
-        if book is not None:
-            metrics.BOOK_SKEW.observe(abs(result.due_ns - book.ts_recv) / NS)
+        for seen_book in book_list:
+            metrics.BOOK_SKEW.observe(abs(result.due_ns - seen_book.ts_recv) / NS)
         return result
 
     def _cancel(self, live: LiveOrder, now: int) -> bool:
@@ -413,7 +438,7 @@ class Engine:
 
     def _enqueue(self, live: LiveOrder, results: list[SliceResult], at: int) -> None:
         """Queue a write of the order's progress as of now, and its bus updates."""
-        totals = self._counters_for(live.order).totals(at)
+        totals = self._counters_for(live.execution.spec).totals(at)
         if live.last_totals is not None:
             live.window = live.window + (totals - live.last_totals)
         live.last_totals = totals
@@ -562,14 +587,27 @@ class Engine:
         if wake:
             self._wakeup.set()
 
-    def _counters_for(self, order: OrderRow) -> MarketCounters:
-        key = (order.exchange, order.symbol)
-        counters = self._counters.get(key)
+    def _counters_for(self, spec: OrderSpec) -> MarketCounters:
+        """The market counters of the order's market (a cross-venue order: its venues' trades
+        together, the consolidated mid)."""
+        if spec.venues is None:
+            key = (spec.exchange, spec.symbol)
+            counters = self._counters.get(key)
+            if counters is None:
+                counters = self._counters[key] = MarketCounters()
+            return counters
+        group = (spec.venues, spec.symbol)
+        counters = self._group_counters.get(group)
         if counters is None:
-            counters = self._counters[key] = MarketCounters()
+            counters = self._group_counters[group] = MarketCounters()
+            for venue in spec.venues:
+                self._groups_of.setdefault((venue, spec.symbol), []).append(counters)
         return counters
 
     def _on_trade(self, trade: Trade) -> None:
-        counters = self._counters.get((trade.exchange, trade.symbol))
+        key = (trade.exchange, trade.symbol)
+        counters = self._counters.get(key)
         if counters is not None:
             counters.on_trade(trade.price, trade.qty)
+        for group in self._groups_of.get(key, ()):
+            group.on_trade(trade.price, trade.qty)

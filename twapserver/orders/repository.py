@@ -66,6 +66,7 @@ class OrderSummary:
     slices_done: int
     slices_total: int
     algorithm: str
+    venues: list[str] | None = None  # cross-venue orders only
 
 
 def summary_of(order: OrderRow) -> OrderSummary:
@@ -77,6 +78,7 @@ def summary_of(order: OrderRow) -> OrderSummary:
         average_price=order.notional / order.filled if order.filled else None,
         slices_done=order.slices_done,
         slices_total=order.slices_total,
+        venues=spec.get("venues"),
     )
 
 
@@ -256,9 +258,10 @@ def execution_from_rows(
     """Rebuild the order's `TwapExecution` exactly as it was after its last recorded slice."""
     fills_by_slice: dict[int, list[list[Any]]] = defaultdict(list)
     for fill in fills:
-        fills_by_slice[fill.slice_index].append(
-            [fill.slice_index, str(fill.price), str(fill.qty), fill.ts_ns]
-        )
+        row = [fill.slice_index, str(fill.price), str(fill.qty), fill.ts_ns]
+        if fill.venue is not None:
+            row.append(fill.venue)
+        fills_by_slice[fill.slice_index].append(row)
     state = {
         "state_version": STATE_VERSION,
         "spec": orjson.loads(order.spec),
@@ -278,6 +281,7 @@ def execution_from_rows(
                 "book_mid": None if s.book_mid is None else str(s.book_mid),
                 "book_version": None,
                 "market_volume": None if s.market_volume is None else str(s.market_volume),
+                "venues_left_out": orjson.loads(s.venues_left_out) if s.venues_left_out else None,
             }
             for s in slices
         ],
@@ -315,11 +319,11 @@ _PROGRESS = Rows((
 _SLICES = Rows((
     ("order_id", "BIGINT"), ("idx", "INTEGER"), ("due_ns", "BIGINT"), ("executed_ns", "BIGINT"),
     ("target_qty", "TEXT"), ("filled_qty", "TEXT"), ("status", "TEXT"), ("reason", "TEXT"),
-    ("book_mid", "TEXT"), ("market_volume", "TEXT"),
+    ("book_mid", "TEXT"), ("market_volume", "TEXT"), ("venues_left_out", "TEXT"),
 ))  # fmt: skip
 _FILLS = Rows((
     ("order_id", "BIGINT"), ("slice_index", "INTEGER"), ("price", "TEXT"), ("qty", "TEXT"),
-    ("ts_ns", "BIGINT"),
+    ("ts_ns", "BIGINT"), ("venue", "TEXT"),
 ))  # fmt: skip
 # The fence and the progress in one statement: only rows still leased by :owner at the
 # version the write holds change (and renew their lease while at it).
@@ -333,11 +337,13 @@ _PROGRESS_SQL = (
 )
 _SLICES_SQL = (
     'INSERT INTO slices (order_id, "index", due_ns, executed_ns, target_qty, filled_qty,'
-    " status, reason, book_mid, market_volume) SELECT {names} FROM {source} WHERE true"
+    " status, reason, book_mid, market_volume, venues_left_out) SELECT {names} FROM {source}"
+    " WHERE true"
     ' ON CONFLICT (order_id, "index") DO NOTHING RETURNING order_id'
 )
 _FILLS_SQL = (
-    "INSERT INTO fills (order_id, slice_index, price, qty, ts_ns) SELECT {names} FROM {source}"
+    "INSERT INTO fills (order_id, slice_index, price, qty, ts_ns, venue)"
+    " SELECT {names} FROM {source}"
 )
 _STATEMENTS = {
     dialect: (
@@ -376,7 +382,7 @@ async def record_slices(
         stored = await session.execute(slices_sql, bulk_params(_SLICES, dialect, slices))
         if len(stored.all()) < len(slices):
             raise SliceConflict(f"a slice of orders {sorted(fenced)} was already stored")
-    fills = [(w.order_id, f.slice_index, f.price, f.qty, f.ts)
+    fills = [(w.order_id, f.slice_index, f.price, f.qty, f.ts, f.venue)
              for w in applied for r in w.results for f in r.fills]  # fmt: skip
     if fills:
         await session.execute(fills_sql, bulk_params(_FILLS, dialect, fills))
@@ -387,5 +393,11 @@ def _slice_row(order_id: int, result: SliceResult) -> tuple[Any, ...]:
     return (
         order_id, result.index, result.due_ns, result.executed_ns, result.target_qty,
         result.filled_qty, result.status.value, result.reason, result.book_mid,
-        result.market_volume,
+        result.market_volume, _left_out_json(result),
     )  # fmt: skip
+
+
+def _left_out_json(result: SliceResult) -> str | None:
+    if not result.venues_left_out:
+        return None
+    return orjson.dumps([list(pair) for pair in result.venues_left_out]).decode()

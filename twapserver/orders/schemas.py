@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from twapserver.api.amounts import Amount
 from twapserver.api.strict import (
     DECIMAL_PATTERN,
     DECIMAL_RULE,
@@ -25,6 +26,7 @@ MIN_DURATION_S = Decimal(1)
 MAX_SLICES = 1000
 MIN_SLICE_INTERVAL_S = Decimal("0.1")
 MAX_CATCH_UP_CAP = Decimal(100)
+MAX_VENUES = 8
 
 ORDER_EXAMPLE: dict[str, Any] = {
     "token_id": "my-order-0001",
@@ -54,7 +56,16 @@ class TwapOrderCreate(BaseModel):
         description="Client-chosen id, unique per user forever: 1-64 of A-Z a-z 0-9 . _ : - "
         'and not "." or "..".'
     )
-    exchange: MarketName = Field(description="A collected exchange, e.g. binance.")
+    exchange: MarketName | None = Field(
+        None, description="A collected exchange, e.g. binance (required unless venues is given)."
+    )
+    venues: list[MarketName] | None = Field(
+        None,
+        max_length=MAX_VENUES,
+        description=f"Cross-venue execution: up to {MAX_VENUES} collected exchanges, e.g. "
+        '["binance", "kraken"], each listing the same symbol; every slice walks their '
+        "consolidated book, best price first. Give exchange too only as the first venue.",
+    )
     symbol: MarketName = Field(description="A collected symbol, e.g. BTC-USDT.")
     side: Literal["buy", "sell"]
     quantity: DecimalString = Field(
@@ -93,27 +104,33 @@ class TwapOrderCreate(BaseModel):
 class PlannedSlicePublic(BaseModel):
     index: int
     due_ns: int
-    qty: Decimal
+    qty: Amount
 
 
 class FillPublic(BaseModel):
     slice_index: int
-    price: Decimal
-    qty: Decimal
+    price: Amount
+    qty: Amount
     ts_ns: int
+    venue: str | None = Field(None, description="The venue it filled on (else the exchange).")
 
 
 class SlicePublic(BaseModel):
     index: int
     due_ns: int
     executed_ns: int
-    target_qty: Decimal
-    filled_qty: Decimal
+    target_qty: Amount
+    filled_qty: Amount
     status: str
     reason: str | None
-    book_mid: Decimal | None
-    market_volume: Decimal | None = Field(
+    book_mid: Amount | None
+    market_volume: Amount | None = Field(
         None, description="What the market traded since the previous slice (null: not counted)."
+    )
+    venues_left_out: dict[str, str] | None = Field(
+        None,
+        description="Cross-venue orders: venue -> why this slice did not use it (stale_book, "
+        "no_book); null when every venue was used.",
     )
 
 
@@ -148,16 +165,19 @@ class OrderPublic(BaseModel):
     side: str
     algorithm: str = Field("twap", examples=["twap", "twap_random", "vwap", "pov"])
     status: str = Field(examples=["accepted", "working", "completed", "expired", "cancelled"])
-    quantity: Decimal
-    filled_qty: Decimal
-    remaining_qty: Decimal
-    average_price: Decimal | None
-    limit_price: Decimal
+    quantity: Amount
+    filled_qty: Amount
+    remaining_qty: Amount
+    average_price: Amount | None
+    limit_price: Amount
     slices_done: int
     slices_total: int
     next_slice_ns: int | None
     created_ns: int
     updated_ns: int
+    venues: list[str] | None = Field(
+        None, description="Cross-venue orders: the venues traded (exchange is the first)."
+    )
 
 
 class OrderDetail(OrderPublic):

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from twapcore import SliceResult, TwapExecution
+from twapcore.formatting import format_decimal
 from twapserver.bus import OrderUpdate
 from twapserver.db.models import OrderRow
 from twapserver.orders.repository import summary_of
@@ -22,8 +23,7 @@ __all__ = ["order_message", "order_row_message", "order_update"]
 
 
 def _decimal(value: Decimal | None) -> str | None:
-    # "f": never exponent notation, like the book levels.
-    return None if value is None else format(value, "f")
+    return None if value is None else format_decimal(value)
 
 
 def _message(
@@ -65,6 +65,8 @@ def _message(
             "reason": result.reason,
             "book_mid": _decimal(result.book_mid),
             "market_volume": _decimal(result.market_volume),
+            # cross-venue orders only: venue -> why this slice did not use it
+            **({"venues_left_out": dict(result.venues_left_out)} if result.venues_left_out else {}),
         },
     }
 

@@ -14,6 +14,8 @@ from twapcore import (
     TwapOrderSpec,
     algorithm_named,
 )
+from twapcore.formatting import format_decimal
+from twapcore.venues import checked_venues, common_lot
 from twapserver.hub import MarketHub
 from twapserver.orders.algorithms import OrderCreate
 from twapserver.orders.profiles import CANDLES_PROFILE
@@ -63,6 +65,23 @@ def algorithm_params(
     return params
 
 
+def order_venues(request: TwapOrderCreate) -> tuple[str, tuple[str, ...] | None]:
+    """The order's exchange and (cross-venue orders) venues, or raise `Rejection`.
+
+    Give `exchange`, or `venues` (then `exchange` may be omitted, or must be the
+    first venue). A one-venue list is that exchange alone.
+    """
+    if request.venues is None:
+        if request.exchange is None:
+            raise _reject("invalid_venues", "give exchange (or venues for a cross-venue order)")
+        return request.exchange, None
+    exchange = request.exchange if request.exchange is not None else next(iter(request.venues), "")
+    try:
+        return exchange, checked_venues(exchange, request.venues)
+    except InvalidOrder as exc:
+        raise _reject(exc.reason, str(exc)) from None
+
+
 def validate_order(
     request: TwapOrderCreate,
     hub: MarketHub,
@@ -73,20 +92,27 @@ def validate_order(
 
     `params` are the algorithm and its parameters (`algorithm_params`); none: TWAP.
     """
-    exchange, symbol = request.exchange, request.symbol
-    problem = hub.unknown_market(exchange, symbol)
-    if problem is not None:
-        raise _reject(*problem)
+    exchange, venues = order_venues(request)
+    symbol = request.symbol
+    for venue in venues or (exchange,):  # the same canonical symbol on every venue
+        problem = hub.unknown_market(venue, symbol)
+        if problem is not None:
+            raise _reject(*problem)
     if request.quantity <= 0:
-        raise _reject("invalid_quantity", f"quantity {request.quantity} must be greater than 0")
+        raise _reject(
+            "invalid_quantity",
+            f"quantity {format_decimal(request.quantity)} must be greater than 0",
+        )
     if request.limit_price <= 0:
         raise _reject(
-            "invalid_limit_price", f"limit_price {request.limit_price} must be greater than 0"
+            "invalid_limit_price",
+            f"limit_price {format_decimal(request.limit_price)} must be greater than 0",
         )
     if not MIN_DURATION_S <= request.duration_s <= MAX_DURATION_S:
         raise _reject(
             "invalid_duration",
-            f"duration_s {request.duration_s} is outside {MIN_DURATION_S}..{MAX_DURATION_S}",
+            f"duration_s {format_decimal(request.duration_s)} is outside "
+            f"{MIN_DURATION_S}..{MAX_DURATION_S}",
         )
     if (request.slices is None) == (request.interval_s is None):
         raise _reject("invalid_slices", "give exactly one of slices or interval_s")
@@ -95,22 +121,29 @@ def validate_order(
     if request.interval_s is not None and request.interval_s < MIN_SLICE_INTERVAL_S:
         raise _reject(
             "invalid_slices",
-            f"interval_s {request.interval_s} is below the minimum {MIN_SLICE_INTERVAL_S}",
+            f"interval_s {format_decimal(request.interval_s)} is below the minimum "
+            f"{MIN_SLICE_INTERVAL_S}",
         )
     if not 1 <= request.catch_up_cap <= MAX_CATCH_UP_CAP:
         raise _reject(
             "invalid_catch_up_cap",
-            f"catch_up_cap {request.catch_up_cap} is outside 1..{MAX_CATCH_UP_CAP}",
+            f"catch_up_cap {format_decimal(request.catch_up_cap)} is outside 1..{MAX_CATCH_UP_CAP}",
         )
-    info = next(i for i in hub.instruments(exchange) if i.symbol == symbol)
-    if info.lot_size is None:
-        # Without the lot size the quantity cannot be checked or sliced into whole lots.
-        raise _reject(
-            "market_unavailable",
-            f"{exchange} {symbol} is not tradable yet: its instrument info (lot size) is not "
-            "known; try again once its feed is up (see /health)",
-        )
-    lot = info.lot_size
+    lots: dict[str, Decimal | None] = {}
+    for venue in venues or (exchange,):
+        info = next(i for i in hub.instruments(venue) if i.symbol == symbol)
+        if info.lot_size is None:
+            # Without the lot size the quantity cannot be checked or sliced into whole lots.
+            raise _reject(
+                "market_unavailable",
+                f"{venue} {symbol} is not tradable yet: its instrument info (lot size) is not "
+                "known; try again once its feed is up (see /health)",
+            )
+        lots[venue] = info.lot_size
+    try:
+        lot = common_lot(lots)  # one venue: its lot; several: the coarsest, all dividing it
+    except InvalidOrder as exc:
+        raise _reject(exc.reason, f"{exc} ({symbol})") from None
     try:
         spec = OrderSpec(
             exchange=exchange,
@@ -126,6 +159,7 @@ def validate_order(
             max_book_age_s=Decimal(str(max_book_age_s)),
             lot_size=lot,
             token_id=request.token_id,
+            venues=venues,
             **(params or {}),
         )
     except InvalidOrder as exc:  # an algorithm parameter: the message names it

@@ -1,0 +1,36 @@
+"""Cross-venue orders: fills keep their venue, slices the venues they left out.
+
+`fills.venue` is the venue a fill traded on (NULL: the order's one exchange, as
+every fill stored before cross-venue orders). `slices.venues_left_out` is JSON
+`[[venue, reason], …]` of the venues a cross-venue slice did not use (stale or
+missing book); NULL when none was left out. Old rows read back unchanged.
+
+Revision ID: 0005
+Revises: 0004
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0005"
+down_revision: str | None = "0004"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("fills") as batch:
+        batch.add_column(sa.Column("venue", sa.String(32), nullable=True))
+    with op.batch_alter_table("slices") as batch:
+        batch.add_column(sa.Column("venues_left_out", sa.Text(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("slices") as batch:
+        batch.drop_column("venues_left_out")
+    with op.batch_alter_table("fills") as batch:
+        batch.drop_column("venue")
