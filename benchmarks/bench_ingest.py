@@ -134,7 +134,7 @@ def load(paths: Sequence[Path], name: str, limit: int | None = None) -> Workload
 
 
 def _workload(capture: Capture, name: str, messages: tuple[CapturedMessage, ...]) -> Workload:
-    # The same choices as twapcore.feeds._replay.replay_for.
+    # The same choices as twapcore.feeds._replay.source_for.
     if isinstance(capture, HftbacktestCapture):
         info: Any = binance_exchange_info(capture.symbol)
         origin = str(capture.paths[0])

@@ -96,7 +96,7 @@ def test_the_readme_says_which_commands_take_json() -> None:
         for name, command in commands.items()
         if not any("--json" in param.opts for param in command.params)
     )
-    stated = re.search(r"takes `--json` \(([^)]*) do not\)", README.read_text())
+    stated = re.search(r"takes `--json` \(([^);]*) do not[;)]", README.read_text())
 
     assert stated is not None
     assert sorted(re.findall(r"`([a-z-]+)`", stated.group(1))) == without_json

@@ -76,7 +76,7 @@ def convert_command(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="With --list: print JSON.")] = False,
 ) -> None:
-    """Convert raw exchange captures into a twap recording (needs twapcore[feeds]).
+    """Convert raw exchange captures into a twap recording (needs the feeds extra of twapcore).
 
     Exit code 0: all converted; 3: converted, with venues, symbols or messages
     skipped (reported on stderr); 2: usage error or nothing converted.

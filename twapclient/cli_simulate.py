@@ -322,16 +322,17 @@ def _sweep_spec(
     opts = dict(options)
     name = params.get("algorithm", algorithm)
     for key, value in params.items():
-        field = _SWEEPABLE[key]
-        if key in _INT_FIELDS:
-            try:
-                parsed: Any = int(value)
-            except ValueError:
-                raise CliError(f"--sweep {key} value {value!r} is not a whole number") from None
-        elif key != "algorithm":
-            parsed = decimal_option(value, f"--sweep {key}")
         if key == "algorithm":
             continue
+        field = _SWEEPABLE[key]
+        parsed: Any
+        if key in _INT_FIELDS:
+            try:
+                parsed = int(value)
+            except ValueError:
+                raise CliError(f"--sweep {key} value {value!r} is not a whole number") from None
+        else:
+            parsed = decimal_option(value, f"--sweep {key}")
         if field in opts:
             opts[field] = parsed if key == "seed" else value
         else:

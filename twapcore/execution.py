@@ -177,11 +177,11 @@ class OrderExecution:
         the others record it when given).
         """
         planned = self._due_slice(now_ns)
-        if self.spec.venues is not None or isinstance(book, Mapping):
+        if self.spec.venues is not None:
             books = self._venue_books(book)
-            if self.spec.venues is not None:
-                return self._step_across(planned, now_ns, books, ledger, market)
-            book = books.get(self.spec.exchange)
+            return self._step_across(planned, now_ns, books, ledger, market)
+        if book is not None and not isinstance(book, BookSnapshot):  # venue -> book
+            book = self._venue_books(book).get(self.spec.exchange)
         if book is not None and (book.exchange, book.symbol) != (
             self.spec.exchange,
             self.spec.symbol,

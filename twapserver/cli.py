@@ -362,16 +362,15 @@ def users_add(
 
 @users_app.command("list")
 def users_list(database_url: DatabaseUrl = None) -> None:
-    """Show every account: id, name, status, number of orders, creation time (UTC)."""
-    from datetime import UTC, datetime
-
+    """Show every account: id, name, status, number of orders, creation time (ISO-8601 UTC)."""
+    from twapcore.formatting import iso_ns
     from twapserver.auth.admin import list_users
 
     users = _on_accounts(database_url, list_users)
     name_width = max([len("username"), *(len(user.username) for user in users)])
     typer.echo(f"{'id':>6}  {'username':{name_width}}  {'status':8}  {'orders':>6}  created")
     for user in users:
-        created = datetime.fromtimestamp(user.created_ns / 1e9, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        created = iso_ns(user.created_ns)
         status = "disabled" if user.disabled else "active"
         typer.echo(
             f"{user.id:>6}  {user.username:{name_width}}  {status:8}  {user.orders:>6}  {created}"

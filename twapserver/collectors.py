@@ -1,8 +1,9 @@
 """Collectors: cryptofeed feeds running inside the server's event loop, feeding the hub.
 
 cryptofeed's own exchange classes do the venue work (connections, snapshots,
-sequence checks, Kraken checksums); this module adds what the product needs
-on top, each at O(1) per message:
+sequence checks, Kraken checksums); what twap decides per venue (feed options,
+instrument sizes) comes from `twapserver.venues`. This module adds what the
+product needs on top, each at O(1) per message:
 
 * book callbacks hand the hub a *provider* (cryptofeed's live book object plus
   the receive time); top-N snapshots are built only when someone reads them;
@@ -15,7 +16,12 @@ on top, each at O(1) per message:
   silent with the socket open (reported and reconnected after
   `feed_silence_s`), a venue that is down (retried with a back-off capped at
   `feed_reconnect_max_s` instead of cryptofeed's unbounded doubling), and a
-  lost connection (the hub stops serving its books at once).
+  lost connection (the hub stops serving its books at once);
+* a venue unreachable at start (offline) is retried with a doubling back-off up
+  to `feed_retry_s`. Every failed attempt, at start or reconnecting, is one log
+  line per venue naming the reason in plain words and the wait before the next
+  (`binance: cannot connect (Name or service not known); retrying in 4 s`); the
+  traceback only at debug level. /health shows the same reason per feed.
 """
 
 from __future__ import annotations

@@ -329,7 +329,7 @@ def health_hint(source: MarketSource) -> str | None:
         return None
     if not any(source.health(exchange, symbol).connected for exchange, symbol in markets):
         return (
-            "no venue reachable: offline? Check the network (and TWAP_VENUE_ENDPOINTS), "
-            "or run `make demo` for the bundled replay; the server keeps retrying"
+            "no venue reachable: offline? Check the network (and TWAP_VENUE_ENDPOINTS), or run "
+            "`make demo` (`twapserver run --demo`) for the bundled replay; retrying meanwhile"
         )
     return f"{', '.join(unreachable)} unreachable, retrying; the other venues are served"

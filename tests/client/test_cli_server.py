@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import select
 import signal
 import stat
@@ -253,3 +254,37 @@ def test_a_damaged_credentials_file_exits_2_asking_to_log_in_again(tmp_path: Pat
     line = _one_error_line(result)
     assert line.startswith(f"error: credentials file {tmp_path / 'credentials.json'} is damaged")
     assert line.endswith("log in again with `twap login URL USERNAME`")
+
+
+ISO_UTC = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
+
+
+def test_tables_show_iso_times_and_tick_and_lot_precision(config: Path) -> None:
+    token_id = f"cli-format-{time.time_ns()}"
+    symbols = json.loads(_twap("symbols", "binance", "--json", config=config).stdout)
+    btc = next(s for s in symbols if s["symbol"] == "BTC-USDT")
+    lot_places = len(btc["lot_size"].partition(".")[2])
+    tick_places = len(btc["tick_size"].partition(".")[2])
+
+    submitted = _submit(
+        config, token_id, "--quantity", "0.001", "--duration", "60", "--slices", "2"
+    )
+    orders = _twap("orders", "--token-id", token_id, config=config)
+    klines = _twap("klines", "binance", "BTC-USDT", "--limit", "2", config=config)
+    order_json = _twap("order", token_id, "--json", config=config)
+    _twap("cancel", token_id, config=config)
+
+    assert submitted.returncode == 0, submitted.stderr
+    schedule_rows = [line for line in submitted.stdout.splitlines() if re.search(ISO_UTC, line)]
+    assert len(schedule_rows) == 2  # due times as ISO-8601 UTC
+    assert all(f" {Decimal('0.0005'):.{lot_places}f} " in row for row in schedule_rows)
+    row = next(line for line in orders.stdout.splitlines() if token_id in line)
+    assert re.search(ISO_UTC, row)  # created
+    assert f"{Decimal('1000000'):.{tick_places}f}" in row  # limit, in the tick's decimals
+    assert f"/ {Decimal('0.001'):.{lot_places}f}" in row  # quantity, in the lot's decimals
+    kline_rows = [line for line in klines.stdout.splitlines() if re.search(ISO_UTC, line)]
+    assert kline_rows, klines.stdout
+    prices = re.findall(r"\d+\.\d+", kline_rows[-1].split("Z", 1)[1])
+    assert prices and all(len(p.partition(".")[2]) >= tick_places for p in prices[:4])
+    body = json.loads(order_json.stdout)
+    assert "E" not in body["remaining_qty"] and body["quantity"] == "0.001"

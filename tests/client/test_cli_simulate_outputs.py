@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -88,3 +89,19 @@ def test_a_given_limit_price_is_shown(recording: Path) -> None:
 
     assert "none" not in out.split("│ limit price")[1].split("\n")[0]
     assert "102" in out.split("│ limit price")[1].split("\n")[0]
+
+
+def test_plot_without_matplotlib_is_a_clear_error_before_the_run(
+    recording: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # `import matplotlib` now fails
+
+    with pytest.raises(CliError, match=r"twapcore\[plot\]"):
+        _run(str(recording), "--plot", str(tmp_path / "x.png"))
+
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_sweep_and_compare_do_not_combine(recording: Path) -> None:
+    with pytest.raises(CliError, match="--sweep and --compare"):
+        _run(str(recording), "--sweep", "slices=2,3", "--compare", "twap,pov")

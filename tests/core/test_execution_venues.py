@@ -371,3 +371,28 @@ def test_simulate_refuses_incompatible_lots(tmp_path: Path) -> None:
             writer.write(vbook(venue, asks=(("100", "1"),)))
     with pytest.raises(InvalidOrder, match="does not divide"):
         simulate(path, [replace(vspec(quantity="0.012"), lot_size=None)])
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "params"),
+    [
+        ("twap_random", {"seed": 3, "jitter": D("0.3")}),
+        ("vwap", {"profile": "trades"}),
+        ("pov", {"participation": D("0.5")}),
+    ],
+)
+def test_every_algorithm_runs_cross_venue_offline(
+    tmp_path: Path, algorithm: str, params: dict[str, object]
+) -> None:
+    _two_venue_recording(tmp_path / "two.jsonl")
+    spec = replace(
+        vspec(quantity="2", slices=10), lot_size=None, duration_s=D(25), algorithm=algorithm,
+        **params,
+    )  # fmt: skip
+    report = simulate(tmp_path / "two.jsonl", [spec]).reports[0]
+    assert report.algorithm == algorithm
+    assert {f.venue for f in report.fills} <= {"binance", "kraken"}
+    assert report.fills and report.filled_qty <= D(2)
+    assert {f.price for f in report.fills if f.venue == "kraken"} <= {D("100.5")}
+    if algorithm == "pov":  # both venues' trades count: kraken's 0.1 per second
+        assert report.filled_qty <= D("0.5") * report.market_volume

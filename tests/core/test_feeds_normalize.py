@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from twapcore.errors import RecordingError
 from twapcore.feeds import (
+    BookTops,
     book_from_cryptofeed,
     book_from_cryptofeed_ns,
     seconds_to_ns,
@@ -137,3 +138,49 @@ def test_seconds_to_ns_is_exact_for_any_microsecond_float(microseconds: int) -> 
 def test_seconds_to_ns_rejects_what_is_not_a_finite_number(bad: float | str) -> None:
     with pytest.raises(RecordingError, match="timestamp"):
         seconds_to_ns(bad)
+
+
+# --- top levels followed through cryptofeed's deltas ----------------------------
+
+_updates = st.lists(
+    st.tuples(
+        st.sampled_from(["bid", "ask"]),
+        st.lists(
+            st.tuples(st.integers(0, 60), st.integers(0, 3)),  # (price tick, size; 0 deletes)
+            min_size=1,
+            max_size=6,
+        ),
+    ),
+    max_size=40,
+)
+
+
+@given(updates=_updates, depth=st.integers(1, 5))
+def test_followed_top_levels_match_a_full_sort_after_every_update(
+    updates: list[tuple[str, list[tuple[int, int]]]], depth: int
+) -> None:
+    book = _book(levels=12)
+    tops = BookTops(depth)
+    book.delta = None
+    tops.levels(book)
+    for side_name, changes in updates:
+        side = book.book.bids if side_name == "bid" else book.book.asks
+        delta: dict[str, list[tuple[Decimal, Decimal]]] = {"bid": [], "ask": []}
+        for tick, size in changes:
+            price = (D(88) if side_name == "bid" else D(89)) + tick
+            if size == 0:
+                if price in side:
+                    del side[price]
+                    delta[side_name].append((price, D(0)))
+            else:
+                side[price] = D(size)
+                delta[side_name].append((price, D(size)))
+        book.delta = delta
+
+        followed = book_from_cryptofeed_ns(book, 1, depth, tops=tops)
+
+        book.delta = None
+        assert (followed.bids, followed.asks) == (
+            book_from_cryptofeed_ns(book, 1, depth).bids,
+            book_from_cryptofeed_ns(book, 1, depth).asks,
+        )

@@ -6,6 +6,7 @@ tests/core/data/cryptofeed-samples/PROVENANCE.md).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 from pathlib import Path
@@ -229,3 +230,40 @@ def test_every_shared_cryptofeed_capture_converts_with_nothing_skipped(
 
     assert stats.skipped == ()
     assert stats.books_written > 0
+
+
+def test_a_replay_inside_a_running_event_loop_gives_the_same_output(tmp_path: Path) -> None:
+    # Bitstamp's subscribe sleeps 5 s before its snapshots: offline it must not
+    # wait, nor take over the running loop.
+    alone = tmp_path / "alone.jsonl"
+    convert_captures([SAMPLES / "BITSTAMP"], alone)
+
+    async def inside() -> asyncio.AbstractEventLoop:
+        convert_captures([SAMPLES / "BITSTAMP"], tmp_path / "inside.jsonl")
+        return asyncio.get_running_loop()
+
+    loop = asyncio.new_event_loop()
+    try:
+        assert loop.run_until_complete(inside()) is loop
+    finally:
+        loop.close()
+    assert (tmp_path / "inside.jsonl").read_bytes() == alone.read_bytes()
+
+
+def test_a_reconnect_in_the_capture_subscribes_again_resetting_the_parser(
+    tmp_path: Path,
+) -> None:
+    # cryptofeed resets HitBTC's books and seq_no in subscribe, which runs on
+    # every (re)connect: the first update after a reconnect has no book to go to.
+    _copy("HITBTC", tmp_path)
+    capture = tmp_path / "HITBTC.ws.1.0"
+    lines = capture.read_text().splitlines()
+    update = next(i for i, line in enumerate(lines) if '"updateOrderbook"' in line)
+    url = lines[0].partition(" <-> ")[0]
+    lines.insert(update, f"{url} <-> {lines[update].partition(': ')[0]}")
+    capture.write_text("\n".join(lines) + "\n")
+
+    stats = convert_captures([capture], tmp_path / "out.jsonl")
+
+    (skipped,) = stats.skipped
+    assert f"{capture}:{update + 2}: cryptofeed's parser failed (KeyError(" in skipped.reason

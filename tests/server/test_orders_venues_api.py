@@ -15,8 +15,10 @@ import pytest
 
 from tests.core.builders import levels
 from tests.server.test_orders_api import Api, Clock, order, running_api
-from twapcore import BookSnapshot
+from twapcore import BookSnapshot, Candle
+from twapserver.db.candles import upsert_candles
 from twapserver.hub import InstrumentInfo
+from twapserver.orders.profiles import DAY_NS, MINUTE_NS
 
 
 @pytest.fixture
@@ -92,6 +94,8 @@ async def test_validation_names_the_offending_venue(api: Api) -> None:
     assert "okx ETH-USDT" in response.json()["message"]
     good = await api.client.post("/orders", json=_venues(quantity="0.601"), headers=auth)
     assert good.status_code == 201, good.text
+    both = order(token_id="t-both", venues=["binance", "kraken"])  # exchange = the first venue
+    assert (await api.client.post("/orders", json=both, headers=auth)).status_code == 201
 
 
 async def test_fills_carry_their_venue_and_a_stale_venue_is_reported(api: Api) -> None:
@@ -116,3 +120,24 @@ async def test_fills_carry_their_venue_and_a_stale_venue_is_reported(api: Api) -
     assert first["venues_left_out"] is None
     assert second["venues_left_out"] == {"kraken": "stale_book"}
     assert detail["venues"] == ["binance", "kraken"]
+
+
+async def test_a_cross_venue_vwap_profile_adds_up_the_venues_candles(api: Api) -> None:
+    auth = await api.login("alice")
+    start = api.clock.now
+    price = (Decimal(100),) * 4
+    candles = [
+        Candle(venue, "BTC-USDT", "1m", open_ns, *price, Decimal(volume), 1)
+        for venue, open_ns, volume in (
+            ("binance", start - DAY_NS, 3),
+            ("kraken", start - DAY_NS, 2),
+            ("kraken", start - DAY_NS + MINUTE_NS, 5),
+        )
+    ]
+    async with api.app.state.sessions() as session, session.begin():
+        await upsert_candles(session, candles)
+    body = _venues(algorithm="vwap", profile_days=2, duration_s=120)
+    accepted = await api.client.post("/orders", json=body, headers=auth)
+    assert accepted.status_code == 201, accepted.text
+    detail = (await api.client.get("/orders/t-1", headers=auth)).json()
+    assert detail["parameters"]["profile_weights"] == ["5", "5"]

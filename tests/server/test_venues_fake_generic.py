@@ -184,3 +184,30 @@ def test_an_unknown_generic_venue_is_named_with_the_served_ones(shared_data: Pat
         with pytest.raises(ValueError, match=r"'nasdaq'.*'binance_futures'"):
             fake.ws_url_of("nasdaq")
         assert fake.venues == ["binance", "kraken", "binance_futures", "bitstamp", "hitbtc"]
+
+
+async def test_a_dropped_generic_venue_is_reconnected_and_replayed_from_the_start(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    symbols = CASES["hitbtc"]
+    hub = MarketHub(max_book_age_s=3600)
+    with FakeExchange(shared_data, speed=0, captures=[VENUES]) as fake:
+        collectors = Collectors(
+            generic_settings(fake, tmp_path, exchanges={"hitbtc": symbols}), hub
+        )
+        await collectors.start()
+        try:
+            await wait_for(lambda: fake.messages_sent("hitbtc") == 150, "the whole replay")
+            fake.drop_connections("hitbtc")
+            await wait_for(
+                lambda: (
+                    fake.messages_sent("hitbtc") == 300
+                    and all(hub.book("hitbtc", s) is not None for s in symbols)
+                ),
+                "the replay again, and the books rebuilt",
+            )
+        finally:
+            await collectors.stop()
+
+    assert fake.connections("hitbtc") == 2
+    assert all(hub.health("hitbtc", s).reconnects == 1 for s in symbols)

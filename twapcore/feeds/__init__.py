@@ -10,6 +10,7 @@ from twapcore.durations import parse_duration_ns
 from twapcore.errors import InvalidDuration
 from twapcore.feeds.convert import ConvertStats, Skipped, convert_captures
 from twapcore.feeds.normalize import (
+    BookTops,
     book_from_cryptofeed,
     book_from_cryptofeed_ns,
     seconds_to_ns,
@@ -18,6 +19,7 @@ from twapcore.feeds.normalize import (
 )
 
 __all__ = [
+    "BookTops",
     "ConvertStats",
     "InvalidDuration",
     "Skipped",

@@ -22,26 +22,21 @@ syncing a book).
 
 from __future__ import annotations
 
-import asyncio
+import atexit
 import json
-import logging
-from asyncio import events
 from collections import defaultdict, deque
-from collections.abc import Callable, Coroutine, Generator, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from cryptofeed.connection import WSAsyncConn
 from cryptofeed.defines import BINANCE, L2_BOOK, TRADES
 from cryptofeed.exceptions import BadChecksum
 from cryptofeed.exchanges import EXCHANGE_MAP
-from cryptofeed.symbols import Symbols, str_to_symbol
+from cryptofeed.symbols import Symbols
 
 from twapcore.errors import RecordingError, TwapError, UnknownExchange
 from twapcore.feeds._captures import (
-    Capture,
     CapturedMessage,
     CryptofeedCapture,
     HftbacktestCapture,
@@ -53,6 +48,16 @@ from twapcore.feeds._instruments import (
     binance_exchange_info,
     sizes_by_exchange_symbol,
     sizes_from_symbol_info,
+)
+from twapcore.feeds._offline import (
+    AwaitResponse,
+    NotCaptured,
+    ReplaySource,
+    VenueSymbols,
+    advance,
+    load_symbols,
+    quiet_cryptofeed,
+    symbol_cache,
 )
 from twapcore.feeds.normalize import CryptofeedBook, CryptofeedTrade, exchange_name
 
@@ -76,8 +81,6 @@ CONVERTED_CHANNELS = (L2_BOOK, TRADES)
 # An explicit config keeps a CRYPTOFEED_CONFIG file in the environment from
 # changing how a capture is parsed.
 _FEED_CONFIG: dict[str, Any] = {"uvloop": False}
-
-_LOG = logging.getLogger("feedhandler")  # cryptofeed's logger
 
 
 def exchange_ids() -> frozenset[str]:
@@ -106,21 +109,6 @@ class Skipped:
         return f"{name}: {self.reason}{lost}"
 
 
-@dataclass(frozen=True, slots=True)
-class ReplaySource:
-    """What a replay of one venue is built from."""
-
-    exchange_id: str  # cryptofeed's id, e.g. "BINANCE"
-    origin: str  # names the capture in messages
-    exchange_info: Any  # parsed exchange-info body (a list when several), for instrument sizes
-    # Captured REST responses (URL, body) answering cryptofeed's symbol reads;
-    # empty: `exchange_info` is given to the parser directly (hftbacktest).
-    responses: tuple[tuple[str, str], ...] = ()
-    # Channel -> cryptofeed symbols subscribed; None: every symbol, books and trades.
-    configuration: Mapping[str, Sequence[str]] | None = None
-    connections: tuple[str, ...] = ()  # the capture's websocket connections, in order
-
-
 def source_for(capture: CryptofeedCapture | HftbacktestCapture) -> ReplaySource:
     """The `ReplaySource` of a capture: its exchange info, subscription and connections."""
     if isinstance(capture, CryptofeedCapture):
@@ -143,201 +131,11 @@ def source_for(capture: CryptofeedCapture | HftbacktestCapture) -> ReplaySource:
     )
 
 
-class _NotCaptured(RecordingError):
-    pass
-
-
-class _CapturedRest:
-    """Answers cryptofeed's blocking REST calls (`http_sync`) with the capture's responses."""
-
-    def __init__(self, exchange_id: str, responses: Sequence[tuple[str, str]]) -> None:
-        self._exchange_id = exchange_id
-        self._bodies: dict[str, str] = {}
-        for url, body in responses:
-            self._bodies.setdefault(url, body)
-
-    def read(self, address: str, *args: Any, json: bool = False, **kwargs: Any) -> Any:
-        return self._answer(address, json)
-
-    def write(self, address: str, *args: Any, json: bool = False, **kwargs: Any) -> Any:
-        return self._answer(address, json)
-
-    def _answer(self, address: str, as_json: bool) -> Any:
-        body = self._bodies.get(address)
-        if body is None:
-            raise _NotCaptured(
-                f"cryptofeed's {self._exchange_id} requests {address}, which the capture does"
-                " not hold (captured by another cryptofeed version?)"
-            )
-        # As cryptofeed parses them: numbers with a fraction become Decimals.
-        return json.loads(body, parse_float=Decimal) if as_json else body
-
-
-@contextmanager
-def _quiet_cryptofeed() -> Iterator[None]:
-    # cryptofeed logs a traceback before re-raising a symbol-mapping failure;
-    # the replay reports that failure itself, in one line.
-    disabled = _LOG.disabled
-    _LOG.disabled = True
-    try:
-        yield
-    finally:
-        _LOG.disabled = disabled
-
-
-@dataclass(frozen=True, slots=True)
-class VenueSymbols:
-    """cryptofeed's view of a captured venue: its class (REST answered offline) and symbols."""
-
-    feed_class: Any
-    mapping: dict[str, str]  # cryptofeed symbol -> exchange symbol
-    info: dict[str, Any]  # cryptofeed's symbol info (`instrument_type`, `tick_size`...)
-
-    def instrument_type(self, symbol: str) -> str:
-        """cryptofeed's instrument type of a symbol: `spot`, `perpetual`, `futures`, `option`..."""
-        known = self.info.get("instrument_type", {}).get(symbol)
-        if known is not None:
-            return str(known)
-        try:
-            return str(str_to_symbol(symbol).type)
-        except Exception:  # cryptofeed cannot parse its own name: say so, do not fail
-            return "unknown"
-
-
-def load_symbols(source: ReplaySource) -> VenueSymbols:
-    """Run cryptofeed's symbol mapping of the venue on the capture's REST responses.
-
-    Leaves cryptofeed's process-wide symbol cache as it was; raises
-    `UnknownExchange` or `RecordingError` naming the capture when it cannot.
-    """
-    feed_class = EXCHANGE_MAP.get(source.exchange_id)
-    if feed_class is None:
-        raise UnknownExchange(
-            f"{source.origin}: {source.exchange_id!r} is not an exchange cryptofeed knows"
-        )
-    # A subclass, so this replay's REST answers reach no other feed.
-    offline = type(
-        feed_class.__name__,
-        (feed_class,),
-        {"http_sync": _CapturedRest(source.exchange_id, source.responses)},
-    )
-    with _symbol_cache(feed_class.id):
-        try:
-            if source.responses:
-                mapping, info = _symbol_mapping(offline, source.exchange_info)
-            else:
-                mapping, info = feed_class._parse_symbol_data(source.exchange_info)
-        except _NotCaptured as exc:
-            raise RecordingError(f"{source.origin}: {exc}") from exc
-        except Exception as exc:
-            raise RecordingError(
-                f"{source.origin}: cryptofeed cannot read its exchange info ({exc!r}; captured"
-                " by another cryptofeed version?)"
-            ) from exc
-    return VenueSymbols(offline, dict(mapping), dict(info))
-
-
-def _symbol_mapping(offline: Any, exchange_info: Any) -> tuple[Any, Any]:
-    """cryptofeed's `symbol_mapping`, its REST reads answered from the capture.
-
-    When it asks for a response the capture lacks (a capture by a cryptofeed
-    version that read other endpoints), its parser gets the bodies the capture
-    holds, as the offline replay always did; if that fails too, the missing
-    response is the reason reported.
-    """
-    try:
-        with _quiet_cryptofeed():
-            mapping = offline.symbol_mapping(refresh=True)
-        return mapping, Symbols.get(offline.id)[1]
-    except _NotCaptured as missing:
-        try:
-            parsed: tuple[Any, Any] = offline._parse_symbol_data(exchange_info)
-        except Exception:
-            raise missing from None
-        return parsed
-
-
-@contextmanager
-def _symbol_cache(exchange_id: str) -> Iterator[None]:
-    # cryptofeed reads symbols from a process-wide cache (and fills it with what
-    # it fetched). Put back what was there, so live feeds built later see live symbols.
-    previous = Symbols.data.get(exchange_id)
-    try:
-        yield
-    finally:
-        if previous is None:
-            Symbols.data.pop(exchange_id, None)
-        else:
-            Symbols.data[exchange_id] = previous
-
-
-class _AwaitResponse:
-    """Yielded by an offline REST read whose response the capture has not received yet."""
-
-    __slots__ = ("key",)
-
-    def __init__(self, key: str) -> None:
-        self.key = key
-
-    def __await__(self) -> Generator[_AwaitResponse, None, None]:
-        yield self
-
-
-def _nothing() -> None:
-    return None
-
-
-class _ReplayLoop:
-    """The running loop cryptofeed's coroutines see while replayed: every timer fires at once.
-
-    cryptofeed sleeps before some snapshot reads (Bitstamp 5 s, Crypto.com 1 s);
-    offline, the capture's receive times already hold those waits. Only what
-    `asyncio.sleep` and `asyncio.Future` use is here: anything else cryptofeed
-    would ask of a loop offline (tasks, sockets) fails, and is reported.
-    """
-
-    def get_debug(self) -> bool:
-        return False
-
-    def create_future(self) -> asyncio.Future[Any]:
-        return asyncio.Future(loop=self)  # type: ignore[arg-type]
-
-    def call_later(
-        self, delay: float, callback: Callable[..., object], *args: Any, context: Any = None
-    ) -> asyncio.TimerHandle:
-        callback(*args)
-        return asyncio.TimerHandle(0.0, _nothing, (), self)  # type: ignore[arg-type]
-
-    def _timer_handle_cancelled(self, handle: asyncio.TimerHandle) -> None:
-        return None
-
-
-_REPLAY_LOOP = _ReplayLoop()
-
-
-def _advance(step: Coroutine[Any, Any, Any]) -> str | None:
-    """Run a cryptofeed coroutine until it ends (None) or waits for a response (its key).
-
-    Offline, nothing else waits: callbacks and captured reads answer at once, and
-    sleeps end at once. The replay loop stands in for any running loop only
-    while the coroutine runs, so a replay also works inside a server's loop.
-    """
-    outer = events._get_running_loop()
-    events._set_running_loop(_REPLAY_LOOP)  # type: ignore[arg-type]
-    try:
-        while True:
-            awaited = step.send(None)
-            if type(awaited) is _AwaitResponse:
-                return awaited.key
-            if awaited is not None:
-                step.close()
-                raise RecordingError(
-                    "cryptofeed's handler waited on real I/O during an offline replay"
-                )
-    except StopIteration:
-        return None
-    finally:
-        events._set_running_loop(outer)
+def _forget(connection: Any) -> None:
+    # cryptofeed registers every connection object it makes to be closed at
+    # exit; offline nothing opens, and a long-lived process converting many
+    # captures would keep each one alive.
+    atexit.unregister(connection.__del__)
 
 
 class _ReplayConnection:
@@ -380,10 +178,9 @@ class FeedReplay:
     cryptofeed cannot subscribe (not in the captured exchange info) are left out
     and listed in `skipped`; books and trades twap cannot convert (the sinks
     raise a `TwapError`) are counted per symbol in `refused`; a message
-    cryptofeed's parser fails on is counted in `failed_messages`, and its
-    connection is reset the way cryptofeed resets a failed connection (subscribed
-    again). A failure while setting up raises
-    `RecordingError` or `UnknownExchange`.
+    cryptofeed's parser fails on is counted in `failed_messages` and the replay
+    goes on. A failure while setting up (or subscribing again where the capture
+    reconnected) raises `RecordingError` or `UnknownExchange`.
     """
 
     def __init__(self, source: ReplaySource, on_book: BookSink, on_trade: TradeSink) -> None:
@@ -455,7 +252,7 @@ class FeedReplay:
         return {channel: symbols for channel, symbols in subscription.items() if symbols}
 
     def _build_feed(self, feed_class: Any, subscription: dict[str, list[str]]) -> Any:
-        with _symbol_cache(feed_class.id):
+        with symbol_cache(feed_class.id):
             Symbols.set(feed_class.id, self.venue_symbols.mapping, self.venue_symbols.info)
             try:
                 feed = feed_class(
@@ -464,7 +261,7 @@ class FeedReplay:
                     checksum_validation=True,
                     config=_FEED_CONFIG,
                 )
-            except _NotCaptured as exc:
+            except NotCaptured as exc:
                 raise RecordingError(f"{self._origin}: {exc}") from exc
             except Exception as exc:
                 raise RecordingError(
@@ -475,6 +272,7 @@ class FeedReplay:
         feed.subscription = defaultdict(
             list, {channel: sorted(symbols) for channel, symbols in feed.subscription.items()}
         )
+        _forget(feed.http_conn)
         feed.http_conn.read = self._read_response
         return feed
 
@@ -487,12 +285,15 @@ class FeedReplay:
         given the whole subscription.
         """
         try:
-            with _quiet_cryptofeed():
-                live = [c for c, *_ in self._feed.connect() if isinstance(c, WSAsyncConn)]
+            with quiet_cryptofeed():
+                laid_out = [connection for connection, *_ in self._feed.connect()]
         except Exception as exc:
             raise RecordingError(
                 f"{self._origin}: cryptofeed cannot lay out its connections ({exc!r})"
             ) from exc
+        for connection in laid_out:
+            _forget(connection)
+        live = [c for c in laid_out if isinstance(c, WSAsyncConn)]
         whole = {channel: list(symbols) for channel, symbols in self._feed.subscription.items()}
         if len(live) == len(names):
             return {
@@ -505,8 +306,14 @@ class FeedReplay:
         """Tick/lot sizes of a cryptofeed symbol (`BTC-USDT`); unknown sizes are None."""
         native = self.venue_symbols.mapping.get(symbol)
         sizes = self._sizes.get(native) if native else None
-        # The venue's own body when twap knows its shape, else what cryptofeed kept.
-        return sizes or self._info_sizes.get(symbol) or InstrumentSizes()
+        if sizes is None:  # no body shape twap reads: what cryptofeed's parser kept
+            sizes = self._info_sizes.get(symbol)
+        return InstrumentSizes() if sizes is None else sizes
+
+    @property
+    def awaited(self) -> list[str]:
+        """The REST requests (see `snapshot_key`) still awaited: the capture never answered them."""
+        return sorted({*self._held, *self._waiting})
 
     @property
     def held_count(self) -> int:
@@ -553,11 +360,14 @@ class FeedReplay:
 
     def _open(self, connection: _ReplayConnection) -> None:
         """Set the connection up as cryptofeed does on each (re)connect: authenticate, subscribe."""
-        if connection.opening is not None:
+        if connection.opening is not None:  # reconnected while subscribing: start over
             connection.opening.close()
-            for waiting in self._waiting.values():
-                if connection in waiting:
-                    waiting.remove(connection)
+            for key, waiting in list(self._waiting.items()):
+                others = [c for c in waiting if c is not connection]
+                if others:
+                    self._waiting[key] = others
+                else:
+                    del self._waiting[key]
         connection.opened = True
         connection.opening = self._subscribe(connection)
         self._resume_opening(connection)
@@ -566,8 +376,8 @@ class FeedReplay:
         opening = connection.opening
         assert opening is not None
         try:
-            key = _advance(opening)
-        except _NotCaptured as exc:
+            key = advance(opening)
+        except NotCaptured as exc:
             raise RecordingError(f"{self._origin}: {exc}") from exc
         except RecordingError:
             raise
@@ -585,14 +395,14 @@ class FeedReplay:
     def _dispatch(self, connection: _ReplayConnection, message: CapturedMessage) -> None:
         step = self._handler(message.text, connection, self.now_ns / 1e9)
         try:
-            key = _advance(step)
+            key = advance(step)
         except _SinkFailed as failed:
             raise failed.error from None
         except BadChecksum:
-            self._failed(connection, message, "book checksum does not match cryptofeed's book")
+            self._failed(message, "book checksum does not match cryptofeed's book")
             return
         except Exception as exc:
-            self._failed(connection, message, f"cryptofeed's parser failed ({exc!r})")
+            self._failed(message, f"cryptofeed's parser failed ({exc!r})")
             return
         if key is not None:
             # Replayed whole once the response is captured: the handler had only
@@ -600,17 +410,18 @@ class FeedReplay:
             step.close()
             self._held.setdefault(key, []).append((connection, message))
 
-    def _failed(self, connection: _ReplayConnection, message: CapturedMessage, reason: str) -> None:
+    def _failed(self, message: CapturedMessage, reason: str) -> None:
+        # Live, cryptofeed would reconnect and get fresh snapshots; a capture has
+        # none to give, so resetting the connection would stop every symbol on
+        # it. The message is counted and the others go on.
         self.failed_messages += 1
         if self.first_failure is None:
             self.first_failure = f"{message.origin}: {reason}"
-        # What cryptofeed does when a handler raises: reconnect, i.e. subscribe again.
-        self._open(connection)
 
     async def _read_response(self, address: str, *args: Any, **kwargs: Any) -> Any:
         key = snapshot_key(address)
         while not (responses := self._responses.get(key)):
-            await _AwaitResponse(key)
+            await AwaitResponse(key)
         body = responses.popleft()
         if kwargs.get("return_headers"):
             text, _, header = body.partition(" header: ")
@@ -647,10 +458,3 @@ class FeedReplay:
             self.refuse(trade.symbol, exc)
         except Exception as exc:
             raise _SinkFailed(exc) from exc
-
-
-def replay_for(capture: Capture, on_book: BookSink, on_trade: TradeSink) -> FeedReplay:
-    """The `FeedReplay` that parses `capture`, subscribed as it was recorded."""
-    if not isinstance(capture, CryptofeedCapture | HftbacktestCapture):
-        raise UnknownExchange(capture.reason)
-    return FeedReplay(source_for(capture), on_book, on_trade)

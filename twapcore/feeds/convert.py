@@ -239,7 +239,12 @@ def _replay_all(captures: list[Capture], sink: _RecordingSink) -> tuple[int, int
             skipped.append(Skipped(venue, None, reason, replay.failed_messages))
         held = replay.held_count
         if held:
-            reason = "never applied: cryptofeed waited for a REST snapshot the capture lacks"
+            awaited = replay.awaited
+            more = f" and {len(awaited) - 1} more" if len(awaited) > 1 else ""
+            reason = (
+                "never applied: cryptofeed waited for a REST response the capture lacks"
+                f" ({awaited[0]}{more})"
+            )
             skipped.append(Skipped(venue, None, reason, held))
             dropped += held
     return messages_read, dropped, skipped + [s for r, _ in replays for s in r.refused]

@@ -130,7 +130,7 @@ class BookTops:
     when deletions leave fewer than `depth` known prices.
     """
 
-    __slots__ = ("_depth", "_reserve", "_sides")
+    __slots__ = ("_depth", "_levels", "_reserve", "_sides")
 
     def __init__(self, depth: int) -> None:
         self._depth = depth
@@ -138,18 +138,28 @@ class BookTops:
         # "bid"/"ask" -> (the side object, its best prices best first, the edge
         # price, None when those prices are the whole side)
         self._sides: dict[str, tuple[Any, list[Any], Any]] = {}
+        # "bid"/"ask" -> the levels last returned, reused while no change reaches them
+        self._levels: dict[str, tuple[Level, ...]] = {}
 
     def levels(self, book: CryptofeedBook) -> tuple[tuple[Level, ...], tuple[Level, ...]]:
         """(bids, asks): the top levels of `book`, best first."""
         delta = book.delta
         sides = book.book
-        bids, asks = sides.bids, sides.asks
-        bid_prices = self._top("bid", bids, None if delta is None else delta.get("bid"), True)
-        ask_prices = self._top("ask", asks, None if delta is None else delta.get("ask"), False)
         return (
-            tuple(Level(price, bids[price]) for price in bid_prices),
-            tuple(Level(price, asks[price]) for price in ask_prices),
+            self._side_levels("bid", sides.bids, None if delta is None else delta.get("bid"), True),
+            self._side_levels(
+                "ask", sides.asks, None if delta is None else delta.get("ask"), False
+            ),
         )
+
+    def _side_levels(
+        self, name: str, side: Any, changes: Any, descending: bool
+    ) -> tuple[Level, ...]:
+        prices = self._top(name, side, changes, descending)
+        if prices is None:
+            return self._levels[name]
+        levels = self._levels[name] = tuple(Level(price, side[price]) for price in prices)
+        return levels
 
     def _sorted(self, name: str, side: Any) -> list[Any]:
         prices = _top_prices(side, self._reserve)
@@ -157,9 +167,10 @@ class BookTops:
         self._sides[name] = (side, prices, edge)
         return prices[: self._depth]
 
-    def _top(self, name: str, side: Any, changes: Any, descending: bool) -> list[Any]:
+    def _top(self, name: str, side: Any, changes: Any, descending: bool) -> list[Any] | None:
+        """The top prices of a side, or None when they and their sizes are as last returned."""
         state = self._sides.get(name)
-        if state is None or state[0] is not side or changes is None:
+        if state is None or state[0] is not side or changes is None or name not in self._levels:
             return self._sorted(name, side)
         _, prices, edge = state
         touched = [
@@ -167,17 +178,28 @@ class BookTops:
             for change in changes
             if edge is None or (change[0] >= edge if descending else change[0] <= edge)
         ]
-        if touched:
-            known = {price for price in prices if price in side}
-            known.update(price for price in touched if price in side)
-            prices = sorted(known, reverse=descending)
-            if len(prices) > self._reserve:
-                del prices[self._reserve :]
-                edge = prices[-1]  # better than the old edge: still all known
-            if edge is not None and len(prices) < self._depth:
-                return self._sorted(name, side)  # levels beyond the edge are needed
-            self._sides[name] = (side, prices, edge)
-        return prices[: self._depth]
+        if not touched:
+            return None
+        depth = self._depth
+        # Changes below the levels last returned leave them as they were.
+        unchanged = len(prices) >= depth and all(
+            (price < prices[depth - 1] if descending else price > prices[depth - 1])
+            for price in touched
+        )
+        merged = self._merged(side, prices, touched, descending)
+        if len(merged) > self._reserve:
+            del merged[self._reserve :]
+            edge = merged[-1]  # better than the old edge: still all known
+        if edge is not None and len(merged) < depth:
+            return self._sorted(name, side)  # levels beyond the edge are needed
+        self._sides[name] = (side, merged, edge)
+        return None if unchanged else merged[:depth]
+
+    @staticmethod
+    def _merged(side: Any, prices: list[Any], touched: list[Any], descending: bool) -> list[Any]:
+        known = {price for price in prices if price in side}
+        known.update(price for price in touched if price in side)
+        return sorted(known, reverse=descending)
 
 
 def book_from_cryptofeed_ns(

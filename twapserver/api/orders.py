@@ -40,6 +40,7 @@ from twapserver.orders.algorithms import (
 )
 from twapserver.orders.profiles import candle_profile
 from twapserver.orders.schemas import (
+    CROSS_VENUE_EXAMPLE,
     ORDER_EXAMPLE,
     FillPublic,
     OrderAccepted,
@@ -197,8 +198,14 @@ async def submit_twap(
             "content": {
                 "application/json": {
                     "examples": {
-                        name: {"summary": f"a {name} order", "value": example}
-                        for name, example in ALGORITHM_EXAMPLES.items()
+                        **{
+                            name: {"summary": f"a {name} order", "value": example}
+                            for name, example in ALGORITHM_EXAMPLES.items()
+                        },
+                        "cross_venue": {
+                            "summary": "a twap order on the consolidated book of two venues",
+                            "value": CROSS_VENUE_EXAMPLE,
+                        },
                     }
                 }
             }
@@ -229,11 +236,16 @@ async def submit_order(
             message = f"profile_days {days} is outside 1..{MAX_PROFILE_DAYS}"
             return _rejection("invalid_profile_days", message, 422)
         try:
-            exchange, _ = order_venues(body)  # cross-venue: the first venue's candles
+            exchange, venues = order_venues(body)  # cross-venue: every venue's candles
         except Rejection as rejection:
             return _rejection(rejection.reason, rejection.message, rejection.status_code)
         weights = await candle_profile(
-            session, exchange, body.symbol, _service(request).clock(), body.duration_s, days
+            session,
+            venues or (exchange,),
+            body.symbol,
+            _service(request).clock(),
+            body.duration_s,
+            days,
         )
     await session.close()  # give the connection back before waiting on the group commit
     try:

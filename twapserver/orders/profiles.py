@@ -5,11 +5,13 @@ Computed once, when the order is submitted, and stored in its spec
 slices. The order's window is cut into buckets of whole minutes (at most
 `MAX_BUCKETS`); each bucket weighs the volume the market traded at the same
 times of day over the last N days. Without any candle there the weights are
-None and vwap plans the order as TWAP, saying why (`algorithm_note`).
+None and vwap plans the order as TWAP, saying why (`algorithm_note`). A
+cross-venue order's profile is the volume of all its venues together.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -49,14 +51,20 @@ def profile_weights(
 
 async def candle_profile(
     session: AsyncSession,
-    exchange: str,
+    venues: Sequence[str],
     symbol: str,
     start_ns: int,
     duration_s: Decimal,
     days: int,
 ) -> tuple[Decimal, ...] | None:
-    """`profile_weights` from the market's 1m candles of the `days` days before `start_ns`."""
-    candles = await fetch_candles(
-        session, exchange, symbol, "1m", days * 1440, start_ns - days * DAY_NS, start_ns
-    )
-    return profile_weights([(c.open_ns, c.volume) for c in candles], start_ns, duration_s)
+    """`profile_weights` from the market's 1m candles of the `days` days before `start_ns`.
+
+    A cross-venue order's profile adds up the candles of all its venues.
+    """
+    rows: list[tuple[int, Decimal]] = []
+    for venue in venues:
+        candles = await fetch_candles(
+            session, venue, symbol, "1m", days * 1440, start_ns - days * DAY_NS, start_ns
+        )
+        rows += [(c.open_ns, c.volume) for c in candles]
+    return profile_weights(rows, start_ns, duration_s)

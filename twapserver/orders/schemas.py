@@ -40,6 +40,14 @@ ORDER_EXAMPLE: dict[str, Any] = {
 }
 
 
+# A cross-venue order: `venues` instead of `exchange` (see twapcore.venues for the rules).
+CROSS_VENUE_EXAMPLE: dict[str, Any] = {
+    **{k: v for k, v in ORDER_EXAMPLE.items() if k != "exchange"},
+    "token_id": "my-cross-venue-0001",
+    "venues": ["binance", "kraken"],
+}
+
+
 def bounds(minimum: Decimal, maximum: Decimal, *, nullable: bool = False) -> dict[str, Any]:
     """OpenAPI bounds of a number-or-decimal-string field (stated on its number form)."""
     number = {"type": "number", "minimum": float(minimum), "maximum": float(maximum)}

@@ -12,7 +12,9 @@ subclass; it is found by name, nothing else to register::
 
     VENUE = Kraken
 
-Adding a venue is that file (if it needs one) plus configuration: ``TWAP_EXCHANGES``.
+The module is named after the exchange (``binance_futures.py``; a dot in the name is written
+``__``: ``bit__com.py`` for ``bit.com``). Adding a venue is that file (if it needs one) plus
+configuration: ``TWAP_EXCHANGES`` (and ``TWAP_VENUE_ENDPOINTS`` to point it at a fake).
 """
 
 from __future__ import annotations
