@@ -2,7 +2,7 @@
 order on the perpetual paper-filled in contracts.
 
 The perpetual is Binance USD-M ``SUSHI-USDT-PERP`` from a real cryptofeed capture, served by the
-generic fake (`tests/server/data/cryptofeed-venues`, see PROVENANCE.md) to cryptofeed's real
+generic fake (`tests/core/data/cryptofeed-samples`, see PROVENANCE.md) to cryptofeed's real
 ``BinanceFutures``; the spot market is Binance ``NKN-USDT`` from the shared captures. The engine
 runs on an injected clock; the expected fills are computed from the book the engine traded on.
 """

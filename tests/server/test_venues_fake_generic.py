@@ -1,7 +1,7 @@
 """The generic fake exchange: any venue's cryptofeed capture, replayed to cryptofeed's real class
 for that venue through the server's collectors (`twapserver/fake_exchange/_generic.py`).
 
-Captures: `tests/server/data/cryptofeed-venues` (real cryptofeed samples, see PROVENANCE.md):
+Captures: `tests/core/data/cryptofeed-samples` (real cryptofeed samples, see PROVENANCE.md):
 Binance USD-M perpetuals (symbols in the URL, REST depth snapshots bridged by update ids) and
 HitBTC (subscribe messages, snapshots pushed on the socket). What the hub ends up with is
 checked against a plain parse of the same files, independent of cryptofeed and of the fake.
@@ -26,7 +26,7 @@ from twapserver.fake_exchange._generic import GenericVenue, load_generic
 from twapserver.hub import MarketHub
 from twapserver.settings import Settings
 
-VENUES = Path(__file__).parent / "data" / "cryptofeed-venues"
+VENUES = Path(__file__).parents[1] / "core" / "data" / "cryptofeed-samples"
 PERPS = ["SUSHI-USDT-PERP", "AKRO-USDT-PERP", "KEEP-USDT-PERP", "CTK-USDT-PERP"]
 TOP = 5
 
@@ -183,7 +183,7 @@ def test_an_unknown_generic_venue_is_named_with_the_served_ones(shared_data: Pat
     with FakeExchange(shared_data, speed=0, captures=[VENUES]) as fake:
         with pytest.raises(ValueError, match=r"'nasdaq'.*'binance_futures'"):
             fake.ws_url_of("nasdaq")
-        assert fake.venues == ["binance", "kraken", "binance_futures", "bitstamp", "hitbtc"]
+        assert fake.venues == ["binance", "kraken", "binance_futures", "bit.com", "bitstamp", "hitbtc"]
 
 
 async def test_a_dropped_generic_venue_is_reconnected_and_replayed_from_the_start(
