@@ -17,7 +17,7 @@ from twapcore.algorithms import ExecutionAlgorithm, MarketActivity, SliceTarget,
 from twapcore.algorithms.base import lot_of
 from twapcore.book import consolidated_mid
 from twapcore.errors import InvalidOrder, InvalidState, TwapError
-from twapcore.fills import LiquidityLedger, fill_model_named
+from twapcore.fills import LiquidityLedger, fill_model_named, within_limit
 from twapcore.models import (
     BookSnapshot,
     Fill,
@@ -271,9 +271,12 @@ class OrderExecution:
         fills = tuple(Fill(planned.index, e.price, e.qty, now_ns, e.venue) for e in executions)
         filled = sum((f.qty for f in fills), _ZERO)
         reason: str | None = None
-        if filled < target:
+        if filled < target:  # limit_price only when what is left is beyond the limit
             best = next(use.available_across(usable, self.spec.side), None)
-            reason = SkipReason.NO_LIQUIDITY.value if best is None else SkipReason.LIMIT_PRICE.value
+            beyond = best is not None and not within_limit(
+                self.spec.side, best.price, self.spec.limit_price
+            )
+            reason = SkipReason.LIMIT_PRICE.value if beyond else SkipReason.NO_LIQUIDITY.value
         return self._record(
             planned, now_ns, target, fills, reason, None, volume, mid, tuple(left_out)
         )

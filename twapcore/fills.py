@@ -31,6 +31,7 @@ __all__ = [
     "VenueLevel",
     "WalkBook",
     "fill_model_named",
+    "within_limit",
 ]
 
 _ZERO = Decimal(0)
@@ -90,7 +91,8 @@ class LiquidityLedger:
         taken[(side, price)] = taken.get((side, price), _ZERO) + qty
 
 
-def _within_limit(side: Side, price: Decimal, limit_price: Decimal) -> bool:
+def within_limit(side: Side, price: Decimal, limit_price: Decimal) -> bool:
+    """A buy may pay up to the limit, a sell may receive down to it."""
     return price <= limit_price if side is Side.BUY else price >= limit_price
 
 
@@ -140,7 +142,7 @@ class _LevelWalker:
         for depth, level in enumerate(ledger.available(book, side)):
             if remaining <= _ZERO or (self.max_levels is not None and depth >= self.max_levels):
                 break
-            if not _within_limit(side, level.price, limit_price):
+            if not within_limit(side, level.price, limit_price):
                 break
             take = min(remaining, level.qty)
             executions.append(Level(level.price, take))
@@ -163,7 +165,7 @@ class _LevelWalker:
         for depth, level in enumerate(ledger.available_across(books, side)):
             if remaining <= _ZERO or (self.max_levels is not None and depth >= self.max_levels):
                 break
-            if not _within_limit(side, level.price, limit_price):
+            if not within_limit(side, level.price, limit_price):
                 break
             take = floor_to_lot(min(remaining, level.qty), lot)  # whole lots on every venue
             if take > _ZERO:

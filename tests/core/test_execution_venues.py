@@ -112,6 +112,12 @@ def test_pieces_are_whole_order_lots_even_on_a_finer_venue() -> None:
     ]
 
 
+def test_displayed_sizes_below_one_lot_are_a_liquidity_shortfall_not_the_limit() -> None:
+    books = {"binance": vbook("binance", asks=(("100", "0.005"),)), "kraken": None}
+    result = OrderExecution(vspec(quantity="0.05"), 0).step(0, books)
+    assert (result.filled_qty, result.reason) == (D(0), "no_liquidity")
+
+
 def test_the_ledger_is_kept_per_venue() -> None:
     books = {
         "binance": vbook("binance", asks=(("100", "0.5"),)),

@@ -1,7 +1,8 @@
 """Candle backfill from the venues' REST (`twapserver.backfill`).
 
-Against the fake exchange, whose ``/api/v3/klines`` answers candles of the captured trades
-(fetched by cryptofeed's own REST candle support), the stored candles must equal what ``twapcore.candles_from_trades`` makes
+Against the fake exchange, whose ``/api/v3/klines`` (fetched by cryptofeed's own REST candle
+support) and ``/0/public/OHLC`` (read by ``twapserver/venues/kraken.py``: cryptofeed 2.4 has no
+Kraken candles) answer candles of the captured trades, the stored candles must equal what ``twapcore.candles_from_trades`` makes
 of the same trades, parsed independently of the fake: the cryptofeed captures by the plain
 parse of ``fake_venues.capture_truth``, the hftbacktest BTCUSDT session by twapcore's
 cryptofeed-driven converter. Failures are exercised against a closed port and a stub venue
@@ -189,6 +190,7 @@ def window_after(trades: list[Trade]) -> tuple[int, int, int]:
 CASES = {
     "binance-hftbacktest": ("binance", ["BTC-USDT"]),
     "binance-cryptofeed": ("binance", ["NKN-USDT", "LRC-BTC", "RUNE-EUR"]),
+    "kraken": ("kraken", ["XMR-USD", "SC-EUR", "BTC-CHF"]),  # BTC-CHF: no trades captured
 }
 
 
@@ -283,11 +285,11 @@ async def test_an_unreachable_venue_is_recorded_not_raised(
     sqlite_sessions: async_sessionmaker[AsyncSession], caplog: pytest.LogCaptureFixture
 ) -> None:
     # Binance with cryptofeed's symbols cached (fails at klines); Coinbase without (fails at
-    # its instruments call); Kraken has no REST candles in cryptofeed: skipped.
+    # its instruments call); HitBTC has no REST candles in cryptofeed: skipped.
     Symbols.set("BINANCE", {"BTC-USDT": "BTCUSDT", "ETH-USDT": "ETHUSDT"}, {})
     exchanges = {
         "binance": ["BTC-USDT", "ETH-USDT"],
-        "kraken": ["XMR-USD"],
+        "hitbtc": ["XMR-USD"],
         "coinbase": ["BTC-USD"],
     }
     settings = settings_for(exchanges, f"http://127.0.0.1:{closed_port()}")
@@ -300,7 +302,7 @@ async def test_an_unreachable_venue_is_recorded_not_raised(
     assert result == dict.fromkeys(markets, 0)
     assert sorted(status.errors) == markets
     assert set(status.errors.values()) == {"unreachable: Connection refused"}
-    assert status.skipped == [("kraken", "XMR-USD")]
+    assert status.skipped == [("hitbtc", "XMR-USD")]
     assert status.state == "done"
     # One line per venue: Binance's second symbol is not tried against a dead venue.
     assert len(caplog.records) == 2
@@ -313,7 +315,7 @@ async def test_an_unreachable_venue_is_recorded_not_raised(
 async def test_a_venue_without_rest_candles_is_said_once_and_shown_skipped(
     sqlite_sessions: async_sessionmaker[AsyncSession], caplog: pytest.LogCaptureFixture
 ) -> None:
-    settings = settings_for({"kraken": ["XMR-USD", "BTC-USD"]}, "http://127.0.0.1:1")
+    settings = settings_for({"hitbtc": ["XMR-USD", "BTC-USD"]}, "http://127.0.0.1:1")
     status = BackfillStatus()
 
     with caplog.at_level(logging.INFO, logger="twapserver.backfill"):
@@ -321,10 +323,10 @@ async def test_a_venue_without_rest_candles_is_said_once_and_shown_skipped(
         again = await backfill_candles(settings, sqlite_sessions, None, 10**18, status)
 
     assert first == again == {}
-    assert status.skipped == [("kraken", "XMR-USD"), ("kraken", "BTC-USD")]
+    assert status.skipped == [("hitbtc", "XMR-USD"), ("hitbtc", "BTC-USD")]
     assert status.errors == {}
     (said,) = [r.getMessage() for r in caplog.records]
-    assert said == "no candle backfill for kraken: cryptofeed has no REST candles for it"
+    assert said == "no candle backfill for hitbtc: cryptofeed has no REST candles for it"
 
 
 @contextlib.asynccontextmanager

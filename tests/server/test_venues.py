@@ -34,10 +34,11 @@ def test_an_exchange_cryptofeed_does_not_know_is_refused_naming_the_known_ones()
         venue_for("nasdaq")
 
 
-def test_only_venues_whose_cryptofeed_class_has_rest_candles_can_be_backfilled() -> None:
+def test_venues_with_rest_candles_in_cryptofeed_or_in_their_venue_file_can_be_backfilled() -> None:
     assert venue_for("binance").has_rest_candles
     assert venue_for("binance_futures").has_rest_candles
-    assert not venue_for("kraken").has_rest_candles
+    assert venue_for("kraken").has_rest_candles  # twapserver/venues/kraken.py reads OHLC
+    assert not venue_for("hitbtc").has_rest_candles
 
 
 def test_sizes_come_from_the_instruments_body_else_from_cryptofeeds_symbol_info() -> None:

@@ -1,4 +1,4 @@
-"""One-minute candles of the captured trades, for the Binance REST kline route.
+"""One-minute candles of the captured trades, for the venues' REST kline / OHLC routes.
 
 Every captured trade event counts once (a Binance ``aggTrade`` is one trade here, as it is for
 cryptofeed and so for the server's own candles), bucketed by the venue's trade time. Minutes
