@@ -60,8 +60,8 @@ class Settings(BaseSettings):
         600,
         ge=0,
         description="On start, fetch this many recent 1m candles per collected symbol from "
-        "the venue's REST (cryptofeed's REST candles: Binance, Coinbase, Bitstamp, …; not "
-        "Kraken) where the server has none; 0 disables.",
+        "the venue's REST (cryptofeed's REST candles: Binance, Coinbase, Bitstamp, …; Kraken "
+        "from its venue file, capped at 720) where the server has none; 0 disables.",
     )
     # -- end candle backfill --
     # -- websocket /ws (twapserver/ws) --
