@@ -141,6 +141,23 @@ class CaptureTruth:
         return top_of(book) in self.kraken_tops[book.symbol]
 
 
+async def replayed_to_the_end(
+    book_of: Callable[[str, str], BookSnapshot | None], truth: CaptureTruth
+) -> None:
+    """Wait until every book of MARKETS is the capture's last one (Binance: at its last id)."""
+
+    def done(exchange: str, symbol: str) -> bool:
+        book = book_of(exchange, symbol)
+        if book is None:
+            return False
+        if exchange == "binance":
+            return book.seq == truth.binance_last_id[symbol]
+        return top_of(book) == truth.final_top(exchange, symbol)
+
+    for market in MARKETS:
+        await wait_for(lambda m=market: done(*m), f"the last book of {market}")  # type: ignore[misc]
+
+
 def received(path: Path) -> Iterator[Any]:
     """The JSON payloads a cryptofeed capture file received (lines ``<ts>: <payload>``)."""
     for line in path.read_text().splitlines():

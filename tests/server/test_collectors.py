@@ -26,6 +26,7 @@ from tests.server.fake_venues import (
     capture_truth,
     cryptofeed_captures,
     fake_exchange,
+    replayed_to_the_end,
     serving,
     top_of,
     venue_settings,
@@ -117,21 +118,6 @@ async def start_server(
         yield start
 
 
-async def replayed_to_the_end(server: LiveServer, truth: CaptureTruth) -> None:
-    """Wait until every book is the capture's last one (Binance: at its last update id)."""
-
-    def done(exchange: str, symbol: str) -> bool:
-        book = server.book(exchange, symbol)
-        if book is None:
-            return False
-        if exchange == "binance":
-            return book.seq == truth.binance_last_id[symbol]
-        return top_of(book) == truth.final_top(exchange, symbol)
-
-    for market in MARKETS:
-        await wait_for(lambda m=market: done(*m), f"the last book of {market}")  # type: ignore[misc]
-
-
 def assert_final_books_are_true(server: LiveServer, truth: CaptureTruth) -> None:
     for exchange, symbol in MARKETS:
         book = server.book(exchange, symbol)
@@ -182,7 +168,7 @@ async def test_books_equal_the_books_twapcore_rebuilds_from_the_capture(
 ) -> None:
     server = await start_server(0)
 
-    await replayed_to_the_end(server, truth)
+    await replayed_to_the_end(server.book, truth)
 
     assert_final_books_are_true(server, truth)
     assert_every_served_book_was_true(server, truth)
@@ -230,7 +216,7 @@ async def test_dropped_binance_connection_reconnects_and_rebuilds_the_books(
 
     server.fake.drop_connections("binance")
     await wait_for(lambda: server.fake.depth_requests("NKNUSDT") == 2, "a new NKNUSDT snapshot")
-    await replayed_to_the_end(server, truth)
+    await replayed_to_the_end(server.book, truth)
 
     health = await server.health()
     assert server.fake.connections("binance") == 2
@@ -252,7 +238,7 @@ async def test_binance_gap_resyncs_without_serving_a_wrong_book(start_server, tr
 
     server.fake.inject_gap("binance", "NKNUSDT")
     await wait_for(lambda: server.fake.depth_requests("NKNUSDT") == 2, "a refetched snapshot")
-    await replayed_to_the_end(server, truth)
+    await replayed_to_the_end(server.book, truth)
 
     nkn = (await server.health())[("binance", "NKN-USDT")]
     assert (nkn["gaps"], nkn["resyncs"], nkn["reconnects"]) == (1, 1, 0)
@@ -271,7 +257,7 @@ async def test_kraken_bad_checksum_resubscribes_and_rebuilds_the_book(start_serv
     # carries it in the second, so a corruption of that one would go unnoticed.
     server.fake.corrupt_checksum("kraken", "XMR/USD")
     await wait_for(lambda: server.fake.connections("kraken") == 2, "a Kraken reconnect")
-    await replayed_to_the_end(server, truth)
+    await replayed_to_the_end(server.book, truth)
 
     health = await server.health()
     failed = [s for s in KRAKEN_SYMBOLS if health[("kraken", s)]["checksum_failures"]]

@@ -26,6 +26,7 @@ from tests.server.fake_venues import (
     capture_truth,
     cryptofeed_captures,
     fake_exchange,
+    replayed_to_the_end,
     serving,
     top_of,
     venue_settings,
@@ -164,19 +165,6 @@ async def collecting(
                     await sampler
 
 
-async def at_the_end(hub: MarketHub, truth: CaptureTruth) -> None:
-    def done(exchange: str, symbol: str) -> bool:
-        book = hub.book(exchange, symbol)
-        if book is None:
-            return False
-        if exchange == "binance":
-            return book.seq == truth.binance_last_id[symbol]
-        return top_of(book) == truth.final_top(exchange, symbol)
-
-    for market in MARKETS:
-        await wait_for(lambda m=market: done(*m), f"the last book of {market}")  # type: ignore[misc]
-
-
 def assert_books_true(hub: MarketHub, books: ServedBooks, truth: CaptureTruth) -> None:
     for exchange, symbol in MARKETS:
         book = hub.book(exchange, symbol)
@@ -202,7 +190,7 @@ async def test_duplicated_book_messages_leave_every_book_true(
         for _ in range(3):
             fake.duplicate("binance", "NKNUSDT")
             fake.duplicate("kraken", "XMR/USD")
-        await at_the_end(hub, truth)
+        await replayed_to_the_end(hub.book, truth)
         # cryptofeed hands each Kraken update to the hub, repeats included.
         xmr = len(truth.kraken_tops["XMR-USD"]) + sum(
             (t.exchange, t.symbol) == ("kraken", "XMR-USD") for t in truth.trades
@@ -235,7 +223,7 @@ async def test_out_of_order_binance_diffs_are_detected_and_resynced(
         await wait_for(on_the_snapshot, "a NKN-USDT diff applied on the snapshot")
         fake.reorder("binance", "NKNUSDT")
         await wait_for(lambda: fake.depth_requests("NKNUSDT") == 2, "a refetched snapshot")
-        await at_the_end(hub, truth)
+        await replayed_to_the_end(hub.book, truth)
         nkn = (await feeds(http))[("binance", "NKN-USDT")]
 
     assert (nkn["gaps"], nkn["resyncs"]) == (1, 1)  # flagged, rebuilt from a new snapshot
