@@ -278,7 +278,7 @@ async def bare_executemany(db: AsyncEngine, kind: str) -> float:
         return [f"${i}" if kind == "postgresql" else "?" for i in range(1, n + 1)]
 
     slice_sql = f"INSERT INTO bare_slices VALUES ({', '.join(marks(len(SliceRow.__table__.c)))})"
-    fill_sql = f"INSERT INTO bare_fills VALUES ({', '.join(marks(6))})"
+    fill_sql = f"INSERT INTO bare_fills VALUES ({', '.join(marks(len(FillRow.__table__.c)))})"
     m = marks(len(_PROGRESS) + 1)
     sets = ", ".join(f"{name} = {mark}" for name, mark in zip(_PROGRESS, m, strict=False))
     order_sql = f"UPDATE orders SET {sets} WHERE id = {m[-1]}"
