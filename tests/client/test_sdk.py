@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import re
 import subprocess
@@ -502,7 +503,7 @@ async def test_the_stream_pushes_books_with_decimal_levels_best_first(server: De
         assert [b.price for b in book.bids] == sorted((b.price for b in book.bids), reverse=True)
         assert [a.price for a in book.asks] == sorted(a.price for a in book.asks)
         assert book.bids[0].price < book.asks[0].price
-    assert all(a.ts_event <= b.ts_event for a, b in zip(books, books[1:], strict=False))
+    assert all(a.ts_event <= b.ts_event for a, b in itertools.pairwise(books))
     assert books[0].ts_event < books[-1].ts_event
 
 

@@ -183,7 +183,14 @@ def test_an_unknown_generic_venue_is_named_with_the_served_ones(shared_data: Pat
     with FakeExchange(shared_data, speed=0, captures=[VENUES]) as fake:
         with pytest.raises(ValueError, match=r"'nasdaq'.*'binance_futures'"):
             fake.ws_url_of("nasdaq")
-        assert fake.venues == ["binance", "kraken", "binance_futures", "bit.com", "bitstamp", "hitbtc"]
+        assert fake.venues == [
+            "binance",
+            "kraken",
+            "binance_futures",
+            "bit.com",
+            "bitstamp",
+            "hitbtc",
+        ]
 
 
 async def test_a_dropped_generic_venue_is_reconnected_and_replayed_from_the_start(
