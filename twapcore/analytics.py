@@ -33,7 +33,7 @@ from decimal import Decimal
 from typing import Any
 
 from twapcore.execution import OrderExecution
-from twapcore.formatting import format_decimal
+from twapcore.formatting import format_average, format_decimal
 from twapcore.models import Side
 from twapcore.schedule import PlannedSlice
 from twapcore.symbols import instrument_units
@@ -308,7 +308,7 @@ class ExecutionReport:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: decimals as strings, None kept as null; `units` last."""
-        out = {name: _jsonable(getattr(self, name)) for name in self.__slots__}
+        out = {name: _jsonable(getattr(self, name), name) for name in self.__slots__}
         out["units"] = self.units
         return out
 
@@ -372,13 +372,17 @@ _TIME_FIELDS = (
 )
 
 
-def _jsonable(value: Any) -> Any:
+# Computed averages: written to `AVERAGE_DIGITS` significant digits, not 28.
+_AVERAGE_FIELDS = frozenset({"average_price", "market_vwap"})
+
+
+def _jsonable(value: Any, name: str = "") -> Any:
     if isinstance(value, Decimal):
-        return format_decimal(value)
+        return format_average(value) if name in _AVERAGE_FIELDS else format_decimal(value)
     if isinstance(value, tuple):
-        return [_jsonable(v) for v in value]
+        return [_jsonable(v, name) for v in value]
     if isinstance(value, SliceRow | FillRow | VenueRow | PlannedSlice):
-        return {name: _jsonable(getattr(value, name)) for name in value.__slots__}
+        return {field: _jsonable(getattr(value, field), field) for field in value.__slots__}
     return value
 
 

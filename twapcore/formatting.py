@@ -13,7 +13,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 
-__all__ = ["format_decimal", "format_price", "format_qty", "iso_ns", "step_places"]
+__all__ = [
+    "AVERAGE_DIGITS",
+    "format_average",
+    "format_decimal",
+    "format_price",
+    "format_qty",
+    "iso_ns",
+    "step_places",
+]
+
+# Significant digits kept of a computed average (a VWAP, an average fill price):
+# exact division leaves 28 digits, most of them noise to a reader.
+AVERAGE_DIGITS = 15
 
 _NS_PER_SECOND = 1_000_000_000
 _NS_PER_MILLISECOND = 1_000_000
@@ -50,6 +62,16 @@ def format_decimal(value: DecimalLike, max_places: int | None = None) -> str:
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return "0" if text == "-0" else text
+
+
+def format_average(value: DecimalLike) -> str:
+    """A computed average (VWAP, average price) rounded half-even to `AVERAGE_DIGITS`
+    significant digits, then written by `format_decimal`: `61836.54600484676166231361788`
+    is `61836.5460048468`. Stored prices and sizes use `format_decimal` (exact)."""
+    number = _as_decimal(value)
+    if number == 0:
+        return "0"
+    return format_decimal(number, max(AVERAGE_DIGITS - 1 - number.adjusted(), 0))
 
 
 def step_places(step: DecimalLike) -> int:

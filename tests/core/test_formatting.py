@@ -9,7 +9,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from twapcore.formatting import format_decimal, format_price, format_qty, iso_ns, step_places
+from twapcore.formatting import (
+    AVERAGE_DIGITS,
+    format_average,
+    format_decimal,
+    format_price,
+    format_qty,
+    iso_ns,
+    step_places,
+)
 
 finite_decimals = st.decimals(allow_nan=False, allow_infinity=False)
 
@@ -132,3 +140,22 @@ def test_format_price_max_places_rounds_computed_averages_but_keeps_tick_places(
     assert format_price(Decimal("61835.3266666666"), Decimal("0.01"), 4) == "61835.3267"
     assert format_price(Decimal("61835.3"), Decimal("0.01"), 4) == "61835.30"
     assert format_price(Decimal("61835.3266"), Decimal("0.01"), 0) == "61835.33"
+
+
+def test_a_computed_average_keeps_fifteen_significant_digits() -> None:
+    assert format_average(Decimal("61836.54600484676166231361788")) == "61836.5460048468"
+    assert format_average(Decimal("0.00001234123412341234")) == "0.0000123412341234123"
+    assert format_average(Decimal("61840.12000000")) == "61840.12"
+    assert format_average(Decimal("0E-8")) == "0"
+    assert (
+        format_average(Decimal("12345678901234567890.5")) == "12345678901234567890"
+    )  # integers stay
+
+
+@given(st.decimals(allow_nan=False, allow_infinity=False, min_value=-(10**12), max_value=10**12))
+def test_a_computed_average_is_within_half_a_unit_of_its_last_kept_digit(value: Decimal) -> None:
+    text = format_average(value)
+    assert "E" not in text
+    if value != 0:
+        unit = Decimal(1).scaleb(value.adjusted() - (AVERAGE_DIGITS - 1))
+        assert abs(Decimal(text) - value) <= unit / 2

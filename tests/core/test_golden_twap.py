@@ -6,7 +6,8 @@ The data files were produced by the code before the seam existed:
 builds. The report may gain keys; every key it had keeps its value. The report's
 decimals were rewritten once by `twapcore.formatting.format_decimal` (trailing
 zeros and exponents removed: `"1.00000"` is `"1"`, `"1E+12"` is `"1000000000000"`),
-the values unchanged.
+the values unchanged, and `market_vwap` (a computed average) once by `format_average`
+(15 significant digits instead of 28).
 """
 
 from __future__ import annotations

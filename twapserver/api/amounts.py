@@ -13,8 +13,10 @@ from typing import Annotated
 
 from pydantic import PlainSerializer
 
-from twapcore.formatting import format_decimal
+from twapcore.formatting import format_average, format_decimal
 
-__all__ = ["Amount"]
+__all__ = ["Amount", "Average"]
 
 Amount = Annotated[Decimal, PlainSerializer(format_decimal, return_type=str, when_used="json")]
+# A computed average (average fill price): `AVERAGE_DIGITS` significant digits.
+Average = Annotated[Decimal, PlainSerializer(format_average, return_type=str, when_used="json")]

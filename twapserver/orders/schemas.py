@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from twapserver.api.amounts import Amount
+from twapserver.api.amounts import Amount, Average
 from twapserver.api.strict import (
     DECIMAL_PATTERN,
     DECIMAL_RULE,
@@ -176,7 +176,7 @@ class OrderPublic(BaseModel):
     quantity: Amount
     filled_qty: Amount
     remaining_qty: Amount
-    average_price: Amount | None
+    average_price: Average | None
     limit_price: Amount
     slices_done: int
     slices_total: int

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from twapcore import SliceResult, TwapExecution
-from twapcore.formatting import format_decimal
+from twapcore.formatting import format_average, format_decimal
 from twapserver.bus import OrderUpdate
 from twapserver.db.models import OrderRow
 from twapserver.orders.repository import summary_of
@@ -49,7 +49,7 @@ def _message(
         "status": status,
         "filled_qty": _decimal(filled),
         "remaining_qty": _decimal(order.quantity - filled),
-        "average_price": _decimal(average_price),
+        "average_price": None if average_price is None else format_average(average_price),
         "slices_done": slices_done,
         "slices_total": slices_total,
         "next_slice_ns": next_slice_ns,
