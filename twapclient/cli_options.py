@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from twapcore import ALGORITHMS
+from twapcore import ALGORITHMS, normalize_exchange
 
 __all__ = [
     "ALGORITHM_NAMES",
@@ -19,7 +19,9 @@ __all__ = [
     "MinSliceQtyOption",
     "ParticipationOption",
     "SeedOption",
+    "VenuesOption",
     "algorithm_options",
+    "venue_names",
 ]
 
 ALGORITHM_NAMES = ", ".join(sorted(ALGORITHMS))
@@ -38,6 +40,21 @@ SeedOption = Annotated[int | None, typer.Option(help="twap_random: the jitter's 
 JitterOption = Annotated[
     str | None, typer.Option(help="twap_random: ± share of the interval and size, 0..1.")
 ]
+
+VenuesOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Cross-venue: comma-separated venues, e.g. binance,kraken; every slice walks "
+        "their consolidated book (the order's exchange is the first venue)."
+    ),
+]
+
+
+def venue_names(venues: str | None) -> tuple[str, ...] | None:
+    """`--venues binance,kraken` as canonical exchange names (None: not given)."""
+    if venues is None:
+        return None
+    return tuple(normalize_exchange(v) for v in venues.split(",") if v.strip())
 
 
 def algorithm_options(

@@ -39,7 +39,9 @@ from twapclient.cli_options import (
     MinSliceQtyOption,
     ParticipationOption,
     SeedOption,
+    VenuesOption,
     algorithm_options,
+    venue_names,
 )
 from twapclient.report import print_report
 from twapcore import Side, normalize_exchange, normalize_symbol
@@ -295,12 +297,17 @@ _ORDER_COLUMNS = (
 
 @app.command("submit")
 def submit_command(
-    exchange: Annotated[str, typer.Option(help="Exchange, e.g. binance.")],
     symbol: Annotated[str, typer.Option(help="Symbol, e.g. BTC-USDT.")],
     side: Annotated[Side, typer.Option(help="buy or sell.")],
-    quantity: Annotated[str, typer.Option(help="Total quantity in base units.")],
+    quantity: Annotated[
+        str, typer.Option(help="Total quantity in the venue's units (contracts for derivatives).")
+    ],
     limit_price: Annotated[str, typer.Option(help="Worst price to trade at.")],
     duration: Annotated[str, typer.Option(help="Order duration in seconds.")],
+    exchange: Annotated[
+        str | None, typer.Option(help="Exchange, e.g. binance (or give --venues).")
+    ] = None,
+    venues: VenuesOption = None,
     slices: Annotated[int | None, typer.Option(help="Number of slices.")] = None,
     interval: Annotated[
         str | None, typer.Option(help="Seconds between slices (instead of --slices).")
@@ -344,7 +351,8 @@ def submit_command(
             **params,
             token_id=token_id
             or f"{algorithm}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}",
-            exchange=normalize_exchange(exchange),
+            exchange=None if exchange is None else normalize_exchange(exchange),
+            venues=venue_names(venues),
             symbol=normalize_symbol(symbol),
             side=side,
             quantity=decimal_option(quantity, "--quantity"),

@@ -25,7 +25,9 @@ from twapclient.cli_options import (
     MinSliceQtyOption,
     ParticipationOption,
     SeedOption,
+    VenuesOption,
     algorithm_options,
+    venue_names,
 )
 from twapclient.report import print_comparison, print_report
 from twapcore import (
@@ -105,13 +107,7 @@ def simulate_command(
         ),
     ] = None,
     exchange: Annotated[str, typer.Option(help="Exchange of the order.")] = "binance",
-    venues: Annotated[
-        str | None,
-        typer.Option(
-            help="Cross-venue: comma-separated venues, e.g. binance,kraken; every slice walks "
-            "their consolidated book (the order's exchange is the first venue)."
-        ),
-    ] = None,
+    venues: VenuesOption = None,
     symbol: Annotated[str, typer.Option(help="Symbol, e.g. BTC-USDT.")] = "BTC-USDT",
     side: Annotated[Side, typer.Option(help="buy or sell.")] = Side.BUY,
     quantity: Annotated[str, typer.Option(help="Total quantity in base units.")] = "1",
@@ -205,8 +201,8 @@ def simulate_command(
         "max_book_age_s": decimal_option(max_book_age, "--max-book-age"),
         "lot_size": None if lot_size is None else decimal_option(lot_size, "--lot-size"),
     }
-    if venues is not None:  # cross-venue (H6): the exchange is the first venue
-        names = tuple(normalize_exchange(v) for v in venues.split(",") if v.strip())
+    names = venue_names(venues)
+    if names is not None:  # cross-venue: the exchange is the first venue
         common["exchange"], common["venues"] = (names[0] if names else ""), names
     options = {
         **algorithm_options(participation, min_slice_qty, max_slice_qty, seed, jitter),

@@ -190,6 +190,19 @@ def test_a_rejected_order_exits_2_with_one_line_naming_the_reason(config: Path) 
     assert "lot size 0.00001 of binance BTC-USDT" in line
 
 
+def test_venues_reach_the_server_which_names_the_venue_missing_the_symbol(config: Path) -> None:
+    # The demo's Kraken recording has no BTC-USDT: the server must have seen both venues.
+    rejected = _twap(
+        "submit", "--token-id", "xv-cli", "--venues", "binance,KRAKEN", "--symbol", "BTC-USDT",
+        "--side", "buy", "--limit-price", "1000000", "--quantity", "0.001", "--duration", "4",
+        config=config,
+    )  # fmt: skip
+
+    line = _one_error_line(rejected)
+    assert line.startswith("error: order rejected (unknown_symbol): ")
+    assert "kraken" in line
+
+
 def test_book_count_stops_after_that_many_updates(config: Path) -> None:
     book = _twap("book", "binance", "btc-usdt", "--count", "2", "--json", config=config)
 
