@@ -197,12 +197,13 @@ async def _store(
 
 
 def _window_end(hub: MarketHub | None, key: Key, now_ns: int) -> int:
-    """The end of the backfilled window: the current minute, or the hub's open one if older."""
+    """The end of the backfilled window: the current minute, or the minute the hub is
+    building from its trades if older (a minute only seeded from the database is not)."""
     end = now_ns - now_ns % MINUTE_NS
-    if hub is not None and hub.has(*key):
-        live = hub.open_candle(*key, "1m")
-        if live is not None:
-            end = min(end, live.open_ns)
+    if hub is not None:
+        building = hub.building_minute(*key)
+        if building is not None:
+            end = min(end, building)
     return end
 
 

@@ -305,6 +305,16 @@ class MarketHub:
     def open_candle(self, exchange: str, symbol: str, interval: str) -> Candle | None:
         return self._markets[(exchange, symbol)].candles.current(interval)
 
+    def building_minute(self, exchange: str, symbol: str) -> int | None:
+        """`open_ns` of the 1m candle this hub is building from trades it received; None
+        before its first trade (a minute seeded from the database after a restart may be
+        hours old: it is not being built, and must not hold back a backfill)."""
+        market = self._markets.get((exchange, symbol))
+        if market is None or market.health.trades == 0:
+            return None
+        minute = market.candles.current("1m")
+        return None if minute is None else minute.open_ns
+
     def take_closed_candles(self) -> list[Candle]:
         """Candles closed (or amended) since the last call, for persistence."""
         closed, self.closed_candles = self.closed_candles, []

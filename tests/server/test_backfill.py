@@ -278,6 +278,31 @@ async def test_the_minute_the_hub_is_building_is_left_to_it(
     )
 
 
+async def test_a_minute_seeded_after_a_restart_does_not_hold_the_window_back(
+    fake: FakeExchange, sessions: async_sessionmaker[AsyncSession], shared_data: Path
+) -> None:
+    # A restart seeds the newest stored minute as the open one; hours may have passed.
+    market = ("binance", "BTC-USDT")
+    trades = capture_trades(shared_data, market)
+    now, start, end = window_after(trades)
+    first = trades[0]
+    seeded = Candle(*market, "1m", first.ts_event - first.ts_event % MINUTE, *[first.price] * 4,
+                    first.qty, 1)  # fmt: skip
+    hub = MarketHub()
+    hub.seed_candles([seeded])
+    hub.register(InstrumentInfo(*market))
+    assert hub.open_candle(*market, "1m") == seeded
+
+    result = await backfill_candles(
+        settings_for({"binance": ["BTC-USDT"]}, fake.rest_url), sessions, hub, now
+    )
+
+    # The whole window up to now is fetched (before: it ended at the seeded minute).
+    expected = expected_candles(trades, "1m", start, end)
+    assert result == {market: len(expected)} and len(expected) > 1
+    assert await stored(sessions, market, "1m") == expected
+
+
 # -- failures -----------------------------------------------------------------------------
 
 
