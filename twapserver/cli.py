@@ -440,4 +440,7 @@ def main() -> None:
             hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
             typer.echo(f"error: {message}{hint}", err=True)
         raise SystemExit(exc.exit_code) from None
+    except typer.Abort:  # end of input at a prompt (Ctrl-C exits 130 without a word)
+        typer.echo("error: aborted (no input)", err=True)
+        raise SystemExit(1) from None
     raise SystemExit(code if isinstance(code, int) else 0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -61,3 +62,20 @@ def test_help_still_prints_and_exits_0(
     out, err = capsys.readouterr()
     assert code == 0
     assert "Usage" in out and err == ""
+
+
+def test_no_input_at_a_password_prompt_is_one_line_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    def end_of_input(prompt: str = "") -> str:
+        raise EOFError
+
+    monkeypatch.setattr("getpass.getpass", end_of_input)
+    monkeypatch.setenv("TWAP_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+
+    code = _run(twapserver_main, ["twapserver", "users", "add", "bob"], monkeypatch)
+
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.strip().endswith("error: aborted (no input)")
+    assert "Traceback" not in err
