@@ -13,13 +13,15 @@ import asyncio
 import importlib.util
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path
+from fastapi import APIRouter, HTTPException, Path, Request
 from fastapi.responses import Response
 
 from twapcore import ExecutionReport
 from twapserver.api.deps import UNAUTHORIZED_RESPONSES, CurrentUser, HubDep, SessionDep
 from twapserver.api.orders import _NOT_FOUND, _load, order_report
 from twapserver.api.strict import TokenId
+
+_RENDERS_AT_ONCE = 2  # charts rendered at once per app (CPU work in the engine's process)
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 
@@ -71,6 +73,7 @@ async def order_chart(
     user: CurrentUser,
     session: SessionDep,
     hub: HubDep,
+    request: Request,
 ) -> Response:
     """Market mid, VWAP, fills (sized by quantity) and limit price over the order's life,
     above its cumulative filled quantity against the planned schedule.
@@ -81,5 +84,10 @@ async def order_chart(
         raise HTTPException(501, NO_MATPLOTLIB)
     order, execution = await _load(session, user.id, token_id)
     report = order_report(order, execution, hub)
-    png = await asyncio.to_thread(_render, report)
+    await session.close()  # the pooled connection is not held while the chart renders
+    renders = getattr(request.app.state, "chart_renders", None)
+    if renders is None:
+        renders = request.app.state.chart_renders = asyncio.Semaphore(_RENDERS_AT_ONCE)
+    async with renders:
+        png = await asyncio.to_thread(_render, report)
     return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
