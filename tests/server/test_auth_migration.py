@@ -99,3 +99,35 @@ async def test_downgrade_to_0001_keeps_the_users(database_url: str) -> None:
         lambda c: [tuple(r) for r in c.execute(text("SELECT id, username FROM users ORDER BY id"))],
     )
     assert rows == [(1, "alice"), (2, "bob")]
+
+
+def _at_head_with_a_cross_venue_order(connection: Connection) -> None:
+    command.upgrade(alembic_config(connection), "head")
+    connection.execute(
+        text("INSERT INTO users (username, password_hash, created_ns) VALUES ('alice', 'h', 1)")
+    )
+    connection.execute(
+        text(
+            "INSERT INTO orders (user_id, token_id, exchange, symbol, side, status, spec, "
+            "quantity, filled, notional, slices_done, slices_total, start_ns, created_ns, "
+            "updated_ns, version) VALUES (1, 'xv', 'binance', 'BTC-USDT', 'buy', 'working', "
+            """'{"venues": ["binance", "kraken"]}', '1', '0', '0', 0, 2, 1, 1, 1, 0)"""
+        )
+    )
+
+
+async def test_downgrade_below_0005_refuses_while_cross_venue_orders_exist(
+    database_url: str,
+) -> None:
+    await _run(database_url, _at_head_with_a_cross_venue_order)
+
+    try:
+        await _run(database_url, lambda c: command.downgrade(alembic_config(c), "0004"))
+    except RuntimeError as refused:
+        message = str(refused)
+    else:
+        raise AssertionError("the downgrade went through")
+
+    assert message.startswith("cannot downgrade below 0005: 1 cross-venue orders")
+    columns = await _run(database_url, lambda c: c.execute(text("SELECT venue FROM fills")).keys())
+    assert list(columns) == ["venue"]  # nothing was dropped

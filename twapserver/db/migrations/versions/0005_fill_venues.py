@@ -30,6 +30,17 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # Code before 0005 can read neither a fill's venue nor a spec with `venues`: refuse
+    # rather than leave orders it would fail on (the data stays as it is).
+    count = op.get_bind().execute(
+        sa.text("SELECT count(*) FROM orders WHERE spec LIKE '%\"venues\"%'")
+    )
+    cross_venue = count.scalar_one()
+    if cross_venue:
+        raise RuntimeError(
+            f"cannot downgrade below 0005: {cross_venue} cross-venue orders would lose the "
+            "venues of their fills and could not be read; delete those orders first"
+        )
     with op.batch_alter_table("slices") as batch:
         batch.drop_column("venues_left_out")
     with op.batch_alter_table("fills") as batch:
