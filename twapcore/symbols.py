@@ -209,6 +209,11 @@ def parse_instrument(symbol: str) -> Instrument:
     rest = [p.upper() for p in parts[2:]]
     pair = f"{base}-{quote}"
     if not rest:
+        # cryptofeed leaves the quote out when it is the base: `BTC-PERP`, `BTC-22K27`.
+        if quote == "PERP":
+            return Instrument(pair, InstrumentType.PERPETUAL, base, base)
+        if _expiry_date(quote) is not None:
+            return Instrument(pair, InstrumentType.FUTURE, base, base, quote)
         return Instrument(pair, InstrumentType.SPOT, base, quote)
     if rest == ["PERP"]:
         return Instrument(f"{pair}-PERP", InstrumentType.PERPETUAL, base, quote)

@@ -17,6 +17,7 @@ from twapcore import UnknownExchange, UnknownSymbol
 from twapcore.symbols import (
     MAX_SYMBOL_CHARS,
     MONTH_CODES,
+    Instrument,
     InstrumentType,
     format_symbol,
     instrument_units,
@@ -305,3 +306,19 @@ def test_garbage_exchange_names_are_rejected_naming_the_value(garbage: str) -> N
         normalize_exchange(garbage)
 
     assert repr(garbage) in str(raised.value)
+
+
+def test_a_derivative_whose_quote_is_its_base_is_read_as_cryptofeed_writes_it() -> None:
+    # cryptofeed's Symbol.normalized leaves the quote out when it equals the base.
+    from cryptofeed.defines import FUTURES, PERPETUAL
+    from cryptofeed.symbols import Symbol
+
+    perp = Symbol("BTC", "BTC", type=PERPETUAL).normalized
+    future = Symbol("BTC", "BTC", type=FUTURES, expiry_date="221227").normalized
+
+    assert (perp, future) == ("BTC-PERP", "BTC-22Z27")
+    assert parse_instrument(perp) == Instrument("BTC-PERP", InstrumentType.PERPETUAL, "BTC", "BTC")
+    assert parse_instrument(future) == Instrument(
+        "BTC-22Z27", InstrumentType.FUTURE, "BTC", "BTC", "22Z27"
+    )
+    assert quantity_unit("BTC-PERP") == "contracts"
