@@ -162,7 +162,9 @@ class _LevelWalker:
     ) -> list[VenueLevel]:
         executions: list[VenueLevel] = []
         remaining = qty
-        for depth, level in enumerate(ledger.available_across(books, side)):
+        # A level showing less than one lot cannot be traded: it does not count as a level.
+        for level in ledger.available_across(books, side):
+            depth = len(executions)
             if remaining <= _ZERO or (self.max_levels is not None and depth >= self.max_levels):
                 break
             if not within_limit(side, level.price, limit_price):

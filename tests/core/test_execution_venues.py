@@ -64,6 +64,18 @@ def vspec(
 
 
 # --- the consolidated book, by hand ------------------------------------------------------------
+def test_top_of_book_across_venues_is_the_best_level_showing_at_least_one_lot() -> None:
+    books = {
+        "binance": vbook("binance", asks=(("100.0", "0.005"),)),  # half a lot: untradable
+        "kraken": vbook("kraken", asks=(("100.1", "5"),)),
+    }
+    execution = OrderExecution(vspec(quantity="0.1", fill_model="top_of_book"), 0)
+
+    result = execution.step(0, books)
+
+    assert [(f.venue, f.price, f.qty) for f in result.fills] == [("kraken", D("100.1"), D("0.1"))]
+
+
 def test_a_buy_walks_both_venues_best_price_first_with_exact_fills() -> None:
     books = {
         "binance": vbook("binance", asks=(("100.0", "0.30"), ("100.2", "1"))),
