@@ -265,14 +265,16 @@ class OrderExecution:
                 planned, now_ns, target, (), skipped, None, volume, None, tuple(left_out)
             )
         use = ledger or self._ledger
+        lot = lot_of(self.spec)
         executions = self._fill_model.fill_across(
-            self.spec.side, target, self.spec.limit_price, usable, use, lot_of(self.spec)
+            self.spec.side, target, self.spec.limit_price, usable, use, lot
         )
         fills = tuple(Fill(planned.index, e.price, e.qty, now_ns, e.venue) for e in executions)
         filled = sum((f.qty for f in fills), _ZERO)
         reason: str | None = None
         if filled < target:  # limit_price only when what is left is beyond the limit
-            best = next(use.available_across(usable, self.spec.side), None)
+            levels = use.available_across(usable, self.spec.side)
+            best = next((v for v in levels if v.qty >= lot), None)  # a level that could trade
             beyond = best is not None and not within_limit(
                 self.spec.side, best.price, self.spec.limit_price
             )

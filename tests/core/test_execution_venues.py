@@ -64,6 +64,18 @@ def vspec(
 
 
 # --- the consolidated book, by hand ------------------------------------------------------------
+def test_a_slice_stopped_by_the_limit_says_so_though_a_sub_lot_level_is_within_it() -> None:
+    books = {
+        "binance": vbook("binance", asks=(("100.0", "0.005"),)),  # within the limit, < 1 lot
+        "kraken": vbook("kraken", asks=(("100.1", "5"),)),  # tradable, beyond the limit
+    }
+    execution = OrderExecution(vspec(quantity="0.1", limit="100"), 0)
+
+    result = execution.step(0, books)
+
+    assert (result.fills, result.reason) == ((), "limit_price")
+
+
 def test_top_of_book_across_venues_is_the_best_level_showing_at_least_one_lot() -> None:
     books = {
         "binance": vbook("binance", asks=(("100.0", "0.005"),)),  # half a lot: untradable
