@@ -208,7 +208,7 @@ def simulate_command(
         **algorithm_options(participation, min_slice_qty, max_slice_qty, seed, jitter),
         "profile": profile,
     }
-    outputs = _Outputs(paths, plot, csv_dir)
+    outputs = _Outputs(paths, plot, csv_dir, names)
     if sweep:
         if compare is not None:
             raise CliError(
@@ -255,6 +255,7 @@ class _Outputs:
     recordings: list[Path]
     plot: Path | None
     csv_dir: Path | None
+    venues: tuple[str, ...] | None = None  # a cross-venue order's: the chart's market is theirs
 
     def check(self) -> None:
         """Fail before the run when a chart is asked for and matplotlib is missing."""
@@ -280,7 +281,11 @@ class _Outputs:
             if len(reports) > 1:
                 path = path.with_name(f"{path.stem}-{name}{path.suffix or '.png'}")
             market = market_series(
-                self.recordings, report.exchange, report.symbol, report.start_ns, report.end_ns
+                self.recordings,
+                self.venues or report.exchange,
+                report.symbol,
+                report.start_ns,
+                report.end_ns,
             )
             plot_report(report, path, market=market)
             err.print(f"wrote {path}", markup=False, highlight=False)

@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from twapcore.analytics import ExecutionReport
+from twapcore.book import consolidated_mid
+from twapcore.models import BookSnapshot
 from twapcore.recording import book_from_record, iter_records
 
 __all__ = ["MarketSeries", "market_series", "plot_report", "plot_sweep", "render_png"]
@@ -44,28 +46,33 @@ class MarketSeries:
 
 def market_series(
     recording: str | Path | Sequence[str | Path],
-    exchange: str,
+    exchange: str | Sequence[str],
     symbol: str,
     start_ns: int,
     end_ns: int,
 ) -> MarketSeries:
-    """The mids and trades of `exchange` `symbol` in `recording` from `start_ns` to `end_ns`.
+    """The mids and trades of `symbol` on `exchange` (or on several venues: their
+    consolidated mid, as a cross-venue order sees it, and every venue's trades) in
+    `recording` from `start_ns` to `end_ns`.
 
     The mid displayed at `start_ns` (the last book before it) is the first sample.
     """
+    venues = {exchange} if isinstance(exchange, str) else set(exchange)
+    tops: dict[str, BookSnapshot] = {}  # each venue's latest top of book
     series = MarketSeries()
     before: tuple[int, Decimal] | None = None
     for record in iter_records(recording):
         kind = record["type"]
         if kind not in ("book", "trade") or record.get("symbol") != symbol:
             continue
-        if record.get("exchange") != exchange:
+        if record.get("exchange") not in venues:
             continue
         ts = record["ts_recv"]
         if ts > end_ns:
             break
         if kind == "book":
-            mid = book_from_record(record, depth=1).mid
+            tops[record["exchange"]] = book_from_record(record, depth=1)
+            mid = consolidated_mid(list(tops.values()))
             if mid is None:
                 continue
             if ts < start_ns:

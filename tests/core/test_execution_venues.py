@@ -426,3 +426,21 @@ def test_every_algorithm_runs_cross_venue_offline(
     assert {f.price for f in report.fills if f.venue == "kraken"} <= {D("100.5")}
     if algorithm == "pov":  # both venues' trades count: kraken's 0.1 per second
         assert report.filled_qty <= D("0.5") * report.market_volume
+
+
+def test_the_chart_market_of_a_cross_venue_order_is_the_consolidated_one(tmp_path: Path) -> None:
+    from twapcore.plot import market_series
+
+    path = tmp_path / "two.jsonl"
+    with RecordingWriter(path) as writer:
+        writer.write(vbook("binance", asks=(("101", "1"),), bids=(("99", "1"),), ts=1 * S))
+        writer.write(vbook("kraken", asks=(("100.6", "1"),), bids=(("99.8", "1"),), ts=2 * S))
+        writer.write(Trade("kraken", "BTC-USDT", Side.BUY, D("100.6"), D("0.1"), 3 * S, 3 * S))
+
+    both = market_series(path, VENUES, "BTC-USDT", 0, 4 * S)
+    alone = market_series(path, "binance", "BTC-USDT", 0, 4 * S)
+
+    assert alone.mids == [(1 * S, D(100))] and not alone.trades
+    # best bid 99.8 (kraken) and best ask 100.6 (kraken) once kraken's book is there
+    assert both.mids == [(1 * S, D(100)), (2 * S, D("100.2"))]
+    assert both.trades == [(3 * S, D("100.6"), D("0.1"))]
