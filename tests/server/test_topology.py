@@ -43,8 +43,8 @@ pytestmark = pytest.mark.slow
 
 LEASE_S = 3.0
 STARTUP_S = 60  # five interpreters importing at once on a busy 2-core machine
-ORDER_S = 40
-SLICES = 20
+ORDER_S = 60
+SLICES = 30
 USER, PASSWORD = "topology-user", "correct horse battery staple 42"
 CLI = [sys.executable, "-c", "from twapserver.cli import main; main()"]
 
