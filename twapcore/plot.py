@@ -86,6 +86,18 @@ def market_series(
     return series
 
 
+def _cumulative(
+    report: ExecutionReport, steps: Iterable[tuple[int, Decimal]]
+) -> list[tuple[int, float]]:
+    """(time, running total) from the order's start (0) to its end, one point per step."""
+    points, total = [(report.start_ns, 0.0)], Decimal(0)
+    for ts_ns, qty in steps:
+        total += qty
+        points.append((ts_ns, float(total)))
+    points.append((report.end_ns, float(total)))
+    return points
+
+
 def _matplotlib() -> tuple[Any, Any]:
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -187,11 +199,7 @@ def plot_report(
     price_ax.legend(loc="best", fontsize="small")
     price_ax.grid(alpha=0.3)
 
-    filled, running = [(report.start_ns, 0.0)], Decimal(0)
-    for fill in report.fills:
-        running += fill.qty
-        filled.append((fill.ts_ns, float(running)))
-    filled.append((report.end_ns, float(running)))
+    filled = _cumulative(report, ((f.ts_ns, f.qty) for f in report.fills))
     qty_ax.step(
         [_time(t) for t, _ in filled],
         [q for _, q in filled],
@@ -200,11 +208,7 @@ def plot_report(
         label="filled",
     )
     if any(p.qty for p in report.schedule):
-        planned, total = [(report.start_ns, 0.0)], Decimal(0)
-        for p in report.schedule:
-            total += p.qty
-            planned.append((p.due_ns, float(total)))
-        planned.append((report.end_ns, float(total)))
+        planned = _cumulative(report, ((p.due_ns, p.qty) for p in report.schedule))
         qty_ax.step(
             [_time(t) for t, _ in planned],
             [q for _, q in planned],
