@@ -1,20 +1,21 @@
 """Simulation throughput vs a bare parse of the same recording, measured side by side.
 
-    python benchmarks/bench_simulate.py [RECORDING]
+    python benchmarks/bench_simulate.py [RECORDING] [--runs N]
 
 Without RECORDING it converts the 10-minute Binance BTC-USDT capture from the
 shared data folder first (needs twapcore[feeds]). It prints messages/s for a
-bare `orjson.loads` of every line, and for `twapcore.simulate` running one TWAP
+bare `orjson.loads` of every line, and for `twapcore.simulate` running one
 order and then 20 concurrent orders (buys and sells, 60 slices each) over the
-same file, with their ratios to the bare parse (target >= 0.5), then one order
-of each other algorithm (twap_random, vwap with the `trades` profile — which
-reads the file twice —, pov). Each figure is the median of 5 interleaved runs.
+same file, for every algorithm (twap, twap_random, vwap with the `trades`
+profile — which reads the file twice —, pov), with their ratios to the bare
+parse (target >= 0.5 for twap, 1 and 20 orders). Each figure is the median of
+N interleaved runs (5 by default).
 """
 
 from __future__ import annotations
 
+import argparse
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -59,12 +60,17 @@ def _orders(count: int, slices: int) -> list[TwapOrderSpec]:
 ONE_ORDER = _orders(1, 60)
 TWENTY_ORDERS = _orders(20, 60)
 _PARAMS: dict[str, dict[str, object]] = {
+    "twap": {},
     "twap_random": {"seed": 7, "jitter": Decimal("0.2")},
     "vwap": {"profile": "trades"},
     "pov": {"participation": Decimal("0.1")},
 }
 BY_ALGORITHM = {
     name: [replace(ONE_ORDER[0], algorithm=name, **params)] for name, params in _PARAMS.items()
+}
+TWENTY_BY_ALGORITHM = {
+    name: [replace(spec, algorithm=name, **params) for spec in TWENTY_ORDERS]
+    for name, params in _PARAMS.items()
 }
 
 
@@ -79,8 +85,14 @@ def median_rate(fn: Callable[[Path], int], path: Path, rates: list[float]) -> No
 
 
 def main() -> None:
-    if len(sys.argv) > 1:
-        recording = Path(sys.argv[1])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "recording", nargs="?", type=Path, help="a JSONL(.gz) recording (default: convert one)"
+    )
+    parser.add_argument("--runs", type=int, default=5, help="interleaved runs per figure")
+    args = parser.parse_args()
+    if args.recording is not None:
+        recording = args.recording
     else:
         from twapcore.feeds.convert import convert_captures
 
@@ -88,21 +100,19 @@ def main() -> None:
         captures = [CAPTURE / "btcusdt_20240808.gz", CAPTURE / "btcusdt_20240809.gz"]
         stats = convert_captures(captures, recording, depth=20)
         print(f"converted {stats.messages_read} capture lines -> {recording}")
-    runs: dict[str, Callable[[Path], int]] = {
-        "bare orjson parse": bare_parse,
-        "simulate, 1 order x 60": _runner(ONE_ORDER),
-        "simulate, 20 orders x 60": _runner(TWENTY_ORDERS),
-    }
-    runs |= {f"simulate, 1 {name} x 60": _runner(specs) for name, specs in BY_ALGORITHM.items()}
+    runs: dict[str, Callable[[Path], int]] = {"bare orjson parse": bare_parse}
+    for name in _PARAMS:
+        runs[f"simulate, 1 {name} x 60"] = _runner(BY_ALGORITHM[name])
+        runs[f"simulate, 20 {name} x 60"] = _runner(TWENTY_BY_ALGORITHM[name])
     rates: dict[str, list[float]] = {name: [] for name in runs}
-    for _ in range(5):
+    for _ in range(args.runs):
         for name, fn in runs.items():
             median_rate(fn, recording, rates[name])
     parse = statistics.median(rates["bare orjson parse"])
     for name in runs:
         rate = statistics.median(rates[name])
         print(f"{name:<30}: {rate:12,.0f} msgs/s  ratio {rate / parse:.2f}")
-    print("target ratio >= 0.5 (1 order and 20 orders)")
+    print("target ratio >= 0.5 (twap, 1 order and 20 orders)")
 
 
 if __name__ == "__main__":

@@ -179,7 +179,7 @@ class TwapClient(ClientSession):
         side: Side | str,
         quantity: Number,
         limit_price: Number,
-        duration_s: Number,
+        duration_s: Number | None = None,
         algorithm: str = "twap",
         slices: int | None = None,
         interval_s: Number | None = None,
@@ -194,6 +194,8 @@ class TwapClient(ClientSession):
         `min_slice_qty`, `max_slice_qty` (see `GET /algorithms`). The server
         rejects (`OrderRejected`, naming it) a parameter of another algorithm.
         `venues` (any algorithm): cross-venue execution, as for `submit_twap`.
+        `duration_s` is required except for pov: without it a pov order steps every
+        `interval_s` until filled (the server caps its life; see `slices_total`).
         """
         options = submit_options(
             algorithm=algorithm,

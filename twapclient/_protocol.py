@@ -310,10 +310,11 @@ class Protocol:
         side: Side | str,
         quantity: Number,
         limit_price: Number,
-        duration_s: Number,
+        duration_s: Number | None,
         options: dict[str, Any],
     ) -> Flow[OrderAccepted]:
-        """POST an order to `path`; `options` (slices, algorithm parameters…) when not None.
+        """POST an order to `path`; `duration_s` and `options` (slices, algorithm
+        parameters…) when not None.
 
         Decimals and numbers other than integers travel as exact strings.
         """
@@ -324,7 +325,7 @@ class Protocol:
             "side": _text(side),
             "quantity": _text(quantity),
             "limit_price": _text(limit_price),
-            "duration_s": _text(duration_s),
+            **({} if duration_s is None else {"duration_s": _text(duration_s)}),
         }
         for name, value in options.items():
             if isinstance(value, (list, tuple)):

@@ -28,23 +28,34 @@ from twapclient._exceptions import TwapClientError
 from twapclient._models import Order, OrderDetail, SymbolInfo, Tokens
 from twapclient._protocol import normalize_base_url
 from twapclient.cli import CliError, app
-from twapclient.cli import _decimal as decimal_option
 from twapclient.cli import _err as err_console
 from twapclient.cli_format import MarketSizes, json_text, print_json_line, time_cell
 from twapclient.cli_live import follow_order, show_books
 from twapclient.cli_options import (
     AlgorithmOption,
+    CatchUpCapOption,
+    DurationOption,
+    ExchangeOption,
+    FillModelOption,
+    IntervalOption,
     JitterOption,
+    LimitPriceOption,
     MaxSliceQtyOption,
     MinSliceQtyOption,
     ParticipationOption,
+    QuantityOption,
     SeedOption,
+    SideOption,
+    SlicesOption,
+    SymbolOption,
     VenuesOption,
     algorithm_options,
+    order_fields,
+    typed_options,
     venue_names,
 )
 from twapclient.report import print_report
-from twapcore import Side, normalize_exchange, normalize_symbol
+from twapcore import normalize_exchange, normalize_symbol
 from twapcore.formatting import format_decimal
 
 _out = Console(highlight=False, soft_wrap=True)
@@ -297,27 +308,17 @@ _ORDER_COLUMNS = (
 
 @app.command("submit")
 def submit_command(
-    symbol: Annotated[str, typer.Option(help="Symbol, e.g. BTC-USDT.")],
-    side: Annotated[Side, typer.Option(help="buy or sell.")],
-    quantity: Annotated[
-        str, typer.Option(help="Total quantity in the venue's units (contracts for derivatives).")
-    ],
-    limit_price: Annotated[str, typer.Option(help="Worst price to trade at.")],
-    duration: Annotated[str, typer.Option(help="Order duration in seconds.")],
-    exchange: Annotated[
-        str | None, typer.Option(help="Exchange, e.g. binance (or give --venues).")
-    ] = None,
+    symbol: SymbolOption,
+    side: SideOption,
+    quantity: QuantityOption,
+    limit_price: LimitPriceOption,
+    duration: DurationOption = None,
+    exchange: ExchangeOption = None,
     venues: VenuesOption = None,
-    slices: Annotated[int | None, typer.Option(help="Number of slices.")] = None,
-    interval: Annotated[
-        str | None, typer.Option(help="Seconds between slices (instead of --slices).")
-    ] = None,
-    fill_model: Annotated[
-        str | None, typer.Option(help="walk_book (default) or top_of_book.")
-    ] = None,
-    catch_up_cap: Annotated[
-        str | None, typer.Option(help="A slice may trade at most this many planned slices.")
-    ] = None,
+    slices: SlicesOption = None,
+    interval: IntervalOption = None,
+    fill_model: FillModelOption = None,
+    catch_up_cap: CatchUpCapOption = None,
     algorithm: AlgorithmOption = "twap",
     participation: ParticipationOption = None,
     min_slice_qty: MinSliceQtyOption = None,
@@ -335,15 +336,20 @@ def submit_command(
     as_json: Json = False,
 ) -> None:
     """Submit an order (--algorithm twap, twap_random, vwap or pov); prints its schedule,
-    or the reason it was rejected (exit 2). The algorithm flags are `twap simulate`'s."""
-    cap = None if catch_up_cap is None else decimal_option(catch_up_cap, "--catch-up-cap")
-    params = {
-        name: value if isinstance(value, int) else decimal_option(value, _flag(name))
-        for name, value in algorithm_options(
-            participation, min_slice_qty, max_slice_qty, seed, jitter
-        ).items()
-        if value is not None
-    }
+    or the reason it was rejected (exit 2). The order and algorithm flags are `twap
+    simulate`'s; pov without --duration runs until filled (see --duration)."""
+    fields = order_fields(
+        quantity=quantity,
+        limit_price=limit_price,
+        duration=duration,
+        slices=slices,
+        interval=interval,
+        fill_model=fill_model,
+        catch_up_cap=catch_up_cap,
+    )
+    params = typed_options(
+        algorithm_options(participation, min_slice_qty, max_slice_qty, seed, jitter)
+    )
     with _Target.of(url).client() as client:
         accepted = client.submit(
             algorithm=algorithm,
@@ -355,13 +361,7 @@ def submit_command(
             venues=venue_names(venues),
             symbol=normalize_symbol(symbol),
             side=side,
-            quantity=decimal_option(quantity, "--quantity"),
-            limit_price=decimal_option(limit_price, "--limit-price"),
-            duration_s=decimal_option(duration, "--duration"),
-            slices=slices,
-            interval_s=None if interval is None else decimal_option(interval, "--interval"),
-            fill_model=fill_model,
-            catch_up_cap=cap,
+            **fields,
         )
         if as_json:
             _print_json(accepted)
@@ -402,10 +402,6 @@ def orders_command(
         else:
             rows = list(_order_rows(orders, _Sizes(client)))
             _out.print(_table(f"orders ({status.value})", _ORDER_COLUMNS, rows))
-
-
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
 
 
 def _print_detail(order: OrderDetail, sizes: _Sizes) -> None:

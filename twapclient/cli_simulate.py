@@ -20,19 +20,31 @@ from twapclient.cli import _decimal as decimal_option
 from twapclient.cli_options import (
     ALGORITHM_NAMES,
     AlgorithmOption,
+    CatchUpCapOption,
+    DurationOption,
+    ExchangeOption,
+    FillModelOption,
+    IntervalOption,
     JitterOption,
+    LimitPriceOption,
     MaxSliceQtyOption,
     MinSliceQtyOption,
     ParticipationOption,
+    QuantityOption,
     SeedOption,
+    SideOption,
+    SlicesOption,
+    SymbolOption,
     VenuesOption,
     algorithm_options,
+    order_fields,
+    runs_until_filled,
+    typed_options,
     venue_names,
 )
 from twapclient.report import print_comparison, print_report
 from twapcore import (
     ALGORITHMS,
-    FILL_MODELS,
     OrderSpec,
     Side,
     load_profile,
@@ -44,6 +56,10 @@ from twapcore.algorithms import PROFILE_TRADES
 from twapcore.analytics import NO_LIMIT_PRICE, ExecutionReport
 from twapcore.formatting import format_decimal
 from twapcore.recording import demo_recording
+
+# The what-if defaults of an order (see twapclient.cli_options for why `twap submit` has none).
+_DEFAULT_DURATION_S = "60"
+_DEFAULT_SLICES = 10
 
 # --sweep NAME: the order field it sets and how its values are read.
 _SWEEPABLE: dict[str, str] = {
@@ -80,14 +96,7 @@ def _algorithm_params(algorithm: str, options: dict[str, Any], *, own_only: bool
     several algorithms) only `algorithm`'s own; else all, and the spec refuses foreign ones."""
     if algorithm not in ALGORITHMS:
         raise CliError(f"algorithm {algorithm!r} is not one of: {ALGORITHM_NAMES}")
-    params: dict[str, Any] = {}
-    for name, value in options.items():
-        if value is None:
-            continue
-        if name in ("seed", "profile"):
-            params[name] = value
-        else:
-            params[name] = decimal_option(value, "--" + name.replace("_", "-"))
+    params = typed_options(options)
     if algorithm == "vwap":
         params.setdefault("profile", PROFILE_TRADES)
         if params["profile"] != PROFILE_TRADES:
@@ -106,25 +115,17 @@ def simulate_command(
             help="Recording file(s) (.jsonl or .jsonl.gz), read in order as one stream."
         ),
     ] = None,
-    exchange: Annotated[str, typer.Option(help="Exchange of the order.")] = "binance",
+    exchange: ExchangeOption = "binance",
     venues: VenuesOption = None,
-    symbol: Annotated[str, typer.Option(help="Symbol, e.g. BTC-USDT.")] = "BTC-USDT",
-    side: Annotated[Side, typer.Option(help="buy or sell.")] = Side.BUY,
-    quantity: Annotated[str, typer.Option(help="Total quantity in base units.")] = "1",
-    limit_price: Annotated[
-        str | None, typer.Option(help="Worst price to trade at (default: no practical limit).")
-    ] = None,
-    duration: Annotated[str, typer.Option(help="Order duration in seconds.")] = "60",
-    slices: Annotated[int | None, typer.Option(help="Number of slices (pov: steps).")] = None,
-    interval: Annotated[
-        str | None, typer.Option(help="Seconds between slices (instead of --slices).")
-    ] = None,
-    fill_model: Annotated[
-        str, typer.Option(help=f"One of: {', '.join(sorted(FILL_MODELS))}.")
-    ] = "walk_book",
-    catch_up_cap: Annotated[
-        str, typer.Option(help="A slice may trade at most this many planned slices.")
-    ] = "3",
+    symbol: SymbolOption = "BTC-USDT",
+    side: SideOption = Side.BUY,
+    quantity: QuantityOption = "1",
+    limit_price: LimitPriceOption = None,
+    duration: DurationOption = None,
+    slices: SlicesOption = None,
+    interval: IntervalOption = None,
+    fill_model: FillModelOption = "walk_book",
+    catch_up_cap: CatchUpCapOption = "3",
     max_book_age: Annotated[
         str, typer.Option(help="Skip slices on books older than this (s).")
     ] = "5",
@@ -181,23 +182,25 @@ def simulate_command(
         paths.append(demo_recording())
     if not paths:
         raise CliError("give a RECORDING file or --demo")
+    until_filled = compare is None and runs_until_filled(algorithm, duration, interval)
     if slices is None and interval is None:
-        slices = 10
+        slices = _DEFAULT_SLICES
+    fields = order_fields(
+        quantity=quantity,
+        limit_price=limit_price,
+        duration=duration if duration is not None or until_filled else _DEFAULT_DURATION_S,
+        slices=slices,
+        interval=interval,
+        fill_model=fill_model,
+        catch_up_cap=catch_up_cap,
+    )
+    if fields["limit_price"] is None:
+        fields["limit_price"] = NO_LIMIT_PRICE[side]
     common: dict[str, Any] = {
-        "exchange": normalize_exchange(exchange),
+        "exchange": normalize_exchange(exchange or ""),
         "symbol": normalize_symbol(symbol),
         "side": side,
-        "quantity": decimal_option(quantity, "--quantity"),
-        "limit_price": (
-            decimal_option(limit_price, "--limit-price")
-            if limit_price is not None
-            else NO_LIMIT_PRICE[side]
-        ),
-        "duration_s": decimal_option(duration, "--duration"),
-        "slices": slices,
-        "interval_s": None if interval is None else decimal_option(interval, "--interval"),
-        "fill_model": fill_model,
-        "catch_up_cap": decimal_option(catch_up_cap, "--catch-up-cap"),
+        **fields,
         "max_book_age_s": decimal_option(max_book_age, "--max-book-age"),
         "lot_size": None if lot_size is None else decimal_option(lot_size, "--lot-size"),
     }

@@ -6,7 +6,12 @@ and offline simulation. Time is always passed in (int
 nanoseconds since the epoch); prices and sizes are `Decimal`. Nothing here does
 network I/O or imports a web framework; cryptofeed is used only by
 `twapcore.feeds`, which is imported on demand.
+
+The JSON wire models (`twapcore.wire`: `OrderPublic`, `BookMessage`, …) need
+pydantic and are imported on first use, so `import twapcore` stays light.
 """
+
+from typing import TYPE_CHECKING, Any
 
 from twapcore.algorithms import (
     ALGORITHMS,
@@ -76,7 +81,65 @@ from twapcore.symbols import (
     quantity_unit,
 )
 
+if TYPE_CHECKING:
+    from twapcore.wire import (
+        Amount,
+        Average,
+        BookMessage,
+        ErrorMessage,
+        ExchangePublic,
+        FillPublic,
+        InstrumentMessage,
+        KlinePublic,
+        OrderAccepted,
+        OrderDetail,
+        OrderList,
+        OrderMessage,
+        OrderPublic,
+        PlannedSlicePublic,
+        SlicePublic,
+        SymbolPublic,
+        TradeMessage,
+        VenueDecimal,
+        WireModel,
+    )
+
 __version__ = "0.1.0"
+
+# `twapcore.wire`'s names, loaded by `__getattr__`: pydantic and building the models
+# would double the time of `import twapcore`, which simulation and research never need.
+_WIRE_NAMES = frozenset(
+    {
+        "Amount",
+        "Average",
+        "BookMessage",
+        "ErrorMessage",
+        "ExchangePublic",
+        "FillPublic",
+        "InstrumentMessage",
+        "KlinePublic",
+        "OrderAccepted",
+        "OrderDetail",
+        "OrderList",
+        "OrderMessage",
+        "OrderPublic",
+        "PlannedSlicePublic",
+        "SlicePublic",
+        "SymbolPublic",
+        "TradeMessage",
+        "VenueDecimal",
+        "WireModel",
+    }
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WIRE_NAMES:
+        from twapcore import wire
+
+        return getattr(wire, name)
+    raise AttributeError(f"module 'twapcore' has no attribute {name!r}")
+
 
 __all__ = [
     "ALGORITHMS",
@@ -84,52 +147,71 @@ __all__ = [
     "FILL_MODELS",
     "INTERVALS",
     "NS_PER_SECOND",
+    "Amount",
+    "Average",
     "BinanceDepthSync",
     "BookIntegrityError",
+    "BookMessage",
     "BookSnapshot",
     "Candle",
     "CandleBuilder",
     "CandleSeries",
     "ChecksumMismatch",
+    "ErrorMessage",
+    "ExchangePublic",
     "ExecutionAlgorithm",
     "ExecutionReport",
     "Fill",
+    "FillPublic",
     "FillRow",
     "Instrument",
     "InstrumentInfo",
+    "InstrumentMessage",
     "InstrumentType",
     "InvalidDuration",
     "InvalidOrder",
     "InvalidState",
+    "KlinePublic",
     "Level",
     "LiquidityLedger",
     "MarketActivity",
     "MarketCounters",
     "MarketTotals",
+    "OrderAccepted",
     "OrderBook",
+    "OrderDetail",
     "OrderExecution",
+    "OrderList",
+    "OrderMessage",
+    "OrderPublic",
     "OrderSpec",
     "OrderStatus",
     "PlannedSlice",
+    "PlannedSlicePublic",
     "RecordingError",
     "RecordingWriter",
     "SequenceGap",
     "Side",
     "SimulationResult",
     "SkipReason",
+    "SlicePublic",
     "SliceResult",
     "SliceRow",
     "SliceStatus",
     "StaleBook",
+    "SymbolPublic",
     "TopOfBook",
     "Trade",
+    "TradeMessage",
     "TwapError",
     "TwapExecution",
     "TwapOrderSpec",
     "UnknownExchange",
     "UnknownInterval",
     "UnknownSymbol",
+    "VenueDecimal",
     "WalkBook",
+    "WireModel",
     "__version__",
     "algorithm_named",
     "build_report",

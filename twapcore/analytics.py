@@ -17,17 +17,21 @@ each in quote currency and in bps of the arrival value M0 * quantity. The bps
 parts are rounded to 6 places and the timing part takes the rounding rest, so
 the parts always sum to the total exactly, in both units.
 
-Markouts: for each fill, the mid h = 1 s, 10 s and 60 s later (`MidTape`);
-markout_h = s * (p - mid_h) / mid_h in bps, + = cost (the market moved against
-the fill afterwards: a buy that the later mid shows as expensive), averaged
-over the fills weighted by quantity. They need the mids after each fill:
-`twapcore.simulate` records them; a report built without them (the server's)
-has null markouts and says why in `markouts_note`.
+Markouts: for each fill, the mid h = 1 s, 10 s and 60 s later (the mid of the
+last book at or before fill time + h); markout_h = s * (p - mid_h) / mid_h in
+bps, + = cost (the market moved against the fill afterwards: a buy that the
+later mid shows as expensive), averaged over the fills weighted by quantity.
+`apply_markouts` computes them from any source of those mids: `with_markouts`
+reads a `MidTape` (`twapcore.simulate`), the server the mids its engine stored
+(`twapserver.orders.markouts`). A missing mid leaves that markout null and
+`markouts_note` says why.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
@@ -45,9 +49,11 @@ __all__ = [
     "FillRow",
     "MarketCounters",
     "MarketTotals",
+    "MarkoutMid",
     "MidTape",
     "SliceRow",
     "VenueRow",
+    "apply_markouts",
     "build_report",
     "with_markouts",
 ]
@@ -63,10 +69,13 @@ MARKOUT_HORIZONS_S: tuple[int, int, int] = (1, 10, 60)
 #: The limit price meaning "no practical limit" for each side (what `twap simulate`
 #: uses without --limit-price); a report shows it as no limit.
 NO_LIMIT_PRICE: dict[Side, Decimal] = {Side.BUY: Decimal("1e12"), Side.SELL: Decimal("1e-12")}
-_NO_MARKOUTS = (
-    "markouts need the mid after each fill, which this report was not given "
-    "(the server keeps no mid history; run `twap simulate` on a recording for them)"
-)
+_NO_MARKOUTS = "markouts need the mid after each fill, which this report was not given"
+# Offline, a missing mid has one explanation (kept word for word: reports are compared).
+_PAST_THE_RECORDING = "the recording ends before the horizon, or the book was one-sided"
+_ZERO_MID = "the mid was zero"
+
+#: The mid `horizon_s` seconds after a fill, or why it is missing (a short phrase).
+MarkoutMid = Callable[["FillRow", int], "Decimal | str"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -568,7 +577,7 @@ def build_report(
             else (filled / market.volume * _HUNDRED).quantize(_RATIO_PLACES)
         ),
         venues=_venue_rows(fills, sign),
-        schedule=execution.plan,
+        schedule=tuple(execution.plan),
     )
 
 
@@ -576,50 +585,72 @@ def with_markouts(report: ExecutionReport, tape: MidTape, known_until_ns: int) -
     """`report` with its markouts, from the mids of `tape` (known up to `known_until_ns`).
 
     A fill whose horizon lies after `known_until_ns` (the recording ended) or
-    on a one-sided book has no markout for it; the averages cover the fills
-    that have one, weighted by quantity.
+    on a one-sided book has no markout for it; see `apply_markouts`.
+    """
+
+    def mid_after(fill: FillRow, horizon_s: int) -> Decimal | str:
+        at = fill.ts_ns + horizon_s * _NS_PER_S
+        mid = None if at > known_until_ns else tape.mid_at(at)
+        return _PAST_THE_RECORDING if mid is None else mid
+
+    return apply_markouts(report, mid_after)
+
+
+def apply_markouts(report: ExecutionReport, mid_after: MarkoutMid) -> ExecutionReport:
+    """`report` with each fill's markouts against `mid_after(fill, h)` for every horizon h.
+
+    `mid_after` gives the mid h seconds after the fill, or a phrase saying why
+    there is none (counted in `markouts_note`). The averages cover the fills
+    that have a markout, weighted by quantity.
     """
     sign = Decimal(1) if report.side == Side.BUY.value else Decimal(-1)
-
-    def markout(fill: FillRow, horizon_s: int) -> Decimal | None:
-        at = fill.ts_ns + horizon_s * _NS_PER_S
-        return None if at > known_until_ns else _signed_bps(sign, fill.price, tape.mid_at(at))
-
-    short, mid, long = MARKOUT_HORIZONS_S
-    fills = [
-        replace(
-            f,
-            markout_1s_bps=markout(f, short),
-            markout_10s_bps=markout(f, mid),
-            markout_60s_bps=markout(f, long),
+    horizons = MARKOUT_HORIZONS_S
+    missing: Counter[str] = Counter()
+    fills = []
+    sums = [[_ZERO, _ZERO] for _ in horizons]  # per horizon: sum of qty * markout, of qty
+    for f in report.fills:
+        marks: list[Decimal | None] = []
+        for horizon_s, total in zip(horizons, sums, strict=True):
+            mid = mid_after(f, horizon_s)
+            if isinstance(mid, str):
+                missing[mid] += 1
+                marks.append(None)
+                continue
+            mark = _signed_bps(sign, f.price, mid)
+            if mark is None:
+                missing[_ZERO_MID] += 1
+            else:
+                total[0] += f.qty * mark
+                total[1] += f.qty
+            marks.append(mark)
+        # Built once, positionally: this runs for every fill of every report.
+        fills.append(
+            FillRow(f.slice_index, f.ts_ns, f.price, f.qty, f.mid, f.slippage_bps, f.venue, *marks)
         )
-        for f in report.fills
+    averages = [
+        None if weight == _ZERO else (value / weight).quantize(_RATIO_PLACES)
+        for value, weight in sums
     ]
-    marks = [(f.markout_1s_bps, f.markout_10s_bps, f.markout_60s_bps) for f in fills]
-    weighted = list(zip(fills, marks, strict=True))
-    missing = sum(m is None for row in marks for m in row)
-    note = (
-        None
-        if not missing
-        else f"{missing} of {3 * len(fills)} fill markouts have no mid "
-        "(the recording ends before the horizon, or the book was one-sided)"
-    )
     return replace(
         report,
         fills=tuple(fills),
-        markouts_note=note,
-        markout_1s_bps=_weighted_average([(f.qty, m[0]) for f, m in weighted]),
-        markout_10s_bps=_weighted_average([(f.qty, m[1]) for f, m in weighted]),
-        markout_60s_bps=_weighted_average([(f.qty, m[2]) for f, m in weighted]),
+        markouts_note=_missing_note(missing, len(horizons) * len(fills)),
+        markout_1s_bps=averages[0],
+        markout_10s_bps=averages[1],
+        markout_60s_bps=averages[2],
     )
 
 
-def _weighted_average(values: list[tuple[Decimal, Decimal | None]]) -> Decimal | None:
-    known = [(q, v) for q, v in values if v is not None]
-    weight = sum((q for q, _ in known), _ZERO)
-    if weight == _ZERO:
+def _missing_note(missing: Counter[str], total: int) -> str | None:
+    """ "2 of 9 fill markouts have no mid (why)", one count per reason when there are several."""
+    count = sum(missing.values())
+    if not count:
         return None
-    return (sum((q * v for q, v in known), _ZERO) / weight).quantize(_RATIO_PLACES)
+    if len(missing) == 1:
+        why = next(iter(missing))
+    else:
+        why = "; ".join(f"{n} {reason}" for reason, n in missing.items())
+    return f"{count} of {total} fill markouts have no mid ({why})"
 
 
 def _signed_bps(sign: Decimal, price: Decimal | None, benchmark: Decimal | None) -> Decimal | None:

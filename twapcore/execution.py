@@ -9,7 +9,7 @@ much each should trade; everything else happens here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -26,7 +26,7 @@ from twapcore.models import (
     SliceResult,
     SliceStatus,
 )
-from twapcore.schedule import PlannedSlice, seconds_to_ns_exact
+from twapcore.schedule import NO_END_NS, PlannedSlice, cumulative_quantities, seconds_to_ns_exact
 from twapcore.spec import OrderSpec, TwapOrderSpec
 
 __all__ = ["STATE_VERSION", "OrderExecution", "OrderSpec", "TwapExecution", "TwapOrderSpec"]
@@ -113,17 +113,17 @@ class OrderExecution:
         self.start_ns = start_ns
         self.algorithm: ExecutionAlgorithm = algorithm_named(spec.algorithm)
         schedule = self.algorithm.plan(spec, start_ns)
-        self.plan: tuple[PlannedSlice, ...] = schedule.slices
+        self.plan: Sequence[PlannedSlice] = schedule.slices
         # Why the plan deviates from what was asked (e.g. vwap without history), else None.
         self.algorithm_note = schedule.note
-        self.end_ns = start_ns + seconds_to_ns_exact(spec.duration_s)
+        self.end_ns = (  # an open-ended order (pov without duration_s) has no end of its own
+            NO_END_NS
+            if spec.duration_s is None
+            else start_ns + seconds_to_ns_exact(spec.duration_s)
+        )
         self._fill_model = fill_model_named(spec.fill_model)
         self._max_book_age_ns = seconds_to_ns_exact(spec.max_book_age_s, "max_book_age_s")
-        self._cumulative: list[Decimal] = []
-        running = _ZERO
-        for planned in self.plan:
-            running += planned.qty
-            self._cumulative.append(running)
+        self._cumulative = cumulative_quantities(self.plan)
         self._ledger = LiquidityLedger()
         self.status = OrderStatus.ACCEPTED
         self.results: list[SliceResult] = []
@@ -293,8 +293,20 @@ class OrderExecution:
         """Stop the order; what has filled stays filled. Idempotent while working."""
         if self.status.is_final:
             raise InvalidOrder(f"order is already {self.status.value}; it cannot be cancelled")
-        self.status = OrderStatus.CANCELLED
+        self._end(OrderStatus.CANCELLED, now_ns)
+
+    def expire(self, now_ns: int) -> None:
+        """End the order now as expired, without its remaining slices (e.g. an open-ended
+        order when its recording ends); what has filled stays filled."""
+        if self.status.is_final:
+            raise InvalidOrder(f"order is already {self.status.value}; it cannot expire")
+        self._end(OrderStatus.EXPIRED, now_ns)
+
+    def _end(self, status: OrderStatus, now_ns: int) -> None:
+        self.status = status
         self.ended_ns = now_ns
+        if self.spec.duration_s is None:  # open-ended: its plan is the steps it took
+            self.plan = self.plan[: self.next_index]
 
     # --- internals --------------------------------------------------------
     def _due_slice(self, now_ns: int) -> PlannedSlice:
@@ -369,8 +381,7 @@ class OrderExecution:
         self.status = OrderStatus.WORKING
         done = self.filled_qty == self.spec.quantity
         if done or self.next_index == len(self.plan):
-            self.status = OrderStatus.COMPLETED if done else OrderStatus.EXPIRED
-            self.ended_ns = result.executed_ns
+            self._end(OrderStatus.COMPLETED if done else OrderStatus.EXPIRED, result.executed_ns)
 
     # --- persistence -------------------------------------------------------
     def to_state(self) -> dict[str, Any]:
@@ -398,8 +409,10 @@ class OrderExecution:
             execution = cls(OrderSpec.from_dict(state["spec"]), int(state["start_ns"]))
             for data in state["results"]:
                 execution._apply(_result_from_state(data))
-            execution.status = OrderStatus(state["status"])
-            execution.ended_ns = state["ended_ns"]
+            status, ended_ns = OrderStatus(state["status"]), state["ended_ns"]
+            if status.is_final and not execution.status.is_final:  # cancelled or expired
+                execution._end(status, ended_ns)
+            execution.status, execution.ended_ns = status, ended_ns
         except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
             raise InvalidState(f"execution state cannot be restored: {exc!r}") from exc
         return execution

@@ -28,6 +28,8 @@ import gzip
 import io
 from collections.abc import Iterable, Iterator
 from decimal import Decimal, InvalidOperation
+from itertools import repeat
+from operator import itemgetter
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -82,20 +84,28 @@ def open_binary(path: str | Path) -> IO[bytes]:
     return open(p, "rb", buffering=1 << 16)
 
 
-def iter_records(paths: str | Path | Iterable[str | Path]) -> Iterator[Record]:
+def iter_records(
+    paths: str | Path | Iterable[str | Path], kind: str | None = None
+) -> Iterator[Record]:
     """Yield every message of one or more recordings, in file order, as plain dicts.
 
     Hot loop of `simulate`: one `orjson.loads` per line and nothing else on the
-    happy path; blank lines are skipped, anything else malformed raises.
+    happy path; blank lines are skipped, anything else malformed raises. With
+    `kind` only messages of that type are yielded, and a line that cannot be one
+    is not parsed (nor checked): its type is spelled neither literally nor with
+    an escape.
     """
     path_list = [paths] if isinstance(paths, str | Path) else list(paths)
     loads = orjson.loads
+    spelled = None if kind is None else kind.encode()
     for path in path_list:
         with open_binary(path) as handle:
             for line_no, line in enumerate(handle, start=1):
+                if spelled is not None and spelled not in line and b"\\" not in line:
+                    continue
                 try:
                     record = loads(line)
-                    record["type"]
+                    record_kind = record["type"]
                 except orjson.JSONDecodeError as exc:
                     if not line.strip():
                         continue
@@ -104,7 +114,8 @@ def iter_records(paths: str | Path | Iterable[str | Path]) -> Iterator[Record]:
                     raise RecordingError(
                         f"{path}:{line_no}: a message must be an object with a 'type' field"
                     ) from None
-                yield record
+                if kind is None or record_kind == kind:
+                    yield record
 
 
 def _dec(value: Any, what: str) -> Decimal:
@@ -114,10 +125,17 @@ def _dec(value: Any, what: str) -> Decimal:
         raise RecordingError(f"{what} {value!r} is not a decimal number") from exc
 
 
+_PRICE_OF, _QTY_OF = itemgetter(0), itemgetter(1)
+
+
 def _levels(raw: list[Any], depth: int | None) -> tuple[Level, ...]:
     rows = raw if depth is None else raw[:depth]
     try:
-        return tuple([Level(Decimal(row[0]), Decimal(row[1])) for row in rows])
+        # Level(Decimal(row[0]), Decimal(row[1])) for each row, looping in C: books are
+        # built by the thousand (a simulation builds one for most of its steps).
+        prices = map(Decimal, map(_PRICE_OF, rows))
+        pairs = zip(prices, map(Decimal, map(_QTY_OF, rows)), strict=True)
+        return tuple(map(tuple.__new__, repeat(Level), pairs))
     except (InvalidOperation, TypeError, ValueError, IndexError) as exc:
         bad = next((row for row in rows if not _is_level(row)), rows)
         raise RecordingError(f"book level {bad!r} is not a [price, quantity] pair") from exc

@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, Inexact, localcontext
+from itertools import accumulate
+from typing import overload
 
 from twapcore.errors import InvalidOrder
 from twapcore.formatting import format_decimal
 from twapcore.models import NS_PER_SECOND
 
-__all__ = ["DEFAULT_LOT_SIZE", "PlannedSlice", "plan_twap", "seconds_to_ns_exact"]
+__all__ = [
+    "DEFAULT_LOT_SIZE",
+    "NO_END_NS",
+    "PlannedSlice",
+    "SteppedSlices",
+    "check_quantity",
+    "cumulative_quantities",
+    "plan_twap",
+    "seconds_to_ns_exact",
+    "whole_lots",
+]
 
 DEFAULT_LOT_SIZE = Decimal("0.00000001")
 
@@ -18,6 +31,9 @@ DEFAULT_LOT_SIZE = Decimal("0.00000001")
 PLAN_PRECISION = 60
 # |seconds| >= 10^10 (over 300 years) is beyond 64-bit nanoseconds.
 _MAX_SECONDS_EXPONENT = 9
+# The end of 64-bit nanosecond time: an open-ended order (pov without duration_s) has no
+# end of its own; whoever steps it ends it (the server at its cap, simulate with the recording).
+NO_END_NS = 2**63 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,8 +45,87 @@ class PlannedSlice:
     qty: Decimal
 
 
-def seconds_to_ns_exact(seconds: Decimal | int | str, what: str = "duration_s") -> int:
-    """Whole nanoseconds in `seconds`, computed in Decimal (no float rounding)."""
+@dataclass(frozen=True, slots=True)
+class SteppedSlices(Sequence[PlannedSlice]):
+    """`steps` slices of planned quantity 0, one every `interval_ns` from `start_ns`.
+
+    Computed on demand, so an open-ended plan (a pov order without an end time,
+    stepping until the end of 64-bit time) takes O(1) memory. `first_index` is the
+    index of the first step (a slice of the plan keeps its slices' indices).
+    """
+
+    start_ns: int
+    interval_ns: int
+    steps: int
+    first_index: int = 0
+
+    def __len__(self) -> int:
+        return self.steps
+
+    @overload
+    def __getitem__(self, index: int) -> PlannedSlice: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> SteppedSlices: ...
+
+    def __getitem__(self, index: int | slice) -> PlannedSlice | SteppedSlices:
+        if isinstance(index, slice):
+            start, stop, step = index.indices(self.steps)
+            if step != 1:
+                raise ValueError(f"a plan is sliced with step 1, not {step}")
+            return SteppedSlices(
+                self.start_ns + start * self.interval_ns,
+                self.interval_ns,
+                max(0, stop - start),
+                self.first_index + start,
+            )
+        if index < 0:
+            index += self.steps
+        if not 0 <= index < self.steps:
+            raise IndexError(f"step {index} is outside the plan's {self.steps} steps")
+        return PlannedSlice(
+            self.first_index + index, self.start_ns + index * self.interval_ns, Decimal(0)
+        )
+
+    def __iter__(self) -> Iterator[PlannedSlice]:
+        return (self[i] for i in range(self.steps))
+
+
+def cumulative_quantities(plan: Sequence[PlannedSlice]) -> Sequence[Decimal]:
+    """Planned quantity of slices 0..i together, for every i of `plan`."""
+    if isinstance(plan, SteppedSlices):  # every step plans 0: no list as long as the plan
+        return _Zeros(len(plan))
+    return list(accumulate(p.qty for p in plan))
+
+
+@dataclass(frozen=True, slots=True)
+class _Zeros(Sequence[Decimal]):
+    length: int
+
+    def __len__(self) -> int:
+        return self.length
+
+    @overload
+    def __getitem__(self, index: int) -> Decimal: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Decimal]: ...
+
+    def __getitem__(self, index: int | slice) -> Decimal | Sequence[Decimal]:
+        if isinstance(index, slice):
+            return _Zeros(len(range(*index.indices(self.length))))
+        if not -self.length <= index < self.length:
+            raise IndexError(f"index {index} is outside 0..{self.length - 1}")
+        return Decimal(0)
+
+
+def seconds_to_ns_exact(seconds: Decimal | int | str | None, what: str = "duration_s") -> int:
+    """Whole nanoseconds in `seconds`, computed in Decimal (no float rounding).
+
+    A missing value (None) is refused naming `what`.
+    """
+    if seconds is None:
+        raise InvalidOrder(f"{what} is missing", _MISSING_REASONS.get(what, f"invalid_{what}"))
     try:
         value = Decimal(seconds)
     except ArithmeticError as exc:
@@ -40,6 +135,53 @@ def seconds_to_ns_exact(seconds: Decimal | int | str, what: str = "duration_s") 
     if value and value.adjusted() > _MAX_SECONDS_EXPONENT:
         raise InvalidOrder(f"{what} {seconds} is out of range (at most 10^10 seconds)")
     return int(value * NS_PER_SECOND)
+
+
+_MISSING_REASONS = {"duration_s": "invalid_duration", "interval_s": "invalid_slices"}
+
+
+def whole_lots(quantity: Decimal, lot_size: Decimal) -> int:
+    """How many lots `quantity` is; `InvalidOrder` unless a whole number (>= 1) of them."""
+    if quantity < lot_size:
+        raise InvalidOrder(
+            f"quantity {format_decimal(quantity)} is below the lot size {format_decimal(lot_size)}",
+            "below_lot_size",
+        )
+    with localcontext() as context:
+        context.prec = PLAN_PRECISION
+        context.traps[Inexact] = True
+        try:
+            lots = quantity // lot_size
+            if quantity % lot_size:
+                raise InvalidOrder(
+                    f"quantity {format_decimal(quantity)} is not a multiple of the lot size "
+                    f"{format_decimal(lot_size)}",
+                    "not_lot_multiple",
+                )
+        except ArithmeticError:  # DivisionImpossible, Inexact: more digits than PLAN_PRECISION
+            raise _too_many_digits(quantity, lot_size) from None
+    return int(lots)
+
+
+def _too_many_digits(quantity: Decimal, lot_size: Decimal) -> InvalidOrder:
+    return InvalidOrder(
+        f"quantity {format_decimal(quantity)} in lots of {format_decimal(lot_size)} needs "
+        f"more than {PLAN_PRECISION} digits",
+        "invalid_quantity",
+    )
+
+
+def check_quantity(quantity: Decimal, lot_size: Decimal) -> int:
+    """The checks of `plan_twap` on the quantity alone: > 0, in whole lots; the lot count."""
+    _check_positive(quantity, lot_size)
+    return whole_lots(quantity, lot_size)
+
+
+def _check_positive(quantity: Decimal, lot_size: Decimal) -> None:
+    if not quantity.is_finite() or quantity <= 0:
+        raise InvalidOrder(f"quantity {quantity} must be greater than 0", "invalid_quantity")
+    if not lot_size.is_finite() or lot_size <= 0:
+        raise InvalidOrder(f"lot size {lot_size} must be greater than 0")
 
 
 def plan_twap(
@@ -59,10 +201,7 @@ def plan_twap(
     slices than lots. Slice i is due at start + i * duration / slices, so the
     first is due at once and the order's end is `start_ns + duration`.
     """
-    if not quantity.is_finite() or quantity <= 0:
-        raise InvalidOrder(f"quantity {quantity} must be greater than 0", "invalid_quantity")
-    if not lot_size.is_finite() or lot_size <= 0:
-        raise InvalidOrder(f"lot size {lot_size} must be greater than 0")
+    _check_positive(quantity, lot_size)
     duration_ns = seconds_to_ns_exact(duration_s)
     if duration_ns <= 0:
         raise InvalidOrder(f"duration_s {duration_s} must be greater than 0", "invalid_duration")
@@ -80,31 +219,16 @@ def plan_twap(
     assert slices is not None
     if slices < 1:
         raise InvalidOrder(f"slices {slices} must be at least 1", "invalid_slices")
-    if quantity < lot_size:
-        raise InvalidOrder(
-            f"quantity {format_decimal(quantity)} is below the lot size {format_decimal(lot_size)}",
-            "below_lot_size",
-        )
+    lots = whole_lots(quantity, lot_size)
     with localcontext() as context:
         context.prec = PLAN_PRECISION
         context.traps[Inexact] = True
+        count = min(slices, lots)
         try:
-            lots = quantity // lot_size
-            if quantity % lot_size:
-                raise InvalidOrder(
-                    f"quantity {format_decimal(quantity)} is not a multiple of the lot size "
-                    f"{format_decimal(lot_size)}",
-                    "not_lot_multiple",
-                )
-            count = min(slices, int(lots))
             per_slice = (lots // count) * lot_size
             last = quantity - per_slice * (count - 1)
-        except ArithmeticError:  # DivisionImpossible, Inexact: more digits than PLAN_PRECISION
-            raise InvalidOrder(
-                f"quantity {format_decimal(quantity)} in lots of {format_decimal(lot_size)} needs "
-                f"more than {PLAN_PRECISION} digits",
-                "invalid_quantity",
-            ) from None
+        except ArithmeticError:  # Inexact: more digits than PLAN_PRECISION
+            raise _too_many_digits(quantity, lot_size) from None
     return tuple(
         PlannedSlice(
             index=i,

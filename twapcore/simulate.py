@@ -1,12 +1,17 @@
 """Offline simulation: run orders of any algorithm over a recording with the live engine's code.
 
-One pass over the file: each message is parsed once; a full `BookSnapshot` is
-built only when a slice falls due (and shared by every order due on that book
-version), so the cost is O(messages + slices), not O(messages × slices).
+One pass over the file: each message is parsed once; a `BookSnapshot` is built
+only when a slice falls due (and shared by every order due on that book
+version), so the cost is O(messages + slices), not O(messages × slices). It
+holds only the levels the step can reach (`_SymbolState.book_for`), trades are
+added up in batches when a step or a report reads the totals, and a mid is
+converted once per distinct best bid and ask: the same Decimals, fewer of them.
 A slice due at time T sees every message with `ts_recv <= T`; each step is told
 the volume traded since that order's previous step. A vwap order with profile
 `trades` and no weights first gets its profile from the recording's trades in
-its window (a second read of the file, only then).
+its window (a second read of the file, only then). An open-ended pov order (no
+`duration_s`) steps until filled or until the recording ends: then it expires at
+the recording's last message, without a row for each step it did not reach.
 
 A cross-venue order (`spec.venues`) steps on one book per venue (each at its
 own latest version); its market window, arrival mid and the volume its steps
@@ -21,6 +26,7 @@ import heapq
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from operator import itemgetter, mul
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +41,10 @@ from twapcore.analytics import (
     build_report,
     with_markouts,
 )
-from twapcore.errors import UnknownSymbol
+from twapcore.errors import TwapError, UnknownSymbol
 from twapcore.execution import OrderExecution
 from twapcore.fills import LiquidityLedger
-from twapcore.models import BookSnapshot, SkipReason
+from twapcore.models import BookSnapshot, Side, SkipReason
 from twapcore.recording import book_from_record, iter_records
 from twapcore.schedule import seconds_to_ns_exact
 from twapcore.spec import OrderSpec
@@ -47,25 +53,110 @@ from twapcore.venues import common_lot
 __all__ = ["SimulationResult", "simulate"]
 
 _Key = tuple[str, str]
+_Record = dict[str, Any]
 _MARKOUT_TAIL_NS = max(MARKOUT_HORIZONS_S) * 1_000_000_000
+_PRICE, _QTY = itemgetter("price"), itemgetter("qty")
+_ZERO = Decimal(0)
+# Trades kept for counting at most: counted in batches, in memory bounded whatever the interval.
+_UNCOUNTED_MAX = 4096
+
+
+def _count_trades(counters: MarketCounters, trades: list[_Record]) -> None:
+    """Add `trades` to `counters` and empty the list: the sums `on_trade` would make one
+    trade at a time, in the same order (so exactly the same Decimals), done in C."""
+    qtys = list(map(Decimal, map(_QTY, trades)))
+    counters.trades += len(qtys)
+    counters.volume = sum(qtys, counters.volume)
+    counters.notional = sum(map(mul, map(Decimal, map(_PRICE, trades)), qtys), counters.notional)
+    trades.clear()
+
+
+def _depth_holding(levels: Any, need: Decimal) -> int | None:
+    """How many of the book message's `levels` (best first) display at least `need` in
+    total (at least 1), or None when all of them do not (or one is malformed: the full
+    book then says which)."""
+    total = _ZERO
+    try:
+        for depth, row in enumerate(levels, start=1):
+            total += Decimal(row[1])
+            if total >= need:
+                return depth
+    except (ArithmeticError, TypeError, ValueError, LookupError):
+        return None
+    return None
 
 
 @dataclass(slots=True)
 class _SymbolState:
     latest: dict[str, Any] | None = None
     version: int = 0
-    book: BookSnapshot | None = None
+    book: BookSnapshot | None = None  # of `latest`, built when a step needs it...
+    book_depth: int | None = None  # ...with this many levels per side (None: all)
+    taken: dict[Side, Decimal] = field(default_factory=dict)  # filled from `book` by side
     lot_size: Decimal | None = None
     counters: MarketCounters = field(default_factory=MarketCounters)
+    # Trades seen while live, not yet added to `counters` (`counted` adds them when read).
+    uncounted: list[_Record] = field(default_factory=list)
     live: int = 0  # orders of this symbol that started and have not ended
     tape: MidTape = field(default_factory=MidTape)  # mids while live and for markouts after
     tape_until_ns: int = -1  # keep taping mids until then (the longest markout after an end)
     groups: list[_VenueGroup] = field(default_factory=list)  # cross-venue markets it is part of
+    top: tuple[Any, Any] | None = None  # best bid and ask prices of the last mid computed...
+    top_mid: Decimal | None = None  # ...and that mid: consecutive books often share their top
 
     def current_book(self) -> BookSnapshot | None:
-        if self.book is None and self.latest is not None:
-            self.book = book_from_record(self.latest, version=self.version)
+        """The latest book with all its levels."""
+        if self.latest is not None and (self.book is None or self.book_depth is not None):
+            self.book, self.book_depth = book_from_record(self.latest, version=self.version), None
         return self.book
+
+    def book_for(self, side: Side, remaining: Decimal) -> BookSnapshot | None:
+        """The latest book with the levels an order on `side` with `remaining` to fill can reach.
+
+        Converting every level of every book a step sees is most of a simulation's
+        cost, and a step walks only the top ones: it fills at most its target, which
+        is at most its remaining quantity, from what earlier steps left of this book
+        version. So the levels displaying `remaining` + what was taken from this side
+        give the step exactly the fills (and the shortfall reason) the whole book would.
+        """
+        latest = self.latest
+        if latest is None or self.groups:  # cross-venue walks merge books: keep them whole
+            return self.current_book()
+        if self.book is None:  # a new version: nothing taken from it yet
+            self.taken.clear()
+            built = 0
+        elif self.book_depth is None:
+            return self.book
+        else:
+            built = self.book_depth
+        levels = latest["asks"] if side is Side.BUY else latest["bids"]
+        depth = _depth_holding(levels, remaining + self.taken.get(side, _ZERO))
+        if depth is None:
+            return self.current_book()
+        if depth > built:
+            self.book = book_from_record(latest, depth, version=self.version)
+            self.book_depth = depth
+        return self.book
+
+    def took(self, side: Side, qty: Decimal) -> None:
+        """A step on `side` filled `qty` from `book` (see `book_for`)."""
+        self.taken[side] = self.taken.get(side, _ZERO) + qty
+
+    def counted(self) -> MarketCounters:
+        if self.uncounted:
+            _count_trades(self.counters, self.uncounted)
+        return self.counters
+
+    def mid(self, record: _Record) -> Decimal | None:
+        """The mid of the book message `record` (None when a side is empty); converted
+        once per distinct best bid and ask, as most books leave them unchanged."""
+        bids, asks = record["bids"], record["asks"]
+        if not bids or not asks:
+            return None
+        top = (bids[0][0], asks[0][0])
+        if top != self.top:
+            self.top, self.top_mid = top, (Decimal(top[0]) + Decimal(top[1])) / 2
+        return self.top_mid
 
 
 @dataclass(slots=True)
@@ -75,12 +166,18 @@ class _VenueGroup:
     venues: tuple[str, ...]
     states: tuple[_SymbolState, ...]
     counters: MarketCounters = field(default_factory=MarketCounters)
+    uncounted: list[_Record] = field(default_factory=list)  # as `_SymbolState.uncounted`
     live: int = 0
     tape: MidTape = field(default_factory=MidTape)  # consolidated mids (see _SymbolState)
     tape_until_ns: int = -1
 
     def books(self) -> dict[str, BookSnapshot | None]:
         return {v: st.current_book() for v, st in zip(self.venues, self.states, strict=True)}
+
+    def counted(self) -> MarketCounters:
+        if self.uncounted:
+            _count_trades(self.counters, self.uncounted)
+        return self.counters
 
     def mid(self) -> Decimal | None:
         """Best bid across the venues' latest books + best ask across them, / 2."""
@@ -96,11 +193,6 @@ class _VenueGroup:
     def latest_ts(self) -> int | None:
         stamps = [st.latest["ts_recv"] for st in self.states if st.latest is not None]
         return max(stamps) if stamps else None
-
-
-def _mid(record: dict[str, Any]) -> Decimal | None:
-    bids, asks = record["bids"], record["asks"]
-    return (Decimal(bids[0][0]) + Decimal(asks[0][0])) / 2 if bids and asks else None
 
 
 def _keys(spec: OrderSpec) -> list[_Key]:
@@ -136,11 +228,10 @@ def _trade_histories(
     recording: str | Path | Sequence[str | Path], keys: set[_Key]
 ) -> dict[_Key, _TradeHistory]:
     rows: dict[_Key, list[tuple[int, Decimal]]] = {key: [] for key in keys}
-    for record in iter_records(recording):
-        if record["type"] == "trade":
-            found = rows.get((record["exchange"], record["symbol"]))
-            if found is not None:
-                found.append((record["ts_recv"], Decimal(record["qty"])))
+    for record in iter_records(recording, kind="trade"):
+        found = rows.get((record["exchange"], record["symbol"]))
+        if found is not None:
+            found.append((record["ts_recv"], Decimal(record["qty"])))
     out = {}
     for key, trades in rows.items():
         trades.sort(key=lambda row: row[0])
@@ -217,15 +308,16 @@ class _Simulation:
         market: _SymbolState | _VenueGroup = state if group is None else group
         if group is None:
             if not state.live and state.latest is not None:
-                state.counters.on_mid(state.latest["ts_recv"], _mid(state.latest))
+                state.counters.on_mid(state.latest["ts_recv"], state.mid(state.latest))
                 state.tape.record(state.latest["ts_recv"], state.counters.mid)
         elif not group.live and (latest_ts := group.latest_ts()) is not None:
             group.counters.on_mid(latest_ts, group.mid())
             group.tape.record(latest_ts, group.counters.mid)
         market.live += 1
-        run.arrival_mid = market.counters.mid
-        run.market_start = market.counters.totals(start_ns)
-        run.seen_volume, run.seen_trades = market.counters.volume, market.counters.trades
+        counters = market.counted()
+        run.arrival_mid = counters.mid
+        run.market_start = counters.totals(start_ns)
+        run.seen_volume, run.seen_trades = counters.volume, counters.trades
 
     def _history(self, spec: OrderSpec) -> _TradeHistory | None:
         """The trades a vwap profile is built from: every venue's, merged in time order."""
@@ -263,13 +355,18 @@ class _Simulation:
             assert execution is not None
             group = run.group
             state = self._market_of(run)
-            if recording_ended:
+            if recording_ended and execution.spec.duration_s is None:
+                # Open-ended (pov without an end time): it ran until the recording's end.
+                execution.expire(max(self.last_ts, execution.start_ns))
+            elif recording_ended:
                 execution.skip(due, SkipReason.END_OF_RECORDING)
             else:
-                market = self._market_since_last_step(run, state.counters)
+                market = self._market_since_last_step(run, state.counted())
                 ledger = None if self.independent else self.ledger
-                book = group.books() if group is not None else self._book_of(run)
-                execution.step(due, book, ledger, market)
+                if group is not None:
+                    execution.step(due, group.books(), ledger, market)
+                else:
+                    self._step_single(execution, due, ledger, market)
             next_due = execution.next_due_ns
             if next_due is not None:
                 heapq.heappush(self.heap, (next_due, idx))
@@ -282,27 +379,47 @@ class _Simulation:
             return run.group
         return self.states[(run.spec.exchange, run.spec.symbol)]
 
-    def _book_of(self, run: _Run) -> BookSnapshot | None:
-        return self.states[(run.spec.exchange, run.spec.symbol)].current_book()
+    def _step_single(
+        self,
+        execution: OrderExecution,
+        due: int,
+        ledger: LiquidityLedger | None,
+        market: MarketActivity,
+    ) -> None:
+        """Step a one-venue order on the levels of its book that it can reach."""
+        spec = execution.spec
+        state = self.states[(spec.exchange, spec.symbol)]
+        remaining = execution.remaining_qty
+        result = execution.step(due, state.book_for(spec.side, remaining), ledger, market)
+        if result.target_qty > remaining:  # `book_for` relies on this
+            raise TwapError(
+                f"{spec.algorithm} set slice {result.index} of {spec.exchange} {spec.symbol} "
+                f"to {result.target_qty}, more than the remaining {remaining}"
+            )
+        state.took(spec.side, result.filled_qty)
 
     def _finish(self, run: _Run, state: _SymbolState | _VenueGroup) -> None:
         execution = run.execution
         assert execution is not None
         assert run.market_start is not None
         end_ns = execution.ended_ns if execution.ended_ns is not None else execution.end_ns
-        window = state.counters.totals(end_ns) - run.market_start
-        run.report = build_report(execution, run.arrival_mid, state.counters.mid, window)
+        counters = state.counted()
+        window = counters.totals(end_ns) - run.market_start
+        run.report = build_report(execution, run.arrival_mid, counters.mid, window)
         state.live -= 1
         state.tape_until_ns = max(state.tape_until_ns, end_ns + _MARKOUT_TAIL_NS)
 
-    def feed(self, records: Iterable[dict[str, Any]]) -> None:
-        # The hot loop: one dict lookup per message for symbols without orders; trades
-        # and mids are turned into Decimals only while an order of the symbol is live.
+    def feed(self, records: Iterable[_Record]) -> None:
+        # The hot loop: one dict lookup per message for symbols without orders; trades are
+        # kept for counting and mids computed only while an order of the symbol is live.
         get_state, heap = self.states.get, self.heap
         messages, last_ts = self.messages, self.last_ts
         for record in records:
             messages += 1
-            state = get_state((record.get("exchange", ""), record.get("symbol", "")))
+            try:
+                state = get_state((record["exchange"], record["symbol"]))
+            except KeyError:  # a message of no market (a note): nothing to do
+                state = None
             kind = record["type"]
             if state is None:
                 if kind == "book":
@@ -320,30 +437,41 @@ class _Simulation:
                 last_ts = ts
             if kind == "trade":
                 if state.live:
-                    state.counters.on_trade(Decimal(record["price"]), Decimal(record["qty"]))
-                for group in state.groups:
-                    if group.live:
-                        group.counters.on_trade(Decimal(record["price"]), Decimal(record["qty"]))
+                    state.uncounted.append(record)
+                    if len(state.uncounted) == _UNCOUNTED_MAX:
+                        state.counted()
+                if state.groups:
+                    for group in state.groups:
+                        if group.live:
+                            group.uncounted.append(record)
+                            if len(group.uncounted) == _UNCOUNTED_MAX:
+                                group.counted()
             elif kind == "book":
                 self._on_book(state, record, ts)
         self.messages, self.last_ts = messages, last_ts
 
     def _on_book(self, state: _SymbolState, record: dict[str, Any], ts: int) -> None:
         if state.latest is None:
-            key = (record["exchange"], record["symbol"])
-            for idx, run in enumerate(self.runs):
-                if run.start_ns is None and key in _keys(run.spec):
-                    run.start_ns = ts  # a cross-venue order starts at the first of its books
-                    heapq.heappush(self.heap, (ts, idx))
+            self._start_on_first_book((record["exchange"], record["symbol"]), ts)
         state.latest = record
         state.version += 1
         state.book = None
         if state.live:
-            mid = _mid(record)
+            mid = state.mid(record)
             state.counters.on_mid(ts, mid)
             state.tape.record(ts, mid)
         elif ts <= state.tape_until_ns:
-            state.tape.record(ts, _mid(record))
+            state.tape.record(ts, state.mid(record))
+        if state.groups:
+            self._on_group_book(state, ts)
+
+    def _start_on_first_book(self, key: _Key, ts: int) -> None:
+        for idx, run in enumerate(self.runs):
+            if run.start_ns is None and key in _keys(run.spec):
+                run.start_ns = ts  # a cross-venue order starts at the first of its books
+                heapq.heappush(self.heap, (ts, idx))
+
+    def _on_group_book(self, state: _SymbolState, ts: int) -> None:
         for group in state.groups:
             if group.live:
                 group_mid = group.mid()

@@ -12,12 +12,15 @@ from dataclasses import dataclass, fields
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from twapcore.algorithms import ALGORITHMS, algorithm_named
+from twapcore.algorithms import ALGORITHMS, Pov, algorithm_named
 from twapcore.errors import InvalidOrder
 from twapcore.models import Side
 from twapcore.venues import checked_venues
 
-__all__ = ["OrderSpec", "TwapOrderSpec"]
+__all__ = ["OPEN_ENDED_ALGORITHMS", "OrderSpec", "TwapOrderSpec", "check_end_time"]
+
+# The algorithms that may run without an end time (no duration_s): pov ends when filled.
+OPEN_ENDED_ALGORITHMS = frozenset({Pov.name})
 
 _DECIMAL_FIELDS = (
     "quantity",
@@ -32,7 +35,7 @@ _DECIMAL_FIELDS = (
     "max_slice_qty",
     "jitter",
 )
-_REQUIRED = frozenset({"quantity", "limit_price", "duration_s", "catch_up_cap", "max_book_age_s"})
+_REQUIRED = frozenset({"quantity", "limit_price", "catch_up_cap", "max_book_age_s"})
 _INT_FIELDS = ("slices", "seed")
 # The error codes the API already uses for these fields.
 _REASONS = {
@@ -57,6 +60,31 @@ _ALGORITHM_FIELDS = (
 
 def _reason(name: str) -> str:
     return _REASONS.get(name, f"invalid_{name}")
+
+
+def check_end_time(algorithm: str, duration_s: object, slices: object, interval_s: object) -> None:
+    """Refuse (`InvalidOrder` naming the field) an order without `duration_s` unless its
+    algorithm may run until filled (pov), and then it must step every `interval_s`."""
+    if duration_s is not None:
+        return
+    if algorithm not in OPEN_ENDED_ALGORITHMS:
+        raise InvalidOrder(
+            f"duration_s is required for {algorithm} orders; only "
+            f"{', '.join(sorted(OPEN_ENDED_ALGORITHMS))} may run without an end time",
+            "invalid_duration",
+        )
+    if slices is not None:
+        raise InvalidOrder(
+            f"slices {slices} needs duration_s; a {algorithm} order without an end time "
+            "steps every interval_s instead",
+            "invalid_slices",
+        )
+    if interval_s is None:
+        raise InvalidOrder(
+            f"a {algorithm} order without duration_s (no end time) needs interval_s, "
+            "the seconds between its steps",
+            "invalid_slices",
+        )
 
 
 def _exact_decimal(name: str, value: object) -> Decimal:
@@ -91,6 +119,10 @@ class OrderSpec:
     `profile`, `profile_weights` (vwap: where the profile came from, and its
     weights spread evenly over the window); `participation` (pov, 0..1],
     `min_slice_qty`, `max_slice_qty` (pov, base units).
+
+    `duration_s` is required, except for pov: without it a pov order steps every
+    `interval_s` until filled (or until whoever steps it ends it: the server at
+    its maximum order life, `simulate` when the recording ends).
     """
 
     exchange: str
@@ -98,7 +130,7 @@ class OrderSpec:
     side: Side
     quantity: Decimal
     limit_price: Decimal
-    duration_s: Decimal
+    duration_s: Decimal | None = None
     slices: int | None = None
     interval_s: Decimal | None = None
     fill_model: str = "walk_book"
@@ -142,6 +174,7 @@ class OrderSpec:
                         f"{name} applies to {other.name} orders, not {self.algorithm}",
                         _reason(name),
                     )
+        check_end_time(self.algorithm, self.duration_s, self.slices, self.interval_s)
         algorithm.validate(self)
 
     @property

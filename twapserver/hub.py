@@ -89,6 +89,8 @@ class MarketSource(Protocol):
 
     # Called with every trade of a collected symbol (engine statistics, recorder).
     trade_listeners: list[Callable[[Trade], None]]
+    # Called with (exchange, symbol, ts_recv) when a book arrives (the engine's markouts).
+    book_listeners: list[Callable[[str, str, int], None]]
 
     def exchanges(self) -> list[str]: ...
 
@@ -136,6 +138,9 @@ class MarketHub:
         self._candle_seeds: dict[tuple[str, str], list[Candle]] = {}
         # Called with every trade of a collected symbol (engine statistics, recorder).
         self.trade_listeners: list[Callable[[Trade], None]] = []
+        # Called with (exchange, symbol, ts_recv) after a book arrived: cheap calls only (the
+        # feed waits); the engine's markouts read the book only for the markets they follow.
+        self.book_listeners: list[Callable[[str, str, int], None]] = []
         MARKET_METRICS.watch(self)
 
     # --- registration ------------------------------------------------------
@@ -252,6 +257,8 @@ class MarketHub:
         health.connected = True
         health.last_message_ns = ts_recv
         health.books += 1
+        for listener in self.book_listeners:
+            listener(exchange, symbol, ts_recv)
 
     def on_trade(self, trade: Trade) -> None:
         market = self._markets.get((trade.exchange, trade.symbol))

@@ -110,3 +110,38 @@ def test_cli_a_parameter_of_another_algorithm_exits_2_naming_it(config: Path) ->
 
     line = _one_error_line(rejected)
     assert line.startswith("error: order rejected (invalid_jitter): jitter applies to twap_random")
+
+
+def test_submit_without_duration_leaves_it_out_of_the_body() -> None:
+    api = FakeApi(lambda request: httpx.Response(201, json=_ACCEPTED))
+
+    api.client(tokens=_tokens()).submit(
+        "p1", "binance", "BTC-USDT", "buy", "0.5", "70000",
+        algorithm="pov", interval_s=5, participation="0.1",
+    )  # fmt: skip
+
+    body = orjson.loads(api.bodies[0])
+    assert "duration_s" not in body
+    assert (body["interval_s"], body["algorithm"]) == (5, "pov")
+
+
+@pytest.mark.slow
+def test_cli_submits_a_pov_order_without_an_end_time(config: Path) -> None:
+    token_id = f"pov-open-{time.time_ns()}"
+
+    submitted = _submit(
+        config, token_id, "--quantity", "0.001", "--interval", "1",
+        "--algorithm", "pov", "--participation", "0.1", "--json",
+    )  # fmt: skip
+
+    assert submitted.returncode == 0, submitted.stderr
+    order = json.loads(submitted.stdout)["order"]
+    assert (order["algorithm"], order["slices_total"]) == ("pov", 1000)  # the server's cap
+
+
+@pytest.mark.slow
+def test_cli_a_twap_order_without_duration_exits_2_naming_it(config: Path) -> None:
+    rejected = _submit(config, "no-end", "--quantity", "0.001", "--slices", "4")
+
+    line = _one_error_line(rejected)
+    assert "duration_s is required for twap orders" in line

@@ -56,17 +56,22 @@ def _side_levels(draw: st.DrawFn, best: int, step: int) -> tuple[tuple[str, str]
 
 
 @st.composite
-def scenarios(draw: st.DrawFn, algorithm: str) -> Scenario:
+def scenarios(draw: st.DrawFn, algorithm: str, open_ended: bool = False) -> Scenario:
+    """An order of `algorithm` (`open_ended`: pov without duration_s, a step every STEP_S)."""
     slices = draw(st.integers(1, 10))
+    timing: dict[str, Any] = (
+        {"interval_s": Decimal(STEP_S)}
+        if open_ended
+        else {"duration_s": Decimal(slices * STEP_S), "slices": slices}
+    )
     spec = OrderSpec(
         exchange="binance",
         symbol="BTC-USDT",
         side=draw(st.sampled_from(Side)),
         quantity=LOT * draw(st.integers(1, 400)),
         limit_price=Decimal(draw(st.integers(95, 105))),
-        duration_s=Decimal(slices * STEP_S),
-        slices=slices,
         lot_size=LOT,
+        **timing,
         algorithm=algorithm,
         **draw(_PARAMS[algorithm]),
     )
@@ -87,9 +92,13 @@ def scenarios(draw: st.DrawFn, algorithm: str) -> Scenario:
 
 
 def _continue(execution: OrderExecution, scenario: Scenario) -> None:
+    """Step to the end; an open-ended order steps once per book, then expires."""
     ledger = LiquidityLedger()
     while (due := execution.next_due_ns) is not None:
         i = execution.next_index
+        if scenario.spec.duration_s is None and i == len(scenario.books):
+            execution.expire(due)
+            break
         book = scenario.books[min(i, len(scenario.books) - 1)]
         execution.step(
             due, book, ledger, MarketActivity(scenario.volumes[i % len(scenario.volumes)], 1)
@@ -122,14 +131,17 @@ def _check_invariants(execution: OrderExecution, scenario: Scenario) -> None:
         )
         for price, qty in by_price.items():
             assert qty <= displayed[price]
+    if spec.duration_s is None:  # open-ended: once ended, its plan is the steps it took
+        assert execution.status.is_final
+        assert len(execution.plan) == len(execution.results)
     if spec.algorithm == "pov":
         assert spec.participation is not None
         assert execution.filled_qty <= spec.participation * execution.observed_volume
 
 
-def _property(algorithm: str) -> Any:
+def _property(algorithm: str, open_ended: bool = False) -> Any:
     @settings(max_examples=60, deadline=None)
-    @given(scenario=scenarios(algorithm), cut=st.integers(0, 10))
+    @given(scenario=scenarios(algorithm, open_ended), cut=st.integers(0, 10))
     def check(scenario: Scenario, cut: int) -> None:
         first = OrderExecution(scenario.spec, 0)
         _continue(first, scenario)
@@ -141,7 +153,9 @@ def _property(algorithm: str) -> Any:
 
         partial = OrderExecution(scenario.spec, 0)
         ledger = LiquidityLedger()
-        while partial.next_due_ns is not None and partial.next_index < cut:
+        while partial.next_due_ns is not None and partial.next_index < min(
+            cut, len(scenario.books)
+        ):
             i = partial.next_index
             partial.step(
                 partial.next_due_ns,
@@ -161,3 +175,4 @@ test_twap_invariants = _property("twap")
 test_twap_random_invariants = _property("twap_random")
 test_vwap_invariants = _property("vwap")
 test_pov_invariants = _property("pov")
+test_open_ended_pov_invariants = _property("pov", open_ended=True)

@@ -4,7 +4,10 @@ The demo recording (binance BTC-USDT: books and ~20 000 trades) is fed into the 
 a real server (uvicorn, real database) up to each engine tick, on an injected clock;
 orders go in over HTTP. `twap simulate --demo` then runs the same order from the same
 start: slice for slice, fill for fill, the two must agree — including the market
-volume pov was told at each step.
+volume pov was told at each step, and the markouts: the replay hands the hub every
+book with its recorded receive time, so the engine's mid history holds the books
+`twap simulate` sees, and the engine measures each horizon after it passed (the
+recording runs 10 minutes, past every horizon, so offline none is missing either).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import pytest
 from tests.server.fake_venues import serving
 from tests.server.test_trading_e2e import PASSWORD, Clock
 from twapcore import NS_PER_SECOND, Candle, candles_from_trades, iter_records, plan_twap
+from twapcore.analytics import MARKOUT_HORIZONS_S
 from twapcore.recording import book_from_record, demo_recording, trade_from_record
 from twapserver.app import create_app
 from twapserver.auth.users import create_user
@@ -128,6 +132,7 @@ async def _run_on_server(
         accepted = await http.post("/orders", json={"token_id": "o-1", **body}, headers=auth)
         assert accepted.status_code == 201, accepted.text
         ticks = sorted({start, *(s["due_ns"] for s in accepted.json()["schedule"])})
+        ticks.append(ticks[-1] + (max(MARKOUT_HORIZONS_S) + 2) * S)  # every horizon measured
         for tick in ticks:
             replay.until(tick)
             clock.now = tick
@@ -153,6 +158,14 @@ def _simulated_fills(report: dict[str, Any]) -> list[tuple[int, Decimal, Decimal
     return [(f["slice_index"], Decimal(f["price"]), Decimal(f["qty"])) for f in report["fills"]]
 
 
+_MARKOUTS = [f"markout_{h}s_bps" for h in MARKOUT_HORIZONS_S]
+
+
+def _markouts(report: dict[str, Any]) -> list[list[str | None]]:
+    """Each fill's markouts, then the averages (decimal strings)."""
+    return [[f[m] for m in _MARKOUTS] for f in report["fills"]] + [[report[m] for m in _MARKOUTS]]
+
+
 @pytest.mark.parametrize("algorithm", sorted(CASES))
 async def test_the_server_trades_like_twap_simulate(database_url: str, algorithm: str) -> None:
     params, flags = CASES[algorithm]
@@ -166,6 +179,8 @@ async def test_the_server_trades_like_twap_simulate(database_url: str, algorithm
     assert _slices(served["slices"]) == _slices(simulated["slices"])
     assert _fills(served) == _simulated_fills(simulated)
     assert Decimal(served["filled_qty"]) == Decimal(simulated["filled_qty"]) > 0
+    assert _markouts(served["analytics"]) == _markouts(simulated)
+    assert served["analytics"]["markouts_note"] is simulated["markouts_note"] is None
     if algorithm == "pov":
         told = [Decimal(s["market_volume"]) for s in served["slices"]]
         assert told == [Decimal(s["market_volume"]) for s in simulated["slices"]]

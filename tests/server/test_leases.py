@@ -191,6 +191,7 @@ class FailingMarket:
     def __init__(self, hub: MarketHub) -> None:
         self.hub = hub
         self.trade_listeners = hub.trade_listeners
+        self.book_listeners = hub.book_listeners
         self.failing = True
 
     def book(self, exchange: str, symbol: str) -> BookSnapshot | None:

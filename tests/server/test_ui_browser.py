@@ -16,13 +16,18 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.core.builders import book
 from tests.server.server_process import free_port
+from twapcore import InstrumentInfo, RecordingWriter
+from twapcore.recording import instrument_to_record
 
 CHROMIUM = "/usr/bin/chromium"
 DESKTOP = {"width": 1280, "height": 800}
@@ -57,10 +62,32 @@ class Demo:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    folder = tmp_path_factory.mktemp("demo")
+    yield from _run_demo(tmp_path_factory.mktemp("demo"))
+
+
+@pytest.fixture(scope="module")
+def two_venue_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    """`twapserver run --demo` replaying a test recording where binance and kraken both list
+    BTC-USDT: the bundled demo's venues share no symbol (binance BTC-USDT; kraken BTC-CHF,
+    ETH-CHF, …), so a cross-venue order needs books of one symbol on both."""
+    folder = tmp_path_factory.mktemp("two-venue-demo")
+    recording = folder / "two-venues.jsonl"
+    with RecordingWriter(recording) as writer:
+        for venue in ("binance", "kraken"):
+            info = InstrumentInfo(venue, "BTC-USDT", Decimal("0.1"), Decimal("0.00001"))
+            writer.write_record(instrument_to_record(info))
+        for second in range(60):
+            ts = second * 1_000_000_000
+            for venue, ask in (("binance", "64001"), ("kraken", "64000")):
+                snapshot = book(bids=(("63990", "1"),), asks=((ask, "1"),), ts=ts)
+                writer.write(replace(snapshot, exchange=venue, version=second + 1))
+    yield from _run_demo(folder, {"TWAP_DEMO_RECORDING": str(recording)})
+
+
+def _run_demo(folder: Path, extra_env: dict[str, str] | None = None) -> Iterator[Demo]:
     log_path = folder / "server.log"
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TWAP_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TWAP_")} | (extra_env or {})
     command = [sys.executable, "-c", "from twapserver.cli import main; main()", "run", "--demo"]
     # The log goes to a file: a pipe nobody reads would stall the server once full.
     with log_path.open("w") as log:
@@ -400,4 +427,90 @@ def test_docs_render_with_every_other_host_blocked(
 
     page.get_by_text(shown).first.wait_for()
     assert elsewhere == []
+    page.close()
+
+
+def _session_of(demo: Demo) -> dict[str, str]:
+    form = {"username": "demo", "password": demo.password}
+    pair: dict[str, str] = httpx.post(demo.base + "/auth/token", data=form).json()
+    return {**pair, "username": "demo"}
+
+
+def test_the_venues_field_offers_only_venues_listing_the_symbol(
+    browser: Any, demo: Demo, session: dict[str, str]
+) -> None:
+    page = _logged_in(browser, demo, DESKTOP, session)
+
+    boxes = page.locator("#field-venues input[name=venue]")
+    page.wait_for_selector("#field-venues-binance")
+    offered = [boxes.nth(i).get_attribute("value") for i in range(boxes.count())]
+    note = page.inner_text("#field-venues")
+    page.select_option("#exchange", "kraken")
+    page.select_option("#symbol", "BTC-CHF")
+    page.wait_for_selector("#field-venues-kraken")
+
+    assert offered == ["binance"]  # kraken does not list BTC-USDT
+    assert "only binance lists BTC-USDT" in note
+    assert page.locator("#field-venues input[name=venue]").count() == 1
+    assert "only kraken lists BTC-CHF" in page.inner_text("#field-venues")
+    page.close()
+
+
+def test_a_cross_venue_order_is_accepted_and_shows_its_venues(
+    browser: Any, two_venue_demo: Demo, screenshots: Path
+) -> None:
+    page = _logged_in(browser, two_venue_demo, DESKTOP, _session_of(two_venue_demo))
+    errors = _errors(page)
+    _book_seq(page, "binance")
+    page.check("#field-venues-binance")
+    page.check("#field-venues-kraken")
+
+    with page.expect_response(lambda r: r.url.endswith("/orders")) as answer:
+        token = _submit(page, quantity="0.002", duration="2", slices="2")
+
+    assert answer.value.status == 201, answer.value.text()
+    assert answer.value.request.post_data_json["venues"] == ["binance", "kraken"]
+    done = f"#detail[data-token='{token}'][data-status='completed']"
+    page.wait_for_selector(done)
+    assert page.get_attribute("#detail", "data-venues") == "binance,kraken"
+    assert page.get_attribute(f"#orders tr[data-token='{token}']", "data-venues") == (
+        "binance,kraken"
+    )
+    assert "binance+kraken BTC-USDT" in page.inner_text("#detail-summary")
+    venue_rows = page.locator("#venues tbody tr")
+    assert page.is_visible("#venues") and venue_rows.count() >= 1
+    assert "kraken" in page.inner_text("#venues")  # its ask (64000) is the better one
+    assert errors == []
+    page.screenshot(path=screenshots / "cross-venue-order-1280x800.png", full_page=True)
+    page.close()
+
+
+def test_a_pov_order_without_duration_runs_until_filled(
+    browser: Any, demo: Demo, session: dict[str, str]
+) -> None:
+    page = _logged_in(browser, demo, DESKTOP, session)
+    page.select_option("#algorithm", "pov")
+    assert page.get_attribute("#field-duration_s", "required") is None  # pov may leave it out
+    token = page.input_value("#field-token_id")
+    page.fill("#field-quantity", "0.001")
+    page.fill("#field-limit_price", "1000000")
+    page.fill("#field-interval_s", "1")
+    page.fill("#field-participation", "0.5")
+
+    with page.expect_response(lambda r: r.url.endswith("/orders")) as answer:
+        page.get_by_role("button", name="Submit POV").click()
+
+    assert answer.value.status == 201, answer.value.text()
+    assert "duration_s" not in answer.value.request.post_data_json
+    page.wait_for_selector(f"#detail[data-token='{token}']")
+    assert "/1000" in page.inner_text("#detail-summary")  # the server's cap: 1000 steps
+    page.close()
+
+
+def test_twap_still_marks_duration_as_required(
+    browser: Any, demo: Demo, session: dict[str, str]
+) -> None:
+    page = _logged_in(browser, demo, DESKTOP, session)
+
+    assert page.get_attribute("#field-duration_s", "required") is not None
     page.close()

@@ -8,6 +8,7 @@ slices fall due and *how much* each one should trade.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
 from typing import TYPE_CHECKING, Protocol
@@ -42,9 +43,12 @@ class MarketActivity:
 
 @dataclass(frozen=True, slots=True)
 class Schedule:
-    """An algorithm's plan: the slices and, when it had to deviate, why (e.g. a fallback)."""
+    """An algorithm's plan: the slices and, when it had to deviate, why (e.g. a fallback).
 
-    slices: tuple[PlannedSlice, ...]
+    `slices` is a tuple, or computed on demand when it is open-ended (`SteppedSlices`).
+    """
+
+    slices: Sequence[PlannedSlice]
     note: str | None = None
 
 
@@ -111,6 +115,7 @@ def floor_to_lot(qty: Decimal, lot: Decimal) -> Decimal:
 
 def twap_plan(spec: OrderSpec, start_ns: int) -> tuple[PlannedSlice, ...]:
     """The equal-slice plan of `spec` (also the base every other plan starts from)."""
+    assert spec.duration_s is not None  # OrderSpec requires it here (spec.check_end_time)
     return plan_twap(
         spec.quantity,
         start_ns,

@@ -7,6 +7,11 @@ since the previous step plus what earlier steps could not fill (carry-over) —
 capped at `max_slice_qty` and at what remains, in whole lots. A target under
 `min_slice_qty` waits (unless it is all that remains). The order completes as
 soon as it is filled, or expires at its end (`duration_s`).
+
+Without `duration_s` (no end time) it steps every `interval_s` until filled: its
+plan is computed on demand (`SteppedSlices`, O(1) memory) up to the end of 64-bit
+time, and whoever steps it bounds it — the server gives it its maximum order life
+as duration_s, `simulate` ends it (expired) when the recording ends.
 """
 
 from __future__ import annotations
@@ -25,7 +30,14 @@ from twapcore.algorithms.base import (
 )
 from twapcore.errors import InvalidOrder
 from twapcore.models import SkipReason
-from twapcore.schedule import PLAN_PRECISION, PlannedSlice, seconds_to_ns_exact
+from twapcore.schedule import (
+    NO_END_NS,
+    PLAN_PRECISION,
+    PlannedSlice,
+    SteppedSlices,
+    check_quantity,
+    seconds_to_ns_exact,
+)
 
 if TYPE_CHECKING:
     from twapcore.spec import OrderSpec
@@ -64,7 +76,10 @@ class Pov:
             )
 
     def plan(self, spec: OrderSpec, start_ns: int) -> Schedule:
-        """Steps at equal intervals over the duration (not capped by the lot count)."""
+        """Steps at equal intervals over the duration (not capped by the lot count); without
+        a duration, every `interval_s` from `start_ns` on (computed on demand)."""
+        if spec.duration_s is None:
+            return Schedule(_open_ended_steps(spec, start_ns))
         twap_plan(spec, start_ns)  # the shared checks of quantity, lot, duration, slices
         duration_ns = seconds_to_ns_exact(spec.duration_s)
         if spec.interval_s is not None:
@@ -102,3 +117,12 @@ class Pov:
         ):
             return SliceTarget(_ZERO, SkipReason.BELOW_MIN_SLICE.value)
         return SliceTarget(qty)
+
+
+def _open_ended_steps(spec: OrderSpec, start_ns: int) -> SteppedSlices:
+    """A step every `interval_s` from `start_ns` to the end of 64-bit nanosecond time."""
+    check_quantity(spec.quantity, lot_of(spec))
+    interval_ns = seconds_to_ns_exact(spec.interval_s, "interval_s")
+    if interval_ns <= 0:
+        raise InvalidOrder(f"interval_s {spec.interval_s} must be greater than 0", "invalid_slices")
+    return SteppedSlices(start_ns, interval_ns, max(1, (NO_END_NS - start_ns) // interval_ns))

@@ -124,8 +124,16 @@ def profile_from_trades(
     out = [_ZERO] * buckets
     first = bisect.bisect_left(times_ns, start_ns)
     last = bisect.bisect_left(times_ns, end_ns)
-    for ts, qty in zip(times_ns[first:last], volumes[first:last], strict=True):
-        out[(ts - start_ns) * buckets // span] += qty
+    if len(volumes) < last:
+        raise ValueError(f"{len(volumes)} volumes for {len(times_ns)} trade times")
+    # Bucket b holds the trades from start + ceil(b * span / buckets) on: as the times are
+    # sorted, one run each, added up in C in the same order (so to the same Decimal).
+    low = first
+    for bucket in range(buckets):
+        high = bisect.bisect_left(times_ns, start_ns - (-(bucket + 1) * span // buckets), low, last)
+        if high > low:
+            out[bucket] = sum(volumes[low:high], _ZERO)
+        low = high
     return tuple(out)
 
 

@@ -1,9 +1,10 @@
 """GET /orders/{token_id}/chart.png: the chart `twap simulate --plot` draws, for a stored order.
 
 The same `twapcore.plot.plot_report` on the same `ExecutionReport` as
-GET /orders/{token_id}. The server keeps no mid history, so the price panel
-shows the mids of the books the slices traded on and the interval VWAP as a
-line. Rendering runs in a worker thread; without matplotlib (the `twapcore[plot]`
+GET /orders/{token_id} (markouts included). The server stores no mid series
+(only the mids at each fill's markout horizons), so the price panel shows the
+mids of the books the slices traded on and the interval VWAP as a line.
+Rendering runs in a worker thread; without matplotlib (the `twapcore[plot]`
 extra) the route answers 501.
 """
 
@@ -18,7 +19,7 @@ from fastapi.responses import Response
 
 from twapcore import ExecutionReport
 from twapserver.api.deps import UNAUTHORIZED_RESPONSES, CurrentUser, HubDep, SessionDep
-from twapserver.api.orders import _NOT_FOUND, _load, order_report
+from twapserver.api.orders import _NOT_FOUND, _load, _service, order_report
 from twapserver.api.strict import TokenId
 
 _RENDERS_AT_ONCE = 2  # charts rendered at once per app (CPU work in the engine's process)
@@ -82,8 +83,8 @@ async def order_chart(
     """
     if not matplotlib_available():
         raise HTTPException(501, NO_MATPLOTLIB)
-    order, execution = await _load(session, user.id, token_id)
-    report = order_report(order, execution, hub)
+    order, execution, slices = await _load(session, user.id, token_id)
+    report = order_report(order, execution, slices, hub, _service(request).clock())
     await session.close()  # the pooled connection is not held while the chart renders
     renders = getattr(request.app.state, "chart_renders", None)
     if renders is None:

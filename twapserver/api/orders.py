@@ -17,6 +17,7 @@ from twapcore import (
     TwapExecution,
     build_report,
 )
+from twapcore.analytics import apply_markouts
 from twapcore.book import consolidated_mid
 from twapserver import metrics
 from twapserver.api.deps import (
@@ -28,16 +29,18 @@ from twapserver.api.deps import (
     SettingsDep,
 )
 from twapserver.api.strict import QUERY_INT, QueryNonNegativeInt, TokenId
-from twapserver.db.models import OrderRow
+from twapserver.db.models import OrderRow, SliceRow
 from twapserver.orders import repository
 from twapserver.orders.algorithms import (
     ALGORITHM_EXAMPLES,
     DEFAULT_PROFILE_DAYS,
     MAX_PROFILE_DAYS,
+    OPEN_ENDED_POV_EXAMPLE,
     AlgorithmInfo,
     OrderCreate,
     algorithm_infos,
 )
+from twapserver.orders.markouts import stored_mids
 from twapserver.orders.profiles import candle_profile
 from twapserver.orders.schemas import (
     CROSS_VENUE_EXAMPLE,
@@ -206,6 +209,10 @@ async def submit_twap(
                             "summary": "a twap order on the consolidated book of two venues",
                             "value": CROSS_VENUE_EXAMPLE,
                         },
+                        "pov_until_filled": {
+                            "summary": "a pov order without an end time (no duration_s)",
+                            "value": OPEN_ENDED_POV_EXAMPLE,
+                        },
                     }
                 }
             }
@@ -225,9 +232,12 @@ async def submit_order(
 
     The TWAP fields and bounds of `POST /orders/twap`, plus `algorithm` and its
     parameters (see `GET /algorithms`); a parameter of another algorithm is a 422
-    naming it. vwap sizes its slices from the market's 1m candles of the last
-    `profile_days` days at the same times of day, computed now and stored with the
-    order; without candles it is planned as TWAP and `algorithm_note` says why.
+    naming it. pov may leave out duration_s: it then steps every interval_s until
+    filled, for at most min(604800 s, 1000 × interval_s), which its schedule and
+    slices_total show (see the `pov_until_filled` example). vwap sizes its slices
+    from the market's 1m candles of the last `profile_days` days at the same times
+    of day, computed now and stored with the order; without candles it is planned
+    as TWAP and `algorithm_note` says why.
     """
     weights = None
     if body.algorithm == "vwap":
@@ -332,26 +342,40 @@ async def list_orders(
     return OrderList(orders=[_summary(row) for row in rows], next_after=next_after)
 
 
-async def _load(session: SessionDep, user_id: int, token_id: str) -> tuple[OrderRow, TwapExecution]:
-    """The order as committed (never an engine's memory, which may be ahead)."""
+async def _load(
+    session: SessionDep, user_id: int, token_id: str
+) -> tuple[OrderRow, TwapExecution, list[SliceRow]]:
+    """The order as committed (never an engine's memory, which may be ahead), with its
+    slice rows (they hold the markout mids)."""
     order = await repository.get_order(session, user_id, token_id)
     if order is None:
         raise HTTPException(404, f"order {token_id!r} not found")
     slices, fills = await repository.load_history(session, order.id)
-    return order, repository.execution_from_rows(order, slices, fills)
+    return order, repository.execution_from_rows(order, slices, fills), slices
 
 
-def order_report(order: OrderRow, execution: TwapExecution, hub: HubDep) -> ExecutionReport:
-    """The analytics of a stored order (GET /orders/{token_id} and its chart)."""
+def order_report(
+    order: OrderRow,
+    execution: TwapExecution,
+    slices: list[SliceRow],
+    hub: HubDep,
+    now_ns: int,
+) -> ExecutionReport:
+    """The analytics of a stored order (GET /orders/{token_id} and its chart).
+
+    Markouts come from the mids the engine stored (`twapserver.orders.markouts`);
+    `now_ns` tells a horizon not reached yet from one that was never measured.
+    """
     mids = [r.book_mid for r in execution.results if r.book_mid is not None]
     final_mid = mids[-1] if mids else None
     if not execution.status.is_final:
         books = [hub.book(venue, order.symbol) for venue in execution.spec.venue_names]
         mid = consolidated_mid([book for book in books if book is not None])
         final_mid = mid if mid is not None else final_mid
-    return build_report(
+    report = build_report(
         execution, mids[0] if mids else None, final_mid, repository.saved_window(order)
     )
+    return apply_markouts(report, stored_mids(slices, now_ns))
 
 
 @router.get(
@@ -362,13 +386,14 @@ async def get_order(
     user: CurrentUser,
     session: SessionDep,
     hub: HubDep,
+    request: Request,
 ) -> OrderDetail:
     """Status, progress, fills, per-slice rows (with skip reasons) and analytics.
 
     Everything is read from committed state: a slice shows up once it is stored.
     """
-    order, execution = await _load(session, user.id, token_id)
-    report = order_report(order, execution, hub)
+    order, execution, slices = await _load(session, user.id, token_id)
+    report = order_report(order, execution, slices, hub, _service(request).clock())
     order_spec = execution.spec
     spec = order_spec.to_dict()
     return OrderDetail(

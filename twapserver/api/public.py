@@ -1,24 +1,20 @@
-"""Public market-data routes: exchanges, symbols, klines, health."""
+"""Public market-data routes: exchanges, symbols, klines, health.
+
+Exchanges, symbols and klines answer with twapcore's wire models (`twapcore.wire`),
+which the SDK parses too; health is the server's own.
+"""
 
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 from typing import Annotated
 
 from annotated_types import Interval as Bounds
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from twapcore import (
-    INTERVALS,
-    NS_PER_SECOND,
-    Candle,
-    InstrumentType,
-    interval_ns,
-    quantity_unit,
-)
-from twapserver.api.amounts import Amount
+from twapcore import INTERVALS, quantity_unit
+from twapcore.wire import ExchangePublic, KlinePublic, SymbolPublic
 from twapserver.api.deps import HubDep, SessionDep, require_market
 from twapserver.api.strict import QUERY_INT, Interval, MarketName, QueryNonNegativeInt
 from twapserver.db.candles import fetch_candles
@@ -39,102 +35,6 @@ _NOT_FOUND = {
 
 ExchangePath = Annotated[MarketName, Path(description="A collected exchange, e.g. binance")]
 SymbolPath = Annotated[MarketName, Path(description="A collected symbol, e.g. BTC-USDT")]
-
-
-class ExchangePublic(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={"examples": [{"name": "binance", "symbols": ["BTC-USDT", "ETH-USDT"]}]}
-    )
-
-    name: str = Field(examples=["binance"])
-    symbols: list[str] = Field(examples=[["BTC-USDT", "ETH-USDT"]])
-
-
-class SymbolPublic(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "symbol": "BTC-USDT",
-                    "type": "spot",
-                    "tick_size": "0.01",
-                    "lot_size": "0.00001",
-                    "contract_size": None,
-                    "quantity_unit": "BTC",
-                    "has_book": True,
-                    "stale": False,
-                },
-                {
-                    "symbol": "BTC-USD-PERP",
-                    "type": "perpetual",
-                    "tick_size": "0.5",
-                    "lot_size": "1",
-                    "contract_size": "1",
-                    "quantity_unit": "contracts",
-                    "has_book": True,
-                    "stale": False,
-                },
-            ]
-        }
-    )
-
-    symbol: str = Field(examples=["BTC-USDT", "BTC-USDT-PERP", "BTC-USD-22K27"])
-    type: InstrumentType = Field(description="Read from the symbol (cryptofeed's grammar)")
-    tick_size: Amount | None = Field(None, examples=["0.01"])
-    lot_size: Amount | None = Field(None, examples=["0.00001"])
-    contract_size: Amount | None = Field(
-        None, description="Underlying per contract, where the venue publishes it", examples=["1"]
-    )
-    quantity_unit: str = Field(
-        description="Unit of order quantities: the base asset for spot, else contracts",
-        examples=["BTC", "contracts"],
-    )
-    has_book: bool
-    stale: bool
-
-
-class KlinePublic(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "open_time": "2024-08-08T23:55:00Z",
-                    "open_ns": 1723161300000000000,
-                    "close_ns": 1723161360000000000,
-                    "open": "61837.63",
-                    "high": "61901.10",
-                    "low": "61790.00",
-                    "close": "61850.01",
-                    "volume": "41.23456",
-                    "trades": 1532,
-                }
-            ]
-        }
-    )
-
-    open_time: datetime = Field(description="open_ns as ISO-8601 UTC (kept for older clients)")
-    open_ns: int = Field(description="Start of the candle, ns since the epoch (inclusive)")
-    close_ns: int = Field(description="End of the candle, ns since the epoch (exclusive)")
-    open: Amount
-    high: Amount
-    low: Amount
-    close: Amount
-    volume: Amount
-    trades: int
-
-    @classmethod
-    def of(cls, candle: Candle) -> KlinePublic:
-        return cls(
-            open_time=datetime.fromtimestamp(candle.open_ns / NS_PER_SECOND, tz=UTC),
-            open_ns=candle.open_ns,
-            close_ns=candle.open_ns + interval_ns(candle.interval),
-            open=candle.open,
-            high=candle.high,
-            low=candle.low,
-            close=candle.close,
-            volume=candle.volume,
-            trades=candle.trades,
-        )
 
 
 class FeedHealthPublic(BaseModel):
@@ -302,7 +202,7 @@ async def klines(
         and (end is None or live.open_ns < end)
     ):
         by_open[live.open_ns] = live
-    return [KlinePublic.of(by_open[k]) for k in sorted(by_open)[-limit:]]
+    return [KlinePublic.from_candle(by_open[k]) for k in sorted(by_open)[-limit:]]
 
 
 @router.get("/health", response_model=HealthPublic)

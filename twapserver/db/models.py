@@ -212,6 +212,15 @@ class SliceRow(Base):
     market_volume: Mapped[Decimal | None] = mapped_column(DecimalText)
     # Cross-venue orders: JSON [[venue, reason], ...] of the venues left out (NULL: none).
     venues_left_out: Mapped[str | None] = mapped_column(Text)
+    # Markouts: the mid h seconds after the slice's fills (all at its execution time),
+    # written once by the engine that executed it; `_missing` says why there was none
+    # (one_sided_book, no_book). Both NULL: not measured (yet). See orders.markouts.
+    markout_1s_mid: Mapped[Decimal | None] = mapped_column(DecimalText)
+    markout_1s_missing: Mapped[str | None] = mapped_column(String(16))
+    markout_10s_mid: Mapped[Decimal | None] = mapped_column(DecimalText)
+    markout_10s_missing: Mapped[str | None] = mapped_column(String(16))
+    markout_60s_mid: Mapped[Decimal | None] = mapped_column(DecimalText)
+    markout_60s_missing: Mapped[str | None] = mapped_column(String(16))
 
 
 class FillRow(Base):

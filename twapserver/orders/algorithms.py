@@ -8,18 +8,29 @@ here are `algorithm` and each algorithm's parameters, described once: `/docs`,
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from twapcore import InvalidOrder
+from twapcore.spec import OPEN_ENDED_ALGORITHMS, check_end_time
 from twapserver.api.strict import DECIMAL_RULE, DecimalNumber, DecimalString, Int64
-from twapserver.orders.schemas import ORDER_EXAMPLE, TwapOrderCreate, bounds
+from twapserver.orders.schemas import (
+    MAX_DURATION_S,
+    MAX_SLICES,
+    MIN_DURATION_S,
+    ORDER_EXAMPLE,
+    TwapOrderCreate,
+    bounds,
+)
 
 __all__ = [
     "ALGORITHM_EXAMPLES",
     "ALGORITHM_PARAMETERS",
     "DEFAULT_PROFILE_DAYS",
     "MAX_PROFILE_DAYS",
+    "OPEN_ENDED_POV_EXAMPLE",
     "AlgorithmInfo",
     "OrderCreate",
     "ParameterInfo",
@@ -46,12 +57,20 @@ _ALGORITHM_EXAMPLES: dict[str, tuple[dict[str, Any], str]] = {
     "pov": (
         {"participation": "0.1", "max_slice_qty": "0.05"},
         "Trade a share (participation) of the volume the market trades, checked every slice "
-        "interval; nothing is planned ahead. Ends when filled or at duration_s (expired).",
+        "interval; nothing is planned ahead. Ends when filled or at duration_s (expired); "
+        "without duration_s it steps every interval_s until filled, for at most the "
+        "maximum order life (see duration_s).",
     ),
 }
 ALGORITHM_EXAMPLES: dict[str, dict[str, Any]] = {
     name: {**ORDER_EXAMPLE, "token_id": f"my-{name}-0001", "algorithm": name, **params}
     for name, (params, _) in _ALGORITHM_EXAMPLES.items()
+}
+# A pov order without an end time: no duration_s, a step every interval_s until filled.
+OPEN_ENDED_POV_EXAMPLE: dict[str, Any] = {
+    **{k: v for k, v in ALGORITHM_EXAMPLES["pov"].items() if k not in ("duration_s", "slices")},
+    "token_id": "my-pov-until-filled-0001",
+    "interval_s": 5,
 }
 ALGORITHM_DESCRIPTIONS = {name: text for name, (_, text) in _ALGORITHM_EXAMPLES.items()}
 
@@ -63,9 +82,21 @@ class OrderCreate(TwapOrderCreate):
     """
 
     model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": list(ALGORITHM_EXAMPLES.values())}
+        extra="forbid",
+        json_schema_extra={
+            "examples": [*ALGORITHM_EXAMPLES.values(), OPEN_ENDED_POV_EXAMPLE],
+        },
     )
 
+    duration_s: DecimalNumber | None = Field(  # type: ignore[assignment]
+        None,
+        description=f"Seconds, {MIN_DURATION_S}..{MAX_DURATION_S} (a number or a decimal "
+        "string). Required, except for pov: a pov order without it steps every interval_s "
+        "until filled, and expires at its last step within the maximum order life, "
+        f"min({MAX_DURATION_S} s, {MAX_SLICES} × interval_s), which its slices_total and "
+        "schedule show.",
+        json_schema_extra=bounds(MIN_DURATION_S, MAX_DURATION_S, nullable=True),
+    )
     algorithm: Literal["twap", "twap_random", "vwap", "pov"] = Field(
         "twap", description="twap, twap_random, vwap or pov (see GET /algorithms)."
     )
@@ -106,6 +137,22 @@ class OrderCreate(TwapOrderCreate):
         description=f"pov: trade at most this much per step (base units, > 0); {DECIMAL_RULE}.",
     )
 
+    @model_validator(mode="after")
+    def _end_time(self) -> Self:
+        """duration_s is required unless the algorithm runs until filled (pov, then with
+        interval_s): refused here, naming the field, before anything is planned for it."""
+        try:
+            check_end_time(self.algorithm, self.duration_s, self.slices, self.interval_s)
+        except InvalidOrder as exc:
+            if exc.reason == "invalid_duration":
+                field = "duration_s"
+            else:  # pov without an end time: slices given, or interval_s missing
+                field = "slices" if self.slices is not None else "interval_s"
+            error = PydanticCustomError(exc.reason, "{message}", {"message": str(exc)})
+            detail = InitErrorDetails(type=error, loc=(field,), input=getattr(self, field))
+            raise ValidationError.from_exception_data(type(self).__name__, [detail]) from None
+        return self
+
 
 class ParameterInfo(BaseModel):
     """One request field an algorithm takes."""
@@ -126,6 +173,10 @@ class AlgorithmInfo(BaseModel):
     name: str
     description: str
     parameters: list[ParameterInfo]
+    required_fields: list[str] = Field(
+        description="Every body field an order of this algorithm must give (pov may leave "
+        "out duration_s to run until filled)."
+    )
     example: dict[str, Any]
 
 
@@ -147,7 +198,8 @@ def _schema_decimal(value: float | int | None) -> Decimal | None:
 
 def algorithm_infos() -> list[AlgorithmInfo]:
     """Every algorithm with its parameters, bounds and descriptions (from `OrderCreate`)."""
-    properties = OrderCreate.model_json_schema()["properties"]
+    body = OrderCreate.model_json_schema()
+    properties = body["properties"]
     out = []
     for name, params in ALGORITHM_PARAMETERS.items():
         infos = []
@@ -171,6 +223,11 @@ def algorithm_infos() -> list[AlgorithmInfo]:
                 name=name,
                 description=ALGORITHM_DESCRIPTIONS[name],
                 parameters=infos,
+                required_fields=[
+                    *body["required"],
+                    *([] if name in OPEN_ENDED_ALGORITHMS else ["duration_s"]),
+                    *(field for field, required in params if required),
+                ],
                 example=ALGORITHM_EXAMPLES[name],
             )
         )

@@ -33,6 +33,10 @@ Each step is told what its market traded since the order's previous step
 (`MarketActivity`, from the same per-market counters as the order's market
 window): pov trades a share of it, and slices store it so pov resumes after a
 restart.
+
+Markouts (`twapserver.orders.markouts`): the engine keeps a short mid history of
+the markets it steps on, and stores the mid 1 s, 10 s and 60 s after each
+committed fill — also after the order ended, while it holds the order.
 """
 
 from __future__ import annotations
@@ -67,6 +71,7 @@ from twapserver.bus.memory import MemoryOrderEvents
 from twapserver.orders import leases, repository
 from twapserver.orders.committer import CommitQueue
 from twapserver.orders.live import LiveOrder, PendingWrite
+from twapserver.orders.markouts import MarkoutTracker, MarkoutWrite
 from twapserver.settings import Settings
 from twapserver.tasks import cancel_and_wait
 
@@ -92,12 +97,14 @@ CLAIM_GRACE_NS = NS  # a slice overdue by more than this when claimed was missed
 CLAIM_WINDOW_S = 0.005
 COMMIT_WINDOW_S = 0.002
 STEP_CHUNK = 500  # steps between two yields to the event loop
+MARKOUT_POLL_S = 0.5  # how often the running engine measures the horizons that passed
 
 
 class MarketView(Protocol):
-    """What the engine reads of the market: latest books and the trade stream."""
+    """What the engine reads of the market: latest books, their arrivals, the trade stream."""
 
     trade_listeners: list[Callable[[Trade], None]]
+    book_listeners: list[Callable[[str, str, int], None]]
 
     def book(self, exchange: str, symbol: str) -> BookSnapshot | None: ...
 
@@ -163,7 +170,10 @@ class Engine:
         # Cross-venue orders: counters per (venues, symbol), and which of them a market feeds.
         self._group_counters: dict[tuple[tuple[str, ...], str], MarketCounters] = {}
         self._groups_of: dict[tuple[str, str], list[MarketCounters]] = {}
+        self.markouts = MarkoutTracker(market)
+        self._unwritten_markouts: list[MarkoutWrite] = []
         market.trade_listeners.append(self._on_trade)
+        market.book_listeners.append(self.markouts.on_book)
         self.order_events.on_submitted(self.on_submitted)
         self.order_events.on_cancel(self.on_cancel)
 
@@ -180,6 +190,7 @@ class Engine:
                 asyncio.create_task(self._step_forever()),
                 asyncio.create_task(self._commit_forever()),
                 asyncio.create_task(self._maintain_forever()),
+                asyncio.create_task(self._markouts_forever()),
             ]
 
     async def stop(self) -> None:
@@ -188,6 +199,7 @@ class Engine:
         await cancel_and_wait(*tasks, *self._spawned)
         try:
             await self.flush()
+            await self.record_markouts(self.clock())  # the later ones are lost with the engine
             async with self.sessions() as session:
                 await leases.release(session, self.engine_id)
         except Exception:  # the leases then simply expire
@@ -285,6 +297,7 @@ class Engine:
                 if order.id in self._live:
                     continue
                 live = LiveOrder(order, execution, order.version, repository.saved_window(order))
+                self.markouts.expect(order.id, execution.spec, execution.results, now)
                 counters = self._counters_for(execution.spec)
                 live.last_totals = counters.totals(now)
                 live.market_mark = (counters.volume, counters.trades)
@@ -319,6 +332,7 @@ class Engine:
         await self.claim_submitted(now_ns)
         stepped = await self._step_due(now_ns)
         await self.flush()
+        await self.record_markouts(now_ns)
         return stepped
 
     async def _step_due(self, now_ns: int) -> int:
@@ -407,6 +421,7 @@ class Engine:
     ) -> SliceResult:
         """Step against the order's book (a cross-venue order: one book per venue)."""
         counters = self._counters_for(live.execution.spec)
+        self.markouts.watch(live.execution.spec, now_ns)
         if isinstance(book, dict):
             seen = [b for b in book.values() if b is not None]
             if seen:
@@ -480,6 +495,7 @@ class Engine:
                 continue
             live.version += 1
             pending.apply_to(live.order)
+            self.markouts.expect(live.order_id, live.execution.spec, pending.results, pending.at)
             if pending.final and self._live.get(live.order_id) is live:
                 del self._live[live.order_id]
             for update in pending.updates:
@@ -530,6 +546,24 @@ class Engine:
             self._push(live)
         return True
 
+    async def record_markouts(self, now_ns: int) -> int:
+        """Store the markout mids of the horizons settled by `now_ns`; how many landed.
+
+        Under the commit lock, like the slice writes; a failed write is retried next time.
+        """
+        writes = self._unwritten_markouts + self.markouts.take_due(now_ns)
+        self._unwritten_markouts = []
+        if not writes:
+            return 0
+        rows = [(w.order_id, w.slice_index, w.horizon_s, w.mid, w.missing) for w in writes]
+        try:
+            async with self._commits.lock, self.sessions() as session, session.begin():
+                return await repository.record_markouts(session, self.engine_id, rows)
+        except Exception:
+            log.exception("engine %s: writing %d markouts failed", self.engine_id, len(rows))
+            self._unwritten_markouts = writes
+            return 0
+
     # --- loops ----------------------------------------------------------------------------------
     async def _step_forever(self) -> None:
         while True:
@@ -550,6 +584,14 @@ class Engine:
             await asyncio.sleep(COMMIT_WINDOW_S)
             self._commits.queued.clear()
             await self.flush()
+
+    async def _markouts_forever(self) -> None:
+        while True:
+            await asyncio.sleep(MARKOUT_POLL_S)
+            try:
+                await self.record_markouts(self.clock())
+            except Exception:  # keep measuring; these horizons stay unmeasured
+                log.exception("engine %s: measuring markouts failed", self.engine_id)
 
     async def _maintain_forever(self) -> None:
         """Claim submitted orders at once; heartbeat and scan every quarter lease."""

@@ -21,6 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from twapcore import MarketTotals, OrderStatus, SliceResult, TwapExecution
+from twapcore.analytics import MARKOUT_HORIZONS_S
 from twapserver.db.models import FillRow, OrderRow, SliceRow
 from twapserver.orders.bulk import Rows, bulk_params
 
@@ -40,6 +41,7 @@ __all__ = [
     "load_orders",
     "new_order_values",
     "progress_values",
+    "record_markouts",
     "record_slices",
     "saved_window",
     "summary_of",
@@ -345,6 +347,21 @@ _FILLS_SQL = (
     "INSERT INTO fills (order_id, slice_index, price, qty, ts_ns, venue)"
     " SELECT {names} FROM {source}"
 )
+# One horizon's markouts: write-once (a stored value wins), and only by the engine that
+# holds the order (an ended order stays with the engine that ended it; see leases).
+_MARKOUTS = Rows((("order_id", "BIGINT"), ("idx", "INTEGER"), ("mid", "TEXT"), ("missing", "TEXT")))
+_MARKOUTS_SQL = (
+    "UPDATE slices SET markout_{{h}}s_mid = w.mid, markout_{{h}}s_missing = w.missing"
+    ' FROM {source} WHERE slices.order_id = w.order_id AND slices."index" = w.idx'
+    " AND slices.markout_{{h}}s_mid IS NULL AND slices.markout_{{h}}s_missing IS NULL"
+    " AND EXISTS (SELECT 1 FROM orders WHERE orders.id = slices.order_id"
+    " AND orders.lease_owner = :owner)"
+)
+_MARKOUT_STATEMENTS = {
+    (dialect, horizon): _MARKOUTS.statement(dialect, _MARKOUTS_SQL.replace("{{h}}", str(horizon)))
+    for dialect in ("postgresql", "sqlite")
+    for horizon in MARKOUT_HORIZONS_S
+}
 _STATEMENTS = {
     dialect: (
         _PROGRESS.statement(dialect, _PROGRESS_SQL),
@@ -401,3 +418,28 @@ def _left_out_json(result: SliceResult) -> str | None:
     if not result.venues_left_out:
         return None
     return orjson.dumps([list(pair) for pair in result.venues_left_out]).decode()
+
+
+async def record_markouts(
+    session: AsyncSession,
+    owner: str,
+    rows: Sequence[tuple[int, int, int, Decimal | None, str | None]],
+) -> int:
+    """Store measured markout mids (the caller's transaction); how many landed.
+
+    `rows` are (order_id, slice_index, horizon_s, mid, missing reason). A row
+    lands only if that horizon of the slice has nothing stored yet and `owner`
+    still holds the order (its lease owner, which an ended order keeps). One
+    statement per horizon.
+    """
+    dialect = session.get_bind().dialect.name
+    landed = 0
+    for horizon in MARKOUT_HORIZONS_S:
+        batch = [(o, i, mid, missing) for o, i, h, mid, missing in rows if h == horizon]
+        if batch:
+            params = bulk_params(_MARKOUTS, dialect, batch)
+            result = await session.execute(
+                _MARKOUT_STATEMENTS[(dialect, horizon)], {**params, "owner": owner}
+            )
+            landed += result.rowcount  # type: ignore[attr-defined]
+    return landed

@@ -1,4 +1,8 @@
-"""Request and response bodies of the orders API (separate Create / Public models)."""
+"""Request and response bodies of the orders API (separate Create / Public models).
+
+The response bodies are twapcore's wire models (`twapcore.wire`), the one definition
+the SDK parses too; they are re-exported here beside the request bodies.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from twapserver.api.amounts import Amount, Average
+from twapcore.wire import FillPublic as FillPublic
+from twapcore.wire import OrderAccepted as OrderAccepted
+from twapcore.wire import OrderDetail as OrderDetail
+from twapcore.wire import OrderList as OrderList
+from twapcore.wire import OrderPublic as OrderPublic
+from twapcore.wire import PlannedSlicePublic as PlannedSlicePublic
+from twapcore.wire import SlicePublic as SlicePublic
 from twapserver.api.strict import (
     DECIMAL_PATTERN,
     DECIMAL_RULE,
@@ -109,169 +119,6 @@ class TwapOrderCreate(BaseModel):
     )
 
 
-class PlannedSlicePublic(BaseModel):
-    index: int
-    due_ns: int
-    qty: Amount
-
-
-class FillPublic(BaseModel):
-    slice_index: int
-    price: Amount
-    qty: Amount
-    ts_ns: int
-    venue: str | None = Field(None, description="The venue it filled on (else the exchange).")
-
-
-class SlicePublic(BaseModel):
-    index: int
-    due_ns: int
-    executed_ns: int
-    target_qty: Amount
-    filled_qty: Amount
-    status: str
-    reason: str | None
-    book_mid: Amount | None
-    market_volume: Amount | None = Field(
-        None, description="What the market traded since the previous slice (null: not counted)."
-    )
-    venues_left_out: dict[str, str] | None = Field(
-        None,
-        description="Cross-venue orders: venue -> why this slice did not use it (stale_book, "
-        "no_book); null when every venue was used.",
-    )
-
-
-_ORDER_PUBLIC_EXAMPLE: dict[str, Any] = {
-    "token_id": "my-order-0001",
-    "exchange": "binance",
-    "symbol": "BTC-USDT",
-    "side": "buy",
-    "algorithm": "twap",
-    "status": "working",
-    "quantity": "0.5",
-    "filled_qty": "0.125",
-    "remaining_qty": "0.375",
-    "average_price": "61840.12",
-    "limit_price": "70000",
-    "slices_done": 5,
-    "slices_total": 20,
-    "next_slice_ns": 1723161450000000000,
-    "created_ns": 1723161300000000000,
-    "updated_ns": 1723161420000000000,
-}
-
-
-class OrderPublic(BaseModel):
-    """An order's status and progress."""
-
-    model_config = ConfigDict(json_schema_extra={"examples": [_ORDER_PUBLIC_EXAMPLE]})
-
-    token_id: str
-    exchange: str
-    symbol: str
-    side: str
-    algorithm: str = Field("twap", examples=["twap", "twap_random", "vwap", "pov"])
-    status: str = Field(examples=["accepted", "working", "completed", "expired", "cancelled"])
-    quantity: Amount
-    filled_qty: Amount
-    remaining_qty: Amount
-    average_price: Average | None
-    limit_price: Amount
-    slices_done: int
-    slices_total: int
-    next_slice_ns: int | None
-    created_ns: int
-    updated_ns: int
-    venues: list[str] | None = Field(
-        None, description="Cross-venue orders: the venues traded (exchange is the first)."
-    )
-
-
-class OrderDetail(OrderPublic):
-    """An order with its fills, slices (with skip reasons) and analytics."""
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    **_ORDER_PUBLIC_EXAMPLE,
-                    "fills": [
-                        {
-                            "slice_index": 0,
-                            "price": "61840.12",
-                            "qty": "0.025",
-                            "ts_ns": 1723161300000000000,
-                        }
-                    ],
-                    "slices": [
-                        {
-                            "index": 0,
-                            "due_ns": 1723161300000000000,
-                            "executed_ns": 1723161300000210000,
-                            "target_qty": "0.025",
-                            "filled_qty": "0.025",
-                            "status": "filled",
-                            "reason": None,
-                            "book_mid": "61840.115",
-                        },
-                        {
-                            "index": 1,
-                            "due_ns": 1723161330000000000,
-                            "executed_ns": 1723161330000180000,
-                            "target_qty": "0.025",
-                            "filled_qty": "0",
-                            "status": "skipped",
-                            "reason": "stale_book",
-                            "book_mid": None,
-                        },
-                    ],
-                    "schedule": [{"index": 0, "due_ns": 1723161300000000000, "qty": "0.025"}],
-                    "analytics": {"average_price": "61840.12", "slippage_bps": "0.000081"},
-                }
-            ]
-        }
-    )
-
-    parameters: dict[str, Any] = Field(
-        default_factory=dict,
-        description="The algorithm's parameters as stored (vwap: profile and its weights).",
-    )
-    algorithm_note: str | None = Field(
-        None, description="Why the plan deviates from the algorithm (e.g. vwap without history)."
-    )
-    fills: list[FillPublic]
-    slices: list[SlicePublic]
-    schedule: list[PlannedSlicePublic]
-    analytics: dict[str, object]
-
-
-class OrderAccepted(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "status": "accepted",
-                    "token_id": "my-order-0001",
-                    "order": {**_ORDER_PUBLIC_EXAMPLE, "status": "accepted", "slices_done": 0},
-                    "schedule": [
-                        {"index": 0, "due_ns": 1723161300000000000, "qty": "0.025"},
-                        {"index": 1, "due_ns": 1723161330000000000, "qty": "0.025"},
-                    ],
-                }
-            ]
-        }
-    )
-
-    status: Literal["accepted"] = "accepted"
-    token_id: str
-    order: OrderPublic
-    schedule: list[PlannedSlicePublic]
-    algorithm_note: str | None = Field(
-        None, description="Why the plan deviates from the algorithm (e.g. vwap without history)."
-    )
-
-
 class OrderRejected(BaseModel):
     """Why an order was not accepted; no order was created and the token_id is still free."""
 
@@ -279,15 +126,4 @@ class OrderRejected(BaseModel):
     reason: str = Field(examples=["duplicate_token_id", "unknown_symbol", "below_lot_size"])
     message: str = Field(
         examples=["quantity 0.000001 is below the lot size 0.00001 of binance BTC-USDT"]
-    )
-
-
-class OrderList(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={"examples": [{"orders": [_ORDER_PUBLIC_EXAMPLE], "next_after": 41}]}
-    )
-
-    orders: list[OrderPublic]
-    next_after: int | None = Field(
-        None, description="Pass as `after` to get the next (older) page; null on the last page."
     )

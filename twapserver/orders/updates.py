@@ -4,6 +4,8 @@ Engines (after each committed slice or cancel) and the API (after a cancel it
 applies itself) publish it on the bus as an `OrderUpdate`; `/ws` sends its text
 as is to the order owner's subscribers. The (re)subscribe snapshot builds the
 same message from the order row (`order_row_message`): one field list for both.
+A plain dict rather than a model, for speed; its shape is `twapcore.wire.OrderMessage`
+(the SDK parses it with that model), held to it by tests/server/test_wire_shared.py.
 """
 
 from __future__ import annotations

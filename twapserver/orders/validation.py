@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -15,6 +16,7 @@ from twapcore import (
     algorithm_named,
 )
 from twapcore.formatting import format_decimal
+from twapcore.spec import check_end_time
 from twapcore.venues import checked_venues, common_lot
 from twapserver.hub import MarketHub
 from twapserver.orders.algorithms import OrderCreate
@@ -27,6 +29,13 @@ from twapserver.orders.schemas import (
     MIN_SLICE_INTERVAL_S,
     TwapOrderCreate,
 )
+
+
+def open_ended_life_s(interval_s: Decimal) -> Decimal:
+    """The life of a pov order without an end time: a step every `interval_s` until filled,
+    for at most `MAX_SLICES` steps and `MAX_DURATION_S` seconds (then it expires). A whole
+    number of intervals, so the steps fall exactly `interval_s` apart."""
+    return min(Decimal(MAX_SLICES), MAX_DURATION_S // interval_s) * interval_s
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +96,7 @@ def validate_order(
     hub: MarketHub,
     max_book_age_s: float,
     params: dict[str, Any] | None = None,
-) -> tuple[TwapOrderSpec, tuple[PlannedSlice, ...]]:
+) -> tuple[TwapOrderSpec, Sequence[PlannedSlice]]:
     """The spec to execute and its schedule (planned from time 0), or raise `Rejection`.
 
     `params` are the algorithm and its parameters (`algorithm_params`); none: TWAP.
@@ -108,7 +117,14 @@ def validate_order(
             "invalid_limit_price",
             f"limit_price {format_decimal(request.limit_price)} must be greater than 0",
         )
-    if not MIN_DURATION_S <= request.duration_s <= MAX_DURATION_S:
+    algorithm = str((params or {}).get("algorithm", "twap"))
+    try:
+        check_end_time(algorithm, request.duration_s, request.slices, request.interval_s)
+    except InvalidOrder as exc:
+        raise _reject(exc.reason, str(exc)) from None
+    if request.duration_s is not None and not (
+        MIN_DURATION_S <= request.duration_s <= MAX_DURATION_S
+    ):
         raise _reject(
             "invalid_duration",
             f"duration_s {format_decimal(request.duration_s)} is outside "
@@ -124,6 +140,16 @@ def validate_order(
             f"interval_s {format_decimal(request.interval_s)} is below the minimum "
             f"{MIN_SLICE_INTERVAL_S}",
         )
+    duration_s = request.duration_s
+    if duration_s is None:  # pov without an end time: it lives up to the documented cap
+        assert request.interval_s is not None  # check_end_time
+        if request.interval_s > MAX_DURATION_S:
+            raise _reject(
+                "invalid_slices",
+                f"interval_s {format_decimal(request.interval_s)} is longer than the maximum "
+                f"order life {MAX_DURATION_S} s",
+            )
+        duration_s = open_ended_life_s(request.interval_s)
     if not 1 <= request.catch_up_cap <= MAX_CATCH_UP_CAP:
         raise _reject(
             "invalid_catch_up_cap",
@@ -151,7 +177,7 @@ def validate_order(
             side=Side(request.side),
             quantity=request.quantity,
             limit_price=request.limit_price,
-            duration_s=request.duration_s,
+            duration_s=duration_s,
             slices=request.slices,
             interval_s=request.interval_s,
             fill_model=request.fill_model,

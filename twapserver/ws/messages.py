@@ -1,7 +1,9 @@
 """The server → client messages of `/ws` other than books (`book_to_record`) and orders.
 
 Order messages are built by whoever commits a change (`twapserver.orders.updates`)
-and by the snapshot (`twapserver.ws.snapshot`).
+and by the snapshot (`twapserver.ws.snapshot`). Books, orders and errors are plain
+dicts here, for speed; their one definition is `twapcore.wire` (`BookMessage`,
+`OrderMessage`, `ErrorMessage`, which the SDK parses), and tests hold the dicts to it.
 """
 
 from __future__ import annotations

@@ -28,11 +28,12 @@ async function start() {
     {
       list: $("orders"), empty: $("orders-empty"), panel: $("detail"), title: $("detail-title"),
       summary: $("detail-summary"), progress: $("progress"), fills: $("fills"), slices: $("slices"),
-      cancel: $("cancel"), error: $("detail-error"),
+      venues: $("venues"), venuesTitle: $("venues-title"), cancel: $("cancel"), error: $("detail-error"),
     },
     (fills, detail) => {
       const { exchange, symbol } = market();
-      shownFills = detail.exchange === exchange && detail.symbol === symbol ? fills : [];
+      // the chart is one venue's: a cross-venue order's fills on that venue
+      shownFills = detail.symbol === symbol ? fills.filter((f) => (f.venue || detail.exchange) === exchange) : [];
       chart.showFills(shownFills);
     },
   );
@@ -81,10 +82,12 @@ async function start() {
   stream.open();
   pickExchange();
 
-  const form = new OrderForm($("order-form"), $("algorithm"), market, (answer) => {
+  const venuesOf = (symbol) => exchanges.filter((e) => e.symbols.includes(symbol)).map((e) => e.name);
+  const form = new OrderForm($("order-form"), $("algorithm"), market, venuesOf, (answer) => {
     orders.upsert(answer.order);
     orders.show(answer.order.token_id);
   });
+  for (const picker of ["exchange", "symbol"]) $(picker).addEventListener("change", () => form.showVenues());
   await Promise.all([form.load(), orders.load()]);
   $("logout").onclick = () => {
     stream.close();

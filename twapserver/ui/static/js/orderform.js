@@ -3,7 +3,8 @@
 // a `POST /orders` body with `"algorithm": name`, the shared fields and its own
 // parameters; without it, from the OpenAPI document alone, every `POST /orders/<name>`
 // is an algorithm, and so is every variant of a discriminated union `POST /orders` body. Rejections are shown next to the field they
-// name (`detail[].loc`, or the field a rejection message starts with).
+// name (`detail[].loc`, or the field a rejection message starts with). A `venues` field
+// (cross-venue orders) is a checkbox per exchange that lists the chosen symbol.
 import { api, ApiError } from "./api.js";
 import { el } from "./format.js";
 
@@ -23,8 +24,9 @@ function variantName(document, union, variant, ref) {
 }
 
 /** The algorithms of `GET /algorithms` (`[{name, description, parameters: [{name,
- * required}]}]`) as forms over the `POST /orders` schema: the fields no algorithm owns,
- * plus the algorithm's own parameters. */
+ * required}], required_fields}]`) as forms over the `POST /orders` schema: the fields no
+ * algorithm owns, plus the algorithm's own parameters; required as `required_fields`
+ * says (pov may leave out duration_s), else the schema's and the required parameters. */
 function fromList(document, listed) {
   const content = document.paths["/orders"].post.requestBody.content["application/json"];
   const schema = resolve(document, content.schema);
@@ -35,7 +37,10 @@ function fromList(document, listed) {
     const properties = Object.fromEntries(
       Object.entries(schema.properties).filter(([name]) => name !== "algorithm" && (!owned.has(name) || own.has(name))),
     );
-    const required = [...(schema.required || []), ...algorithm.parameters.filter((p) => p.required).map((p) => p.name)];
+    const required = algorithm.required_fields || [
+      ...(schema.required || []),
+      ...algorithm.parameters.filter((p) => p.required).map((p) => p.name),
+    ];
     found[algorithm.name] = {
       path: "/orders",
       schema: { ...schema, properties, required },
@@ -91,6 +96,19 @@ function labelText(name) {
   return name.replace(/_s$/, " (s)").replaceAll("_", " ");
 }
 
+/** The `venues` field: a checkbox per venue of the chosen symbol (filled by
+ * `OrderForm.showVenues`), with its hint and error slot. */
+function venuesField(property) {
+  const id = "field-venues";
+  const wrapper = el("fieldset", "", { id, class: "field venues" });
+  const choices = el("div", "", { class: "choices" });
+  const error = el("p", "", { id: `${id}-error`, class: "error field-error", "aria-live": "polite" });
+  const hint = el("p", property.description || "", { id: `${id}-hint`, class: "hint" });
+  wrapper.setAttribute("aria-describedby", `${id}-error ${id}-hint`);
+  wrapper.append(el("legend", "venues (cross-venue)"), choices, error, hint);
+  return wrapper;
+}
+
 /** A labelled input for one schema property, with its hint and error slot. */
 function field(name, property, required) {
   const id = `field-${name}`;
@@ -126,11 +144,13 @@ function value(property, text) {
 }
 
 export class OrderForm {
-  /** `market()` gives the chosen {exchange, symbol}; `onSubmitted(answer)` gets a 201 body. */
-  constructor(form, picker, market, onSubmitted) {
+  /** `market()` gives the chosen {exchange, symbol}; `venuesOf(symbol)` the exchanges
+   * listing it; `onSubmitted(answer)` gets a 201 body. */
+  constructor(form, picker, market, venuesOf, onSubmitted) {
     this.form = form;
     this.picker = picker;
     this.market = market;
+    this.venuesOf = venuesOf;
     this.onSubmitted = onSubmitted;
     this.algorithms = {};
     picker.addEventListener("change", () => this.build());
@@ -152,12 +172,37 @@ export class OrderForm {
     const { fixed } = this.algorithms[this.picker.value];
     const fields = Object.entries(schema.properties)
       .filter(([name]) => !MARKET_FIELDS.has(name) && !(name in fixed))
-      .map(([name, property]) => field(name, property, required.has(name)));
+      .map(([name, property]) => (name === "venues" ? venuesField(property) : field(name, property, required.has(name))));
     this.status = el("p", "", { class: "form-status", role: "status" });
     this.formError = el("p", "", { class: "error", role: "alert" });
     const about = el("p", this.algorithms[this.picker.value].description || "", { class: "hint about" });
     const button = el("button", `Submit ${this.picker.value.toUpperCase()}`, { type: "submit" });
     this.form.replaceChildren(about, ...fields, button, this.formError, this.status);
+    this.showVenues();
+  }
+
+  /** One checkbox per exchange listing the chosen symbol; ticked ones stay ticked. */
+  showVenues() {
+    const choices = this.form.querySelector("#field-venues .choices");
+    if (!choices) return;
+    const { exchange, symbol } = this.market();
+    const ticked = new Set(this.chosenVenues());
+    const venues = this.venuesOf(symbol);
+    const boxes = venues.map((venue) => {
+      const box = el("input", "", { type: "checkbox", name: "venue", value: venue, id: `field-venues-${venue}` });
+      box.checked = ticked.has(venue);
+      const label = el("label", "", { for: box.id });
+      label.append(box, ` ${venue}`);
+      return label;
+    });
+    const note = venues.length < 2
+      ? `only ${venues.join(", ") || "no exchange"} lists ${symbol}: a cross-venue order needs two`
+      : `tick two or more to trade ${symbol} on their consolidated book; none: ${exchange} alone`;
+    choices.replaceChildren(...boxes, el("span", note, { class: "muted" }));
+  }
+
+  chosenVenues() {
+    return [...this.form.querySelectorAll("input[name=venue]:checked")].map((box) => box.value);
   }
 
   clearErrors() {
@@ -169,7 +214,7 @@ export class OrderForm {
 
   /** Put `message` next to the input called `name`; false when there is no such input. */
   showError(name, message) {
-    const input = this.form.elements.namedItem(name);
+    const input = this.form.querySelector(`#field-${CSS.escape(name)}`);
     if (!input) return false;
     input.setAttribute("aria-invalid", "true");
     this.form.querySelector(`#field-${name}-error`).textContent = message;
@@ -184,6 +229,11 @@ export class OrderForm {
       const input = this.form.elements.namedItem(name);
       if (!input || input.value.trim() === "") continue;
       body[name] = value(property, input.value.trim());
+    }
+    const venues = this.chosenVenues();
+    if (venues.length) {
+      body.venues = venues; // the order's exchange is then its first venue
+      delete body.exchange;
     }
     try {
       const answer = await api(path, { method: "POST", body, auth: true });

@@ -1,5 +1,6 @@
 // The orders list (GET /orders, then live from the /ws orders channel) and the detail
-// of one order (GET /orders/{token_id}: fills, slices, analytics) with cancel.
+// of one order (GET /orders/{token_id}: fills, slices, analytics, per-venue rows of a
+// cross-venue order) with cancel.
 import { api, ApiError } from "./api.js";
 import { clock, el, num, row } from "./format.js";
 
@@ -20,6 +21,7 @@ export function progressCurves(detail) {
   let filled = 0;
   const plannedPoints = [[0, 0]];
   for (const step of detail.schedule) {
+    if (Number(step.qty) === 0) continue; // e.g. pov plans nothing ahead: only its life's cap
     plannedPoints.push([seconds(step.due_ns), planned]);
     plannedPoints.push([seconds(step.due_ns), (planned += Number(step.qty))]);
   }
@@ -55,6 +57,11 @@ function drawProgress(svg, detail) {
     text(4, 14, `planned (dashed) vs filled: ${num(detail.filled_qty)} / ${num(detail.quantity)}`),
     text(396, 156, `${end.toFixed(1)} s after submission`, "end"),
   );
+}
+
+/** "binance BTC-USDT", or "binance+kraken BTC-USDT" for a cross-venue order. */
+export function marketText(order) {
+  return `${(order.venues || [order.exchange]).join("+")} ${order.symbol}`;
 }
 
 export class Orders {
@@ -94,9 +101,10 @@ export class Orders {
     cell.append(progress, label);
     const open = el("button", "Details", { type: "button", "aria-label": `details of ${order.token_id}` });
     open.addEventListener("click", () => this.show(order.token_id));
-    const fresh = row([merged.token_id, `${merged.exchange} ${merged.symbol}`, merged.side, merged.status, cell, num(merged.average_price), open]);
+    const fresh = row([merged.token_id, marketText(merged), merged.side, merged.status, cell, num(merged.average_price), open]);
     fresh.dataset.token = merged.token_id;
     fresh.dataset.status = merged.status;
+    if (merged.venues) fresh.dataset.venues = merged.venues.join(",");
     if (tr) tr.replaceWith(fresh);
     else body.prepend(fresh);
     tr = fresh;
@@ -141,8 +149,9 @@ export class Orders {
     this.e.title.textContent = `Order ${detail.token_id}`;
     this.e.panel.dataset.token = detail.token_id;
     this.e.panel.dataset.status = detail.status;
+    this.e.panel.dataset.venues = (detail.venues || [detail.exchange]).join(",");
     const facts = [
-      ["market", `${detail.exchange} ${detail.symbol}`], ["side", detail.side], ["status", detail.status],
+      ["market", marketText(detail)], ["side", detail.side], ["status", detail.status],
       ["filled", `${num(detail.filled_qty)} of ${num(detail.quantity)}`], ["slices", `${detail.slices_done}/${detail.slices_total}`],
       ["average price", num(detail.average_price)], ["limit", num(detail.limit_price)],
       ["arrival mid", num(a.arrival_mid)], ["slippage vs arrival (bps)", num(a.slippage_bps)],
@@ -155,7 +164,12 @@ export class Orders {
     drawProgress(this.e.progress, detail);
     const slippage = new Map((a.fills || []).map((f) => [`${f.slice_index}:${f.ts_ns}`, f.slippage_bps]));
     this.e.fills.tBodies[0].replaceChildren(
-      ...detail.fills.map((f) => row([String(f.slice_index), clock(f.ts_ns), num(f.price), num(f.qty), num(slippage.get(`${f.slice_index}:${f.ts_ns}`))])),
+      ...detail.fills.map((f) => row([String(f.slice_index), clock(f.ts_ns), f.venue || detail.exchange, num(f.price), num(f.qty), num(slippage.get(`${f.slice_index}:${f.ts_ns}`))])),
+    );
+    const venues = a.venues || [];
+    this.e.venues.hidden = this.e.venuesTitle.hidden = venues.length === 0;
+    this.e.venues.tBodies[0].replaceChildren(
+      ...venues.map((v) => row([v.venue, String(v.fills_count), num(v.filled_qty), num(v.average_price, 8), num(v.slippage_bps), num(v.share)])),
     );
     this.e.slices.tBodies[0].replaceChildren(
       ...detail.slices.map((s) => row([String(s.index), clock(s.due_ns), num(s.target_qty), num(s.filled_qty), s.reason ? `${s.status} (${s.reason})` : s.status])),
