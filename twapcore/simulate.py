@@ -41,7 +41,7 @@ from twapcore.analytics import (
     build_report,
     with_markouts,
 )
-from twapcore.errors import TwapError, UnknownSymbol
+from twapcore.errors import RecordingError, TwapError, UnknownSymbol
 from twapcore.execution import OrderExecution
 from twapcore.fills import LiquidityLedger
 from twapcore.models import BookSnapshot, Side, SkipReason
@@ -59,6 +59,7 @@ _PRICE, _QTY = itemgetter("price"), itemgetter("qty")
 _ZERO = Decimal(0)
 # Trades kept for counting at most: counted in batches, in memory bounded whatever the interval.
 _UNCOUNTED_MAX = 4096
+_NEVER = 2**63  # after every due time
 
 
 def _count_trades(counters: MarketCounters, trades: list[_Record]) -> None:
@@ -414,12 +415,20 @@ class _Simulation:
         # kept for counting and mids computed only while an order of the symbol is live.
         get_state, heap = self.states.get, self.heap
         messages, last_ts = self.messages, self.last_ts
+        next_due = heap[0][0] if heap else _NEVER
+        exchange = symbol = None  # the market of the previous message, and its state
+        state: _SymbolState | None = None
         for record in records:
             messages += 1
             try:
-                state = get_state((record["exchange"], record["symbol"]))
-            except KeyError:  # a message of no market (a note): nothing to do
-                state = None
+                if record["symbol"] != symbol or record["exchange"] != exchange:
+                    exchange, symbol = record["exchange"], record["symbol"]
+                    state = get_state((exchange, symbol))
+            except KeyError as exc:  # a message of no market (a note): nothing to do
+                if record["type"] == "book":
+                    raise RecordingError(f"book message lacks the field {exc.args[0]!r}") from None
+                exchange = symbol = state = None
+                continue
             kind = record["type"]
             if state is None:
                 if kind == "book":
@@ -430,9 +439,10 @@ class _Simulation:
                 state.lot_size = None if lot is None else Decimal(lot)
                 continue
             ts = record["ts_recv"]
-            if heap and heap[0][0] < ts:
+            if next_due < ts:
                 self.last_ts = last_ts
                 self._execute_due(ts, inclusive=False)
+                next_due = heap[0][0] if heap else _NEVER
             if ts > last_ts:
                 last_ts = ts
             if kind == "trade":
@@ -447,12 +457,13 @@ class _Simulation:
                             if len(group.uncounted) == _UNCOUNTED_MAX:
                                 group.counted()
             elif kind == "book":
+                if state.latest is None:
+                    self._start_on_first_book((record["exchange"], record["symbol"]), ts)
+                    next_due = heap[0][0] if heap else _NEVER
                 self._on_book(state, record, ts)
         self.messages, self.last_ts = messages, last_ts
 
     def _on_book(self, state: _SymbolState, record: dict[str, Any], ts: int) -> None:
-        if state.latest is None:
-            self._start_on_first_book((record["exchange"], record["symbol"]), ts)
         state.latest = record
         state.version += 1
         state.book = None
@@ -466,6 +477,7 @@ class _Simulation:
             self._on_group_book(state, ts)
 
     def _start_on_first_book(self, key: _Key, ts: int) -> None:
+        """Orders without a start time start at the first book of their market."""
         for idx, run in enumerate(self.runs):
             if run.start_ns is None and key in _keys(run.spec):
                 run.start_ns = ts  # a cross-venue order starts at the first of its books
@@ -482,7 +494,7 @@ class _Simulation:
 
     def finish(self) -> SimulationResult:
         self._execute_due(self.last_ts, inclusive=True)
-        self._execute_due(2**63, inclusive=False, recording_ended=True)
+        self._execute_due(_NEVER, inclusive=False, recording_ended=True)
         # An order on a symbol without any book is a mistake, even with an explicit start.
         missing = [
             (venue, r.spec.symbol)

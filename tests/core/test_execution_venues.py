@@ -339,7 +339,8 @@ def test_cross_venue_fills_never_exceed_limit_size_or_display(
     for (venue, price), qty in taken.items():  # per venue, across orders: never beyond display
         venue_book = books[venue]
         assert venue_book is not None
-        shown = {lvl.price: lvl.qty for lvl in (*venue_book.asks, *venue_book.bids)}
+        traded_side = venue_book.asks if side is Side.BUY else venue_book.bids
+        shown = {lvl.price: lvl.qty for lvl in traded_side}
         assert qty <= shown[price]
 
 

@@ -355,3 +355,15 @@ def test_a_trades_profile_adds_each_bucket_as_trade_by_trade_would(
         profile = profile_from_trades(times, volumes, start_ns, end_ns, buckets)
 
     assert [str(v) for v in profile] == [str(v) for v in by_trade]
+
+
+def test_a_book_message_without_its_market_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "m.jsonl"
+    lines = [
+        '{"type":"note","text":"no market"}',
+        '{"type":"book","exchange":"binance","ts_event":1,"ts_recv":1,"bids":[],"asks":[]}',
+    ]
+    path.write_text("\n".join(lines) + "\n")
+
+    with pytest.raises(RecordingError, match="book message lacks the field 'symbol'"):
+        simulate(path, [spec()])
