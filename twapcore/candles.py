@@ -88,6 +88,9 @@ class CandleBuilder:
     (consumers upsert by `open_ns`). Closed buckets are kept for `retain`
     intervals to absorb late trades; older late trades are counted in
     `dropped_late` rather than creating a wrong one-trade candle.
+
+    A bucket marked by `mark_partial` (or seeded from a partial candle) comes
+    out with `partial=True`: trades of it may be missing.
     """
 
     def __init__(self, exchange: str, symbol: str, interval: str, retain: int = 2) -> None:
@@ -98,7 +101,12 @@ class CandleBuilder:
         self._retain_ns = retain * self._length
         self._bars: dict[int, _Bar] = {}
         self._current: int | None = None
+        self._partial: set[int] = set()  # buckets whose trades may be missing
         self.dropped_late = 0
+
+    def mark_partial(self, ts_ns: int) -> None:
+        """Trades of the bucket holding `ts_ns` (exchange time, ns) may be missing."""
+        self._partial.add(ts_ns - ts_ns % self._length)
 
     def add(self, trade: Trade) -> list[Candle]:
         bucket = trade.ts_event - trade.ts_event % self._length
@@ -116,6 +124,7 @@ class CandleBuilder:
         closed = [self._candle(b) for b in sorted(self._bars) if b < bucket and b >= (current or 0)]
         for old in [b for b in self._bars if b < bucket - self._retain_ns]:
             del self._bars[old]
+            self._partial.discard(old)
         return closed
 
     def seed(self, candles: Iterable[Candle]) -> None:
@@ -124,10 +133,12 @@ class CandleBuilder:
         The newest becomes the open candle, so trades of its bucket add to it
         instead of starting it again; the others absorb late trades like closed
         buckets. A stored candle's trade times are unknown: its open stays, and
-        the next trade of its bucket becomes its close.
+        the next trade of its bucket becomes its close. A partial candle stays partial.
         """
         for candle in candles:
             bucket = candle.open_ns
+            if candle.partial:
+                self._partial.add(bucket)
             self._bars[bucket] = _Bar(
                 candle.open,
                 candle.high,
@@ -154,16 +165,25 @@ class CandleBuilder:
             close=bar.close,
             volume=bar.volume,
             trades=bar.trades,
+            partial=bucket in self._partial,
         )
+
+    @property
+    def open_bucket(self) -> int | None:
+        """`open_ns` of the candle still open (None before the first trade)."""
+        return self._current
 
     def current(self) -> Candle | None:
         """The candle still open (None before the first trade)."""
         return None if self._current is None else self._candle(self._current)
 
 
-def merge_candles(interval: str, open_ns: int, minutes: Iterable[Candle]) -> Candle:
+def merge_candles(
+    interval: str, open_ns: int, minutes: Iterable[Candle], partial: bool = False
+) -> Candle:
     """One candle of `interval` opening at `open_ns` from the smaller candles inside it:
-    open of the earliest, highest high, lowest low, close of the latest, summed volume."""
+    open of the earliest, highest high, lowest low, close of the latest, summed volume;
+    partial when `partial` or any of them is."""
     ordered = sorted(minutes, key=lambda c: c.open_ns)
     first = ordered[0]
     return Candle(
@@ -177,6 +197,7 @@ def merge_candles(interval: str, open_ns: int, minutes: Iterable[Candle]) -> Can
         close=ordered[-1].close,
         volume=sum((c.volume for c in ordered), Decimal(0)),
         trades=sum(c.trades for c in ordered),
+        partial=partial or any(c.partial for c in ordered),
     )
 
 
@@ -188,6 +209,10 @@ class CandleSeries:
     a late trade), so an amendment replaces its minute instead of adding twice.
     `add` returns every candle that changed (1m and rolled up, to upsert);
     `current(interval)` includes the still-open minute.
+
+    `partial` (trades of the candle may be missing) follows `gap`, partial seeded
+    minutes, and, for a rolled-up candle handed out by `add`, its bucket being
+    still open: a crash must not leave it stored as if whole.
     """
 
     def __init__(self, exchange: str, symbol: str, intervals: Iterable[str] = INTERVALS) -> None:
@@ -195,27 +220,53 @@ class CandleSeries:
         self._higher = {i: interval_ns(i) for i in intervals if i != "1m"}
         # interval -> bucket open -> minute open -> closed 1m candle
         self._minutes: dict[str, dict[int, dict[int, Candle]]] = {i: {} for i in self._higher}
+        # interval -> bucket opens whose trades may be missing (a gap inside them)
+        self._partial: dict[str, set[int]] = {i: set() for i in self._higher}
+        # The newest seeded minute while no trade changed it: handed out again it could
+        # overwrite what a backfill stored for it meanwhile.
+        self._seeded: Candle | None = None
 
     @property
     def dropped_late(self) -> int:
         return self._minute.dropped_late
 
+    def gap(self, ts_ns: int) -> None:
+        """Trades before `ts_ns` (exchange time, ns) may be missing: the feed (re)connected
+        or the series starts then. The candles of every interval holding `ts_ns` are partial."""
+        self._minute.mark_partial(ts_ns)
+        for interval, length in self._higher.items():
+            self._partial[interval].add(ts_ns - ts_ns % length)
+
     def add(self, trade: Trade) -> list[Candle]:
         closed = self._minute.add(trade)
         if not closed:
             return closed
-        changed = list(closed)
+        changed = [c for c in closed if c != self._seeded]
+        building = self._minute.open_bucket
         for interval, length in self._higher.items():
             buckets = self._minutes[interval]
             touched = set()
             for minute in closed:
                 bucket = minute.open_ns - minute.open_ns % length
                 buckets.setdefault(bucket, {})[minute.open_ns] = minute
-                touched.add(bucket)
-            changed.extend(merge_candles(interval, b, buckets[b].values()) for b in sorted(touched))
+                if minute != self._seeded:  # nor the roll-ups it alone would change
+                    touched.add(bucket)
+            partial = self._partial[interval]
+            changed.extend(
+                merge_candles(
+                    interval,
+                    b,
+                    buckets[b].values(),
+                    # A bucket still open is not whole yet.
+                    b in partial or (building is not None and b <= building < b + length),
+                )
+                for b in sorted(touched)
+            )
             # Keep the newest two buckets: enough for amendments of the previous one.
             for old in sorted(buckets)[:-2]:
                 del buckets[old]
+            oldest = min(buckets)
+            partial.difference_update([b for b in partial if b < oldest])
         return changed
 
     def seed(self, minutes: Iterable[Candle]) -> None:
@@ -224,12 +275,14 @@ class CandleSeries:
         Call before the first trade. The newest minute is the open one (trades
         of that minute add to it); the others count in the higher intervals'
         candles as closed minutes, so a 5m bar keeps the volume traded before
-        the restart.
+        the restart. Closed by a later minute's trade without one of its own, the newest
+        is not handed out again (it is stored as it is), nor are roll-ups it alone changes.
         """
         ordered = sorted(minutes, key=lambda c: c.open_ns)
         if not ordered:
             return
         self._minute.seed(ordered)
+        self._seeded = self._minute.current()
         for interval, length in self._higher.items():
             buckets = self._minutes[interval]
             for minute in ordered[:-1]:
@@ -246,7 +299,8 @@ class CandleSeries:
         length = self._higher[interval]
         bucket = minute.open_ns - minute.open_ns % length
         closed = self._minutes[interval].get(bucket, {})
-        return merge_candles(interval, bucket, [*closed.values(), minute])
+        partial = bucket in self._partial[interval]
+        return merge_candles(interval, bucket, [*closed.values(), minute], partial)
 
 
 def candles_from_trades(trades: Iterable[Trade], interval: str) -> list[Candle]:

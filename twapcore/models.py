@@ -174,6 +174,8 @@ class SliceResult:
 
 @dataclass(frozen=True, slots=True)
 class Candle:
+    """OHLCV of one bucket; `partial` when trades of it may be missing (a feed gap, a stop)."""
+
     exchange: str
     symbol: str
     interval: str
@@ -184,6 +186,7 @@ class Candle:
     close: Decimal
     volume: Decimal
     trades: int = field(default=0)
+    partial: bool = False
 
 
 @dataclass(frozen=True, slots=True)

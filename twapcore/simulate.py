@@ -26,9 +26,9 @@ import heapq
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from operator import itemgetter, mul
+from operator import attrgetter, mul
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twapcore.algorithms import PROFILE_TRADES, MarketActivity, profile_from_trades
 from twapcore.algorithms.base import twap_plan
@@ -41,28 +41,29 @@ from twapcore.analytics import (
     build_report,
     with_markouts,
 )
-from twapcore.errors import RecordingError, TwapError, UnknownSymbol
+from twapcore.errors import TwapError, UnknownSymbol
 from twapcore.execution import OrderExecution
 from twapcore.fills import LiquidityLedger
 from twapcore.models import BookSnapshot, Side, SkipReason
-from twapcore.recording import book_from_record, iter_records
 from twapcore.schedule import seconds_to_ns_exact
 from twapcore.spec import OrderSpec
 from twapcore.venues import common_lot
 
+if TYPE_CHECKING:
+    from twapcore._typed_lines import BookLine, Line, TradeLine
+
 __all__ = ["SimulationResult", "simulate"]
 
 _Key = tuple[str, str]
-_Record = dict[str, Any]
 _MARKOUT_TAIL_NS = max(MARKOUT_HORIZONS_S) * 1_000_000_000
-_PRICE, _QTY = itemgetter("price"), itemgetter("qty")
+_PRICE, _QTY = attrgetter("price"), attrgetter("qty")
 _ZERO = Decimal(0)
 # Trades kept for counting at most: counted in batches, in memory bounded whatever the interval.
 _UNCOUNTED_MAX = 4096
 _NEVER = 2**63  # after every due time
 
 
-def _count_trades(counters: MarketCounters, trades: list[_Record]) -> None:
+def _count_trades(counters: MarketCounters, trades: list[TradeLine]) -> None:
     """Add `trades` to `counters` and empty the list: the sums `on_trade` would make one
     trade at a time, in the same order (so exactly the same Decimals), done in C."""
     qtys = list(map(Decimal, map(_QTY, trades)))
@@ -72,14 +73,14 @@ def _count_trades(counters: MarketCounters, trades: list[_Record]) -> None:
     trades.clear()
 
 
-def _depth_holding(levels: Any, need: Decimal) -> int | None:
+def _depth_holding(levels: Sequence[Sequence[object]], need: Decimal) -> int | None:
     """How many of the book message's `levels` (best first) display at least `need` in
     total (at least 1), or None when all of them do not (or one is malformed: the full
     book then says which)."""
     total = _ZERO
     try:
         for depth, row in enumerate(levels, start=1):
-            total += Decimal(row[1])
+            total += Decimal(row[1])  # type: ignore[arg-type]
             if total >= need:
                 return depth
     except (ArithmeticError, TypeError, ValueError, LookupError):
@@ -89,7 +90,7 @@ def _depth_holding(levels: Any, need: Decimal) -> int | None:
 
 @dataclass(slots=True)
 class _SymbolState:
-    latest: dict[str, Any] | None = None
+    latest: BookLine | None = None
     version: int = 0
     book: BookSnapshot | None = None  # of `latest`, built when a step needs it...
     book_depth: int | None = None  # ...with this many levels per side (None: all)
@@ -97,7 +98,7 @@ class _SymbolState:
     lot_size: Decimal | None = None
     counters: MarketCounters = field(default_factory=MarketCounters)
     # Trades seen while live, not yet added to `counters` (`counted` adds them when read).
-    uncounted: list[_Record] = field(default_factory=list)
+    uncounted: list[TradeLine] = field(default_factory=list)
     live: int = 0  # orders of this symbol that started and have not ended
     tape: MidTape = field(default_factory=MidTape)  # mids while live and for markouts after
     tape_until_ns: int = -1  # keep taping mids until then (the longest markout after an end)
@@ -108,7 +109,7 @@ class _SymbolState:
     def current_book(self) -> BookSnapshot | None:
         """The latest book with all its levels."""
         if self.latest is not None and (self.book is None or self.book_depth is not None):
-            self.book, self.book_depth = book_from_record(self.latest, version=self.version), None
+            self.book, self.book_depth = self.latest.to_book(version=self.version), None
         return self.book
 
     def book_for(self, side: Side, remaining: Decimal) -> BookSnapshot | None:
@@ -130,12 +131,12 @@ class _SymbolState:
             return self.book
         else:
             built = self.book_depth
-        levels = latest["asks"] if side is Side.BUY else latest["bids"]
+        levels = latest.asks if side is Side.BUY else latest.bids
         depth = _depth_holding(levels, remaining + self.taken.get(side, _ZERO))
         if depth is None:
             return self.current_book()
         if depth > built:
-            self.book = book_from_record(latest, depth, version=self.version)
+            self.book = latest.to_book(depth, version=self.version)
             self.book_depth = depth
         return self.book
 
@@ -148,10 +149,10 @@ class _SymbolState:
             _count_trades(self.counters, self.uncounted)
         return self.counters
 
-    def mid(self, record: _Record) -> Decimal | None:
+    def mid(self, record: BookLine) -> Decimal | None:
         """The mid of the book message `record` (None when a side is empty); converted
         once per distinct best bid and ask, as most books leave them unchanged."""
-        bids, asks = record["bids"], record["asks"]
+        bids, asks = record.bids, record.asks
         if not bids or not asks:
             return None
         top = (bids[0][0], asks[0][0])
@@ -167,7 +168,7 @@ class _VenueGroup:
     venues: tuple[str, ...]
     states: tuple[_SymbolState, ...]
     counters: MarketCounters = field(default_factory=MarketCounters)
-    uncounted: list[_Record] = field(default_factory=list)  # as `_SymbolState.uncounted`
+    uncounted: list[TradeLine] = field(default_factory=list)  # as `_SymbolState.uncounted`
     live: int = 0
     tape: MidTape = field(default_factory=MidTape)  # consolidated mids (see _SymbolState)
     tape_until_ns: int = -1
@@ -185,14 +186,14 @@ class _VenueGroup:
         bids, asks = [], []
         for state in self.states:
             if state.latest is not None:
-                if state.latest["bids"]:
-                    bids.append(Decimal(state.latest["bids"][0][0]))
-                if state.latest["asks"]:
-                    asks.append(Decimal(state.latest["asks"][0][0]))
+                if state.latest.bids:
+                    bids.append(Decimal(state.latest.bids[0][0]))
+                if state.latest.asks:
+                    asks.append(Decimal(state.latest.asks[0][0]))
         return (max(bids) + min(asks)) / 2 if bids and asks else None
 
     def latest_ts(self) -> int | None:
-        stamps = [st.latest["ts_recv"] for st in self.states if st.latest is not None]
+        stamps = [st.latest.ts_recv for st in self.states if st.latest is not None]
         return max(stamps) if stamps else None
 
 
@@ -229,10 +230,14 @@ def _trade_histories(
     recording: str | Path | Sequence[str | Path], keys: set[_Key]
 ) -> dict[_Key, _TradeHistory]:
     rows: dict[_Key, list[tuple[int, Decimal]]] = {key: [] for key in keys}
-    for record in iter_records(recording, kind="trade"):
-        found = rows.get((record["exchange"], record["symbol"]))
-        if found is not None:
-            found.append((record["ts_recv"], Decimal(record["qty"])))
+    from twapcore._typed_lines import TradeLine, read_lines
+
+    for batch in read_lines(recording, trades_only=True):
+        for record in batch:
+            if isinstance(record, TradeLine):
+                found = rows.get((record.exchange, record.symbol))
+                if found is not None:
+                    found.append((record.ts_recv, Decimal(record.qty)))
     out = {}
     for key, trades in rows.items():
         trades.sort(key=lambda row: row[0])
@@ -309,8 +314,8 @@ class _Simulation:
         market: _SymbolState | _VenueGroup = state if group is None else group
         if group is None:
             if not state.live and state.latest is not None:
-                state.counters.on_mid(state.latest["ts_recv"], state.mid(state.latest))
-                state.tape.record(state.latest["ts_recv"], state.counters.mid)
+                state.counters.on_mid(state.latest.ts_recv, state.mid(state.latest))
+                state.tape.record(state.latest.ts_recv, state.counters.mid)
         elif not group.live and (latest_ts := group.latest_ts()) is not None:
             group.counters.on_mid(latest_ts, group.mid())
             group.tape.record(latest_ts, group.counters.mid)
@@ -410,7 +415,7 @@ class _Simulation:
         state.live -= 1
         state.tape_until_ns = max(state.tape_until_ns, end_ns + _MARKOUT_TAIL_NS)
 
-    def feed(self, records: Iterable[_Record]) -> None:
+    def feed(self, batches: Iterable[list[Line]]) -> None:
         # The hot loop: one dict lookup per message for symbols without orders; trades are
         # kept for counting and mids computed only while an order of the symbol is live.
         get_state, heap = self.states.get, self.heap
@@ -418,52 +423,50 @@ class _Simulation:
         next_due = heap[0][0] if heap else _NEVER
         exchange = symbol = None  # the market of the previous message, and its state
         state: _SymbolState | None = None
-        for record in records:
-            messages += 1
-            try:
-                if record["symbol"] != symbol or record["exchange"] != exchange:
-                    exchange, symbol = record["exchange"], record["symbol"]
+        record: Any  # a Line, told apart by its `kind` (faster than isinstance)
+        for batch in batches:
+            messages += len(batch)
+            for record in batch:
+                if record.symbol != symbol or record.exchange != exchange:
+                    exchange, symbol = record.exchange, record.symbol
                     state = get_state((exchange, symbol))
-            except KeyError as exc:  # a message of no market (a note): nothing to do
-                if record["type"] == "book":
-                    raise RecordingError(f"book message lacks the field {exc.args[0]!r}") from None
-                exchange = symbol = state = None
-                continue
-            kind = record["type"]
-            if state is None:
-                if kind == "book":
-                    self.seen.add((record["exchange"], record["symbol"]))
-                continue
-            if kind == "instrument":
-                lot = record.get("lot_size")
-                state.lot_size = None if lot is None else Decimal(lot)
-                continue
-            ts = record["ts_recv"]
-            if next_due < ts:
-                self.last_ts = last_ts
-                self._execute_due(ts, inclusive=False)
-                next_due = heap[0][0] if heap else _NEVER
-            if ts > last_ts:
-                last_ts = ts
-            if kind == "trade":
-                if state.live:
-                    state.uncounted.append(record)
-                    if len(state.uncounted) == _UNCOUNTED_MAX:
-                        state.counted()
-                if state.groups:
-                    for group in state.groups:
-                        if group.live:
-                            group.uncounted.append(record)
-                            if len(group.uncounted) == _UNCOUNTED_MAX:
-                                group.counted()
-            elif kind == "book":
-                if state.latest is None:
-                    self._start_on_first_book((record["exchange"], record["symbol"]), ts)
+                kind = record.kind
+                if state is None:  # no order of this market, or a message of no market
+                    if kind == "book":
+                        self.seen.add((record.exchange, record.symbol))
+                    continue
+                if kind == "instrument":
+                    lot = record.lot_size
+                    state.lot_size = None if lot is None else Decimal(lot)
+                    continue
+                ts = record.ts_recv
+                if ts is None:  # a message of another type without a time: nothing to do
+                    continue
+                if next_due < ts:
+                    self.last_ts = last_ts
+                    self._execute_due(ts, inclusive=False)
                     next_due = heap[0][0] if heap else _NEVER
-                self._on_book(state, record, ts)
+                if ts > last_ts:
+                    last_ts = ts
+                if kind == "trade":
+                    if state.live:
+                        state.uncounted.append(record)
+                        if len(state.uncounted) == _UNCOUNTED_MAX:
+                            state.counted()
+                    if state.groups:
+                        for group in state.groups:
+                            if group.live:
+                                group.uncounted.append(record)
+                                if len(group.uncounted) == _UNCOUNTED_MAX:
+                                    group.counted()
+                elif kind == "book":
+                    if state.latest is None:
+                        self._start_on_first_book((record.exchange, record.symbol), ts)
+                        next_due = heap[0][0] if heap else _NEVER
+                    self._on_book(state, record, ts)
         self.messages, self.last_ts = messages, last_ts
 
-    def _on_book(self, state: _SymbolState, record: dict[str, Any], ts: int) -> None:
+    def _on_book(self, state: _SymbolState, record: BookLine, ts: int) -> None:
         state.latest = record
         state.version += 1
         state.book = None
@@ -534,6 +537,8 @@ def simulate(
     starts = list(start_ns) if start_ns is not None else [None] * len(specs)
     profiled = {(v, s.symbol) for s in specs if _needs_trade_profile(s) for v in s.venue_names}
     histories = _trade_histories(recording, profiled) if profiled else None
+    from twapcore._typed_lines import read_lines  # msgspec: only when simulating
+
     sim = _Simulation(specs, starts, independent=independent, histories=histories)
-    sim.feed(iter_records(recording))
+    sim.feed(read_lines(recording))
     return sim.finish()

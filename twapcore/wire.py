@@ -25,6 +25,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_serializer
 
+from twapcore import _wire_examples as examples
 from twapcore.candles import interval_ns
 from twapcore.formatting import format_average, format_decimal
 from twapcore.models import (
@@ -83,25 +84,6 @@ class WireModel(BaseModel):
 
 # --- orders (REST) --------------------------------------------------------------------
 
-_ORDER_EXAMPLE: dict[str, Any] = {
-    "token_id": "my-order-0001",
-    "exchange": "binance",
-    "symbol": "BTC-USDT",
-    "side": "buy",
-    "algorithm": "twap",
-    "status": "working",
-    "quantity": "0.5",
-    "filled_qty": "0.125",
-    "remaining_qty": "0.375",
-    "average_price": "61840.12",
-    "limit_price": "70000",
-    "slices_done": 5,
-    "slices_total": 20,
-    "next_slice_ns": 1723161450000000000,
-    "created_ns": 1723161300000000000,
-    "updated_ns": 1723161420000000000,
-}
-
 _ALGORITHM_NOTE = "Why the plan deviates from the algorithm (e.g. vwap without history)."
 
 
@@ -147,7 +129,7 @@ class SlicePublic(WireModel):
 class OrderPublic(WireModel):
     """An order's status and progress."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [_ORDER_EXAMPLE]})
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.ORDER]})
 
     token_id: str
     exchange: str
@@ -175,47 +157,7 @@ class OrderPublic(WireModel):
 class OrderDetail(OrderPublic):
     """An order with its fills, slices (with skip reasons) and analytics."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    **_ORDER_EXAMPLE,
-                    "fills": [
-                        {
-                            "slice_index": 0,
-                            "price": "61840.12",
-                            "qty": "0.025",
-                            "ts_ns": 1723161300000000000,
-                        }
-                    ],
-                    "slices": [
-                        {
-                            "index": 0,
-                            "due_ns": 1723161300000000000,
-                            "executed_ns": 1723161300000210000,
-                            "target_qty": "0.025",
-                            "filled_qty": "0.025",
-                            "status": "filled",
-                            "reason": None,
-                            "book_mid": "61840.115",
-                        },
-                        {
-                            "index": 1,
-                            "due_ns": 1723161330000000000,
-                            "executed_ns": 1723161330000180000,
-                            "target_qty": "0.025",
-                            "filled_qty": "0",
-                            "status": "skipped",
-                            "reason": "stale_book",
-                            "book_mid": None,
-                        },
-                    ],
-                    "schedule": [{"index": 0, "due_ns": 1723161300000000000, "qty": "0.025"}],
-                    "analytics": {"average_price": "61840.12", "slippage_bps": "0.000081"},
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": examples.ORDER_DETAIL})
 
     parameters: dict[str, Any] = Field(
         default_factory=dict,
@@ -231,21 +173,7 @@ class OrderDetail(OrderPublic):
 class OrderAccepted(WireModel):
     """The answer to a submitted order: the order as accepted and its planned slices."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "status": "accepted",
-                    "token_id": "my-order-0001",
-                    "order": {**_ORDER_EXAMPLE, "status": "accepted", "slices_done": 0},
-                    "schedule": [
-                        {"index": 0, "due_ns": 1723161300000000000, "qty": "0.025"},
-                        {"index": 1, "due_ns": 1723161330000000000, "qty": "0.025"},
-                    ],
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": examples.ORDER_ACCEPTED})
 
     status: Literal["accepted"] = "accepted"
     token_id: str
@@ -258,7 +186,7 @@ class OrderList(WireModel):
     """One page of orders, newest first."""
 
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"orders": [_ORDER_EXAMPLE], "next_after": 41}]}
+        json_schema_extra={"examples": [{"orders": [examples.ORDER], "next_after": 41}]}
     )
 
     orders: list[OrderPublic]
@@ -284,32 +212,7 @@ class ExchangePublic(WireModel):
 class SymbolPublic(WireModel):
     """A collected symbol; `stale` when its latest book is older than the server's limit."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "symbol": "BTC-USDT",
-                    "type": "spot",
-                    "tick_size": "0.01",
-                    "lot_size": "0.00001",
-                    "contract_size": None,
-                    "quantity_unit": "BTC",
-                    "has_book": True,
-                    "stale": False,
-                },
-                {
-                    "symbol": "BTC-USD-PERP",
-                    "type": "perpetual",
-                    "tick_size": "0.5",
-                    "lot_size": "1",
-                    "contract_size": "1",
-                    "quantity_unit": "contracts",
-                    "has_book": True,
-                    "stale": False,
-                },
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": examples.SYMBOLS})
 
     symbol: str = Field(examples=["BTC-USDT", "BTC-USDT-PERP", "BTC-USD-22K27"])
     type: InstrumentType = Field(description="Read from the symbol (cryptofeed's grammar)")
@@ -329,23 +232,7 @@ class SymbolPublic(WireModel):
 class KlinePublic(WireModel):
     """One OHLCV candle built from trades by exchange time."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "open_time": "2024-08-08T23:55:00Z",
-                    "open_ns": 1723161300000000000,
-                    "close_ns": 1723161360000000000,
-                    "open": "61837.63",
-                    "high": "61901.10",
-                    "low": "61790.00",
-                    "close": "61850.01",
-                    "volume": "41.23456",
-                    "trades": 1532,
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": examples.KLINES})
 
     open_time: datetime = Field(description="open_ns as ISO-8601 UTC (kept for older clients)")
     open_ns: int = Field(description="Start of the candle, ns since the epoch (inclusive)")
@@ -356,6 +243,11 @@ class KlinePublic(WireModel):
     close: Amount
     volume: Amount
     trades: int
+    partial: bool = Field(
+        False,
+        description="Trades of this candle may be missing (the server stopped, started or "
+        "reconnected inside it); a backfill from the venue replaces it. False from older servers",
+    )
 
     @classmethod
     def from_candle(cls, candle: Candle) -> KlinePublic:
@@ -372,6 +264,7 @@ class KlinePublic(WireModel):
             close=candle.close,
             volume=candle.volume,
             trades=candle.trades,
+            partial=candle.partial,
         )
 
 

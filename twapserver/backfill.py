@@ -3,9 +3,16 @@
 The server builds its candles from the trades it collects, so a fresh server has none for the
 time before it started. :func:`backfill_candles` fetches the last ``backfill_minutes`` 1m
 candles of every collected symbol from its venue, rolls them up into every other interval of
-:data:`twapcore.candles.INTERVALS`, and stores them **only where no candle exists yet**: the
-candles the server built from its own trades are the truth and are never overwritten (an
-insert-or-ignore; the hub's later flushes are upserts, so they win in either order).
+:data:`twapcore.candles.INTERVALS`, and stores them **where no candle exists yet or the stored
+one is partial**: a whole candle the server built from its own trades is the truth and is never
+overwritten. A candle is partial when trades of it may be missing: stored while still open at
+a graceful stop, built after a start or a feed (re)connect inside it, or rolled up from such
+minutes or before its bucket ended (a crash leaves it so). The hub's later flushes are upserts.
+
+Partial minutes keep appearing while the server runs (the minute of its first trade, a
+reconnect), after the start's backfill: :func:`repair_partial_candles`, run every
+``REPAIR_EVERY_S`` by the collecting role, backfills again the markets that have partial
+candles the venue can now replace (closed, inside the window).
 
 Fetching is the venue's business (:meth:`twapserver.venues.Venue.minute_candles`, cryptofeed's
 own REST candle support): a venue whose cryptofeed class has no REST candles (Kraken in
@@ -20,7 +27,7 @@ cryptofeed 2.4) is not backfilled, which is logged once and shown in ``/health``
   a candle without trades.
 * A rolled-up candle (5m, 1h, …) is written only for a bucket that lies wholly inside the
   backfilled window, from the 1m candles then stored (the server's own where it has them), so
-  it is never an aggregate of part of its minutes.
+  it is never an aggregate of part of its minutes; it is partial when one of them still is.
 * An unreachable venue, an HTTP error or a malformed body costs one warning line and is
   recorded in the :class:`BackfillStatus`; nothing is raised (cancellation excepted). A venue
   found unreachable is not asked again for its other symbols.
@@ -35,13 +42,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from twapcore.candles import INTERVALS, merge_candles
 from twapcore.models import Candle
-from twapserver.db.candles import fetch_candles
-from twapserver.db.models import CandleRow
+from twapserver.db.candles import (
+    fetch_candles,
+    fetch_partial_candles,
+    store_backfilled_candles,
+)
 from twapserver.hub import MarketHub
 from twapserver.settings import Settings
 
@@ -51,9 +60,11 @@ if TYPE_CHECKING:
     from twapserver.venues import Venue
 
 __all__ = [
+    "REPAIR_EVERY_S",
     "BackfillStatus",
     "backfill_candles",
-    "insert_missing_candles",
+    "partial_markets",
+    "repair_partial_candles",
     "roll_up",
     "run_backfill",
 ]
@@ -61,6 +72,7 @@ __all__ = [
 log = logging.getLogger("twapserver.backfill")
 
 MINUTE_NS = INTERVALS["1m"]
+REPAIR_EVERY_S = 60.0
 
 Key = tuple[str, str]  # (exchange, symbol)
 
@@ -70,7 +82,8 @@ class BackfillStatus:
     """What the last backfill did, for ``/health`` (``app.state.backfill_status``).
 
     ``state``: ``off`` (not run: demo mode, not collecting, or ``backfill_minutes = 0``),
-    ``running`` or ``done``. ``stored``: new 1m candles per (exchange, symbol); ``errors``:
+    ``running`` or ``done``. ``stored``: 1m candles written (new, or replacing partial ones) per
+    (exchange, symbol) by its last pass; ``errors``:
     why a (exchange, symbol) could not be backfilled; ``skipped``: venues without REST candles.
     """
 
@@ -125,37 +138,6 @@ def _symbol_mapping(
 
 # -- storage --------------------------------------------------------------------------------
 
-_KEY = ("exchange", "symbol", "interval", "open_ns")
-_VALUES = ("open", "high", "low", "close", "volume", "trades")
-_INSERTS: dict[str, Any] = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
-_BATCH_ROWS = 1000
-
-
-async def insert_missing_candles(session: AsyncSession, candles: Iterable[Candle]) -> int:
-    """Insert the ``candles`` whose key is not stored yet; returns how many were inserted.
-
-    Stored candles are left as they are (``ON CONFLICT DO NOTHING``). Runs in the session's
-    transaction; the caller commits.
-    """
-    rows = {
-        (c.exchange, c.symbol, c.interval, c.open_ns): {n: getattr(c, n) for n in _KEY + _VALUES}
-        for c in candles
-    }
-    if not rows:
-        return 0
-    dialect = session.get_bind().dialect.name
-    try:
-        insert = _INSERTS[dialect]
-    except KeyError:
-        raise NotImplementedError(f"candle insert supports {', '.join(_INSERTS)}") from None
-    values = list(rows.values())
-    inserted = 0
-    for start in range(0, len(values), _BATCH_ROWS):
-        statement = insert(CandleRow).values(values[start : start + _BATCH_ROWS])
-        result = await session.execute(statement.on_conflict_do_nothing(index_elements=_KEY))
-        inserted += max(result.rowcount, 0)  # type: ignore[attr-defined]
-    return inserted
-
 
 def roll_up(minutes: Iterable[Candle], start_ns: int, end_ns: int) -> list[Candle]:
     """Candles of every interval above 1m from closed 1m ``minutes``, for the buckets that lie
@@ -183,17 +165,24 @@ async def _store(
     start_ns: int,
     end_ns: int,
 ) -> int:
-    """Insert the missing 1m candles, then the missing roll-ups of what is stored in the window."""
+    """Store the missing and partial 1m candles, then the missing and partial roll-ups of what
+    is then stored in the window; returns the 1m candles written."""
     async with sessions() as session, session.begin():
-        inserted = await insert_missing_candles(session, minutes)
+        written = await store_backfilled_candles(session, minutes)
         stored = await fetch_candles(
             session, *key, "1m", (end_ns - start_ns) // MINUTE_NS, start_ns, end_ns
         )
-        await insert_missing_candles(session, roll_up(stored, start_ns, end_ns))
-    return inserted
+        await store_backfilled_candles(session, roll_up(stored, start_ns, end_ns))
+    return written
 
 
 # -- the backfill ---------------------------------------------------------------------------
+
+
+def _window_minutes(venue: Venue, settings: Settings) -> int:
+    """``settings.backfill_minutes``, capped at what the venue serves."""
+    cap = venue.backfill_max_minutes
+    return settings.backfill_minutes if cap is None else min(settings.backfill_minutes, cap)
 
 
 def _window_end(hub: MarketHub | None, key: Key, now_ns: int) -> int:
@@ -221,12 +210,11 @@ async def _backfill_venue(
     exchange = venue.exchange
     override = settings.venue_endpoints.get(exchange)
     endpoints = FeedEndpoints(override.ws_url, override.rest_url) if override else None
-    minutes = settings.backfill_minutes
-    if venue.backfill_max_minutes is not None and minutes > venue.backfill_max_minutes:
+    minutes = _window_minutes(venue, settings)
+    if minutes < settings.backfill_minutes:
         log.debug(
-            "backfill %s: %d minutes capped at %d", exchange, minutes, venue.backfill_max_minutes
+            "backfill %s: %d minutes capped at %d", exchange, settings.backfill_minutes, minutes
         )
-        minutes = venue.backfill_max_minutes
 
     def fail(keys: list[Key], exc: BaseException) -> None:
         reason = _describe(exc)
@@ -275,6 +263,36 @@ async def _backfill_venue(
         log.debug("backfilled %d 1m candles of %s %s", stored, exchange, symbol)
 
 
+async def partial_markets(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    hub: MarketHub | None,
+    now_ns: int,
+) -> dict[str, list[str]]:
+    """The collected markets (by exchange) with a partial candle that a backfill as of
+    ``now_ns`` would replace: its venue has REST candles, and its bucket lies wholly in the
+    market's window (so a partial candle the backfill cannot reach asks for nothing)."""
+    from twapserver.venues import venue_for
+
+    found: dict[str, list[str]] = {}
+    async with sessions() as session:
+        for exchange, symbols in settings.exchanges.items():
+            try:
+                venue = venue_for(exchange)
+            except ValueError:
+                continue
+            if not venue.has_rest_candles:
+                continue
+            minutes = _window_minutes(venue, settings)
+            for symbol in symbols:
+                end = _window_end(hub, (exchange, symbol), now_ns)
+                start = end - minutes * MINUTE_NS
+                partial = await fetch_partial_candles(session, exchange, symbol, INTERVALS, start)
+                if any(c.open_ns + INTERVALS[c.interval] <= end for c in partial):
+                    found.setdefault(exchange, []).append(symbol)
+    return found
+
+
 async def backfill_candles(
     settings: Settings,
     sessions: async_sessionmaker[AsyncSession],
@@ -319,18 +337,41 @@ async def backfill_candles(
     return {key: status.stored.get(key, 0) for key in attempted}
 
 
+async def repair_partial_candles(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    hub: MarketHub | None,
+    now_ns: int,
+    status: BackfillStatus | None = None,
+) -> dict[Key, int]:
+    """:func:`backfill_candles` as of ``now_ns`` for the :func:`partial_markets` only;
+    returns the 1m candles written per market (none asked: no market had any)."""
+    if settings.backfill_minutes <= 0:
+        return {}
+    markets = await partial_markets(settings, sessions, hub, now_ns)
+    if not markets:
+        return {}
+    only = settings.model_copy(update={"exchanges": markets})
+    return await backfill_candles(only, sessions, hub, now_ns, status)
+
+
 async def run_backfill(
     settings: Settings,
     sessions: async_sessionmaker[AsyncSession],
     hub: MarketHub,
     status: BackfillStatus,
     clock: Callable[[], int],
+    repair: bool = False,
 ) -> None:
-    """:func:`backfill_candles` as of ``clock()`` (ns), for a background task of the server:
-    never raises but for cancellation (the lifespan awaits it at shutdown), and sets
-    ``status.finished_ns``."""
+    """:func:`backfill_candles` (:func:`repair_partial_candles` with ``repair``) as of
+    ``clock()`` (ns), for a background task of the server: never raises but for cancellation
+    (the lifespan awaits it at shutdown), and sets ``status.finished_ns`` when it ran."""
     try:
-        await backfill_candles(settings, sessions, hub, clock(), status)
+        if repair:
+            if not await repair_partial_candles(settings, sessions, hub, clock(), status):
+                return  # nothing to repair: the last pass's status stays
+        else:
+            await backfill_candles(settings, sessions, hub, clock(), status)
     except Exception:  # a bug, not a venue failure: those are recorded per symbol
         log.exception("candle backfill failed")
         status.state = "done"

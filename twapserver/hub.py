@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import ClassVar, Protocol
 
 from twapcore import (
@@ -77,6 +77,9 @@ class _Market:
     version: int = 0
     cached: BookSnapshot | None = None
     trades: deque[Trade] = field(default_factory=lambda: deque(maxlen=1000))
+    # Trades before the next one may have been missed (a start or a (re)connect): its
+    # candles are partial (`CandleSeries.gap`).
+    gap_pending: bool = True
 
 
 class MarketSource(Protocol):
@@ -162,9 +165,10 @@ class MarketHub:
             self._candle_seeds.setdefault((minute.exchange, minute.symbol), []).append(minute)
 
     def open_candles(self) -> list[Candle]:
-        """Every market's candles still open, of every interval (to store at shutdown)."""
+        """Every market's candles still open, of every interval, marked partial (to store at
+        shutdown: the rest of their trades will not be seen by this process)."""
         return [
-            candle
+            replace(candle, partial=True)
             for (exchange, symbol), market in sorted(self._markets.items())
             for interval in INTERVALS
             if (candle := market.candles.current(interval)) is not None
@@ -216,6 +220,8 @@ class MarketHub:
                 health.reconnects += 1
             health.connected = True
             health.last_error = None
+            # The hub has no clock: the first trade after the (re)connect marks the gap.
+            market.gap_pending = True
 
     def on_feed_error(self, exchange: str, symbol: str, message: str) -> None:
         """The feed of (exchange, symbol) could not start or failed; shown by /health."""
@@ -267,6 +273,9 @@ class MarketHub:
         market.trades.append(trade)
         market.health.last_message_ns = trade.ts_recv
         market.health.trades += 1
+        if market.gap_pending:
+            market.gap_pending = False
+            market.candles.gap(trade.ts_event)
         changed = market.candles.add(trade)
         if changed:
             self.closed_candles.extend(changed)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from twapcore import interval_ns
-from twapserver.backfill import BackfillStatus, run_backfill
+from twapserver.backfill import REPAIR_EVERY_S, BackfillStatus, run_backfill
 from twapserver.bus import is_memory_bus
 from twapserver.db.candles import fetch_minutes_since, upsert_candles
 from twapserver.db.engine import make_engine, make_sessionmaker, upgrade_database
@@ -95,8 +95,9 @@ def new_market(settings: Settings) -> MarketHub:
 async def flush_candles(hub: MarketHub, sessions: Sessions, *, open_too: bool = False) -> int:
     """Persist candles the hub closed (or amended) since the last flush.
 
-    `open_too` (a graceful stop) also stores the candles still open, so a
-    restart continues them (`seed_candles`) instead of leaving a gap.
+    `open_too` (a graceful stop) also stores the candles still open, marked
+    partial (their later trades go unseen), so a restart continues them
+    (`seed_candles`) instead of leaving a gap, and a backfill replaces them.
     """
     candles = hub.take_closed_candles() + (hub.open_candles() if open_too else [])
     if not candles:
@@ -184,6 +185,7 @@ class MarketRole:
         status, hub, clock = self.backfill_status, self.hub, self.clock
         backfill = run_backfill(settings, sessions, hub, status, clock)
         self._tasks.append(asyncio.create_task(backfill))  # cancelled by stop()
+        self._tasks.append(asyncio.create_task(self._repair_candles_forever(sessions)))
 
         def backfill_late_venue(exchange: str, symbols: list[str]) -> None:
             # A venue unreachable at start: backfill it once its feed is up.
@@ -194,6 +196,14 @@ class MarketRole:
             self._tasks.append(asyncio.create_task(late))
 
         collectors.late_start_listeners.append(backfill_late_venue)
+
+    async def _repair_candles_forever(self, sessions: Sessions) -> None:
+        # Partial candles of this run (the first minute, a reconnect) close after the start's
+        # backfill: replace them with the venue's once they have.
+        while True:
+            await asyncio.sleep(REPAIR_EVERY_S)
+            settings, status = self.settings, self.backfill_status
+            await run_backfill(settings, sessions, self.hub, status, self.clock, repair=True)
 
     async def _flush_candles_forever(self, sessions: Sessions) -> None:
         while True:

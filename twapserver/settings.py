@@ -61,7 +61,8 @@ class Settings(BaseSettings):
         ge=0,
         description="On start, fetch this many recent 1m candles per collected symbol from "
         "the venue's REST (cryptofeed's REST candles: Binance, Coinbase, Bitstamp, …; Kraken "
-        "from its venue file, capped at 720) where the server has none; 0 disables.",
+        "from its venue file, capped at 720) where the server has none or a partial one (again "
+        "every 60 s for markets with partial candles); 0 disables.",
     )
     # -- end candle backfill --
     # -- websocket /ws (twapserver/ws) --

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -12,8 +11,7 @@ import httpx
 import orjson
 import pytest
 
-from tests.client.demo_server import DemoServer, demo_server
-from tests.client.test_cli_server import _one_error_line, _submit, _twap
+from tests.client.cli_process import one_error_line, run_submit, run_twap
 from tests.client.test_sdk import FakeApi, _order, _tokens
 from twapcore import Side
 
@@ -62,33 +60,16 @@ async def test_the_async_client_submits_the_same_body() -> None:
     assert "algorithm" not in twap_body
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
-    with demo_server(tmp_path_factory.mktemp("algorithms-demo")) as running:
-        yield running
-
-
-@pytest.fixture
-def config(server: DemoServer, tmp_path: Path) -> Path:
-    folder = tmp_path / "config"
-    login = _twap(
-        "login", server.url, server.username, "--password-stdin",
-        config=folder, stdin=server.password + "\n",
-    )  # fmt: skip
-    assert login.returncode == 0, login.stderr
-    return folder
-
-
 @pytest.mark.slow
 def test_cli_submits_a_pov_order_and_order_shows_its_algorithm(config: Path) -> None:
     token_id = f"pov-{time.time_ns()}"
 
-    submitted = _submit(
+    submitted = run_submit(
         config, token_id, "--quantity", "0.001", "--duration", "4", "--slices", "4",
         "--algorithm", "pov", "--participation", "0.1", "--max-slice-qty", "0.0005",
     )  # fmt: skip
-    detail = _twap("order", token_id, config=config)
-    detail_json = json.loads(_twap("order", token_id, "--json", config=config).stdout)
+    detail = run_twap("order", token_id, config=config)
+    detail_json = json.loads(run_twap("order", token_id, "--json", config=config).stdout)
 
     assert submitted.returncode == 0, submitted.stderr
     assert submitted.stdout.startswith(f"accepted {token_id}: buy 0.001 BTC-USDT")
@@ -103,12 +84,12 @@ def test_cli_submits_a_pov_order_and_order_shows_its_algorithm(config: Path) -> 
 
 @pytest.mark.slow
 def test_cli_a_parameter_of_another_algorithm_exits_2_naming_it(config: Path) -> None:
-    rejected = _submit(
+    rejected = run_submit(
         config, "wrong-param", "--quantity", "0.001", "--duration", "4", "--slices", "4",
         "--algorithm", "twap", "--jitter", "0.5",
     )  # fmt: skip
 
-    line = _one_error_line(rejected)
+    line = one_error_line(rejected)
     assert line.startswith("error: order rejected (invalid_jitter): jitter applies to twap_random")
 
 
@@ -129,7 +110,7 @@ def test_submit_without_duration_leaves_it_out_of_the_body() -> None:
 def test_cli_submits_a_pov_order_without_an_end_time(config: Path) -> None:
     token_id = f"pov-open-{time.time_ns()}"
 
-    submitted = _submit(
+    submitted = run_submit(
         config, token_id, "--quantity", "0.001", "--interval", "1",
         "--algorithm", "pov", "--participation", "0.1", "--json",
     )  # fmt: skip
@@ -141,7 +122,7 @@ def test_cli_submits_a_pov_order_without_an_end_time(config: Path) -> None:
 
 @pytest.mark.slow
 def test_cli_a_twap_order_without_duration_exits_2_naming_it(config: Path) -> None:
-    rejected = _submit(config, "no-end", "--quantity", "0.001", "--slices", "4")
+    rejected = run_submit(config, "no-end", "--quantity", "0.001", "--slices", "4")
 
-    line = _one_error_line(rejected)
+    line = one_error_line(rejected)
     assert "duration_s is required for twap orders" in line

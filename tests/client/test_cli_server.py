@@ -9,65 +9,19 @@ import select
 import signal
 import stat
 import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.client.demo_server import DemoServer, demo_server
+from tests.client.cli_process import TWAP, one_error_line, run_submit, run_twap
+from tests.client.demo_server import DemoServer
 from tests.server.server_process import free_port
 
 pytestmark = pytest.mark.slow
-
-TWAP = [sys.executable, "-c", "from twapclient.cli import main; main()"]
-
-
-def _twap(
-    *args: str, config: Path, stdin: str | None = None, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "TWAP_URL"} | {
-        "TWAP_CONFIG_DIR": str(config)
-    }
-    return subprocess.run(
-        [*TWAP, *args], input=stdin, env=env, capture_output=True, text=True, timeout=timeout
-    )
-
-
-def _one_error_line(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 2, result
-    assert result.stderr.count("\n") == 1, result.stderr
-    assert result.stderr.startswith("error: ")
-    assert "Traceback" not in result.stderr
-    return result.stderr.rstrip("\n")
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
-    with demo_server(tmp_path_factory.mktemp("cli-demo")) as running:
-        yield running
-
-
-@pytest.fixture
-def config(server: DemoServer, tmp_path: Path) -> Path:
-    """A config folder logged in to the demo server."""
-    folder = tmp_path / "config"
-    login = _twap(
-        "login", server.url, server.username, "--password-stdin",
-        config=folder, stdin=server.password + "\n",
-    )  # fmt: skip
-    assert login.returncode == 0, login.stderr
-    return folder
-
-
-def _submit(config: Path, token_id: str, *extra: str) -> subprocess.CompletedProcess[str]:
-    return _twap(
-        "submit", "--token-id", token_id, "--exchange", "binance", "--symbol", "BTC-USDT",
-        "--side", "buy", "--limit-price", "1000000", *extra, config=config,
-    )  # fmt: skip
 
 
 def test_login_saves_the_session_readable_by_its_owner_only(
@@ -75,7 +29,7 @@ def test_login_saves_the_session_readable_by_its_owner_only(
 ) -> None:
     folder = tmp_path / "config"
 
-    login = _twap(
+    login = run_twap(
         "login", server.url, server.username, "--password-stdin",
         config=folder, stdin=server.password + "\n",
     )  # fmt: skip
@@ -88,22 +42,24 @@ def test_login_saves_the_session_readable_by_its_owner_only(
 
 
 def test_a_wrong_password_exits_2_with_one_line(server: DemoServer, tmp_path: Path) -> None:
-    login = _twap(
+    login = run_twap(
         "login", server.url, server.username, "--password-stdin",
         config=tmp_path, stdin="not the password\n",
     )  # fmt: skip
 
-    assert _one_error_line(login) == "error: incorrect username or password (HTTP 401)"
+    assert one_error_line(login) == "error: incorrect username or password (HTTP 401)"
     assert not (tmp_path / "credentials.json").exists()
 
 
 def test_submitted_order_shows_in_orders_json_and_order(config: Path) -> None:
     token_id = f"cli-{time.time_ns()}"
 
-    submitted = _submit(config, token_id, "--quantity", "0.001", "--duration", "4", "--slices", "4")
-    listed = _twap("orders", "--json", config=config)
-    detail = _twap("order", token_id, config=config)
-    detail_json = _twap("order", token_id, "--json", config=config)
+    submitted = run_submit(
+        config, token_id, "--quantity", "0.001", "--duration", "4", "--slices", "4"
+    )
+    listed = run_twap("orders", "--json", config=config)
+    detail = run_twap("order", token_id, config=config)
+    detail_json = run_twap("order", token_id, "--json", config=config)
 
     assert submitted.returncode == 0, submitted.stderr
     assert f"accepted {token_id}: buy 0.001 BTC-USDT on binance" in submitted.stdout
@@ -118,9 +74,9 @@ def test_submitted_order_shows_in_orders_json_and_order(config: Path) -> None:
 
 def test_watch_json_prints_one_line_per_update_until_the_order_ends(config: Path) -> None:
     token_id = f"watch-{time.time_ns()}"
-    _submit(config, token_id, "--quantity", "0.001", "--duration", "4", "--slices", "4")
+    run_submit(config, token_id, "--quantity", "0.001", "--duration", "4", "--slices", "4")
 
-    watched = _twap("watch", token_id, "--json", config=config, timeout=30)
+    watched = run_twap("watch", token_id, "--json", config=config, timeout=30)
 
     assert watched.returncode == 0, watched.stderr
     assert "polling" not in watched.stderr  # the WebSocket carried the updates
@@ -138,7 +94,7 @@ def test_watch_json_prints_one_line_per_update_until_the_order_ends(config: Path
 
 def test_ctrl_c_on_watch_says_the_order_keeps_working_and_exits_130(config: Path) -> None:
     token_id = f"watch-int-{time.time_ns()}"
-    _submit(config, token_id, "--quantity", "0.001", "--duration", "120", "--slices", "4")
+    run_submit(config, token_id, "--quantity", "0.001", "--duration", "120", "--slices", "4")
     env = {k: v for k, v in os.environ.items() if k != "TWAP_URL"} | {
         "TWAP_CONFIG_DIR": str(config)
     }
@@ -158,8 +114,8 @@ def test_ctrl_c_on_watch_says_the_order_keeps_working_and_exits_130(config: Path
         out, err = watch.communicate(timeout=30)
     finally:
         watch.kill()
-    status = _twap("order", token_id, "--json", config=config)
-    _twap("cancel", token_id, config=config)
+    status = run_twap("order", token_id, "--json", config=config)
+    run_twap("cancel", token_id, config=config)
 
     assert first["status"] == "working"
     assert watch.returncode == 130
@@ -172,8 +128,8 @@ def test_ctrl_c_on_watch_says_the_order_keeps_working_and_exits_130(config: Path
 
 
 def test_orders_says_so_when_there_are_none(config: Path) -> None:
-    listed = _twap("orders", "--token-id", "never-submitted", config=config)
-    listed_json = _twap("orders", "--token-id", "never-submitted", "--json", config=config)
+    listed = run_twap("orders", "--token-id", "never-submitted", config=config)
+    listed_json = run_twap("orders", "--token-id", "never-submitted", "--json", config=config)
 
     assert listed.returncode == 0, listed.stderr
     assert listed.stdout == "no orders with token_id never-submitted\n"
@@ -181,30 +137,30 @@ def test_orders_says_so_when_there_are_none(config: Path) -> None:
 
 
 def test_a_rejected_order_exits_2_with_one_line_naming_the_reason(config: Path) -> None:
-    rejected = _submit(
+    rejected = run_submit(
         config, "too-small", "--quantity", "0.0000001", "--duration", "4", "--slices", "4"
     )
 
-    line = _one_error_line(rejected)
+    line = one_error_line(rejected)
     assert line.startswith("error: order rejected (below_lot_size): quantity ")
     assert "lot size 0.00001 of binance BTC-USDT" in line
 
 
 def test_venues_reach_the_server_which_names_the_venue_missing_the_symbol(config: Path) -> None:
     # The demo's Kraken recording has no BTC-USDT: the server must have seen both venues.
-    rejected = _twap(
+    rejected = run_twap(
         "submit", "--token-id", "xv-cli", "--venues", "binance,KRAKEN", "--symbol", "BTC-USDT",
         "--side", "buy", "--limit-price", "1000000", "--quantity", "0.001", "--duration", "4",
         config=config,
     )  # fmt: skip
 
-    line = _one_error_line(rejected)
+    line = one_error_line(rejected)
     assert line.startswith("error: order rejected (unknown_symbol): ")
     assert "kraken" in line
 
 
 def test_book_count_stops_after_that_many_updates(config: Path) -> None:
-    book = _twap("book", "binance", "btc-usdt", "--count", "2", "--json", config=config)
+    book = run_twap("book", "binance", "btc-usdt", "--count", "2", "--json", config=config)
 
     assert book.returncode == 0, book.stderr
     messages = [json.loads(line) for line in book.stdout.splitlines()]
@@ -229,42 +185,42 @@ def test_book_count_stops_after_that_many_updates(config: Path) -> None:
 def test_public_market_data_commands_print_json(
     config: Path, args: tuple[str, ...], check: Callable[[Any], bool]
 ) -> None:
-    result = _twap(*args, config=config)
+    result = run_twap(*args, config=config)
 
     assert result.returncode == 0, result.stderr
     assert check(json.loads(result.stdout))
 
 
 def test_klines_print_a_table_of_candles(config: Path) -> None:
-    result = _twap("klines", "binance", "BTC-USDT", "--limit", "3", config=config)
+    result = run_twap("klines", "binance", "BTC-USDT", "--limit", "3", config=config)
 
     assert result.returncode == 0, result.stderr
     assert "binance BTC-USDT 1m" in result.stdout
 
 
 def test_logout_forgets_the_session(config: Path, server: DemoServer) -> None:
-    logout = _twap("logout", config=config)
-    orders = _twap("orders", config=config)
+    logout = run_twap("logout", config=config)
+    orders = run_twap("orders", config=config)
 
     assert logout.stdout == f"logged out of {server.url} (alice)\n"
     assert not (config / "credentials.json").exists()
-    assert _one_error_line(orders).startswith("error: not logged in: run `twap login URL USERNAME`")
+    assert one_error_line(orders).startswith("error: not logged in: run `twap login URL USERNAME`")
 
 
 def test_an_unreachable_server_exits_2_with_one_line(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{free_port()}"
 
-    result = _twap("exchanges", "--url", url, config=tmp_path)
+    result = run_twap("exchanges", "--url", url, config=tmp_path)
 
-    assert _one_error_line(result).startswith(f"error: cannot reach the twap server at {url}: ")
+    assert one_error_line(result).startswith(f"error: cannot reach the twap server at {url}: ")
 
 
 def test_a_damaged_credentials_file_exits_2_asking_to_log_in_again(tmp_path: Path) -> None:
     (tmp_path / "credentials.json").write_text("{not json")
 
-    result = _twap("orders", config=tmp_path)
+    result = run_twap("orders", config=tmp_path)
 
-    line = _one_error_line(result)
+    line = one_error_line(result)
     assert line.startswith(f"error: credentials file {tmp_path / 'credentials.json'} is damaged")
     assert line.endswith("log in again with `twap login URL USERNAME`")
 
@@ -274,18 +230,18 @@ ISO_UTC = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
 
 def test_tables_show_iso_times_and_tick_and_lot_precision(config: Path) -> None:
     token_id = f"cli-format-{time.time_ns()}"
-    symbols = json.loads(_twap("symbols", "binance", "--json", config=config).stdout)
+    symbols = json.loads(run_twap("symbols", "binance", "--json", config=config).stdout)
     btc = next(s for s in symbols if s["symbol"] == "BTC-USDT")
     lot_places = len(btc["lot_size"].partition(".")[2])
     tick_places = len(btc["tick_size"].partition(".")[2])
 
-    submitted = _submit(
+    submitted = run_submit(
         config, token_id, "--quantity", "0.001", "--duration", "60", "--slices", "2"
     )
-    orders = _twap("orders", "--token-id", token_id, config=config)
-    klines = _twap("klines", "binance", "BTC-USDT", "--limit", "2", config=config)
-    order_json = _twap("order", token_id, "--json", config=config)
-    _twap("cancel", token_id, config=config)
+    orders = run_twap("orders", "--token-id", token_id, config=config)
+    klines = run_twap("klines", "binance", "BTC-USDT", "--limit", "2", config=config)
+    order_json = run_twap("order", token_id, "--json", config=config)
+    run_twap("cancel", token_id, config=config)
 
     assert submitted.returncode == 0, submitted.stderr
     schedule_rows = [line for line in submitted.stdout.splitlines() if re.search(ISO_UTC, line)]

@@ -18,7 +18,7 @@ import httpx
 import orjson
 import pytest
 
-from tests.client.demo_server import DemoServer, demo_server, eventually
+from tests.client.demo_server import DemoServer, eventually
 from tests.conftest import REPO_ROOT
 from tests.server.server_process import free_port
 from twapclient import (
@@ -414,12 +414,6 @@ async def test_async_iter_orders_follows_the_pages_too() -> None:
 
 
 # --- end to end: a real `twapserver run --demo` -------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
-    with demo_server(tmp_path_factory.mktemp("sdk-demo")) as running:
-        yield running
 
 
 @pytest.fixture

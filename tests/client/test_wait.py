@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.client.demo_server import DemoServer, demo_server
+from tests.client.demo_server import DemoServer
 from tests.client.test_sdk import FakeApi, _order, _tokens
 from tests.server.server_process import free_port
 from twapclient import (
@@ -145,12 +144,6 @@ def test_sync_wait_times_out_naming_the_order_and_its_last_status() -> None:
 
 
 # --- against the demo server --------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
-    with demo_server(tmp_path_factory.mktemp("wait-demo")) as running:
-        yield running
 
 
 class _Forward(httpx.AsyncBaseTransport):

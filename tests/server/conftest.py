@@ -10,8 +10,9 @@ from pathlib import Path
 import asyncpg  # type: ignore[import-untyped]
 import pytest
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from tests.server.engine_support import add_user
 from twapserver.db import make_engine, make_sessionmaker, upgrade_database
 
 POSTGRES_URL = os.environ.get(
@@ -96,3 +97,11 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 async def session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
     async with make_sessionmaker(engine)() as session:
         yield session
+
+
+@pytest.fixture
+async def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """A session maker on the migrated database, with one user (alice)."""
+    makers = make_sessionmaker(engine)
+    await add_user(makers)
+    return makers

@@ -39,11 +39,18 @@ from twapcore.candles import INTERVALS
 from twapcore.feeds.convert import convert_captures
 from twapcore.recording import read_recording
 from twapserver.app import create_app
-from twapserver.backfill import BackfillStatus, backfill_candles
+from twapserver.backfill import (
+    BackfillStatus,
+    backfill_candles,
+    partial_markets,
+    repair_partial_candles,
+    run_backfill,
+)
 from twapserver.db import fetch_candles, make_engine, make_sessionmaker, upgrade_database
 from twapserver.db.candles import upsert_candles
 from twapserver.fake_exchange import FakeExchange
 from twapserver.hub import InstrumentInfo, MarketHub
+from twapserver.roles import flush_candles, seed_candles
 from twapserver.settings import Settings
 
 MINUTE = INTERVALS["1m"]
@@ -87,7 +94,7 @@ def expected_candles(trades: list[Trade], interval: str, start: int, end: int) -
     ]
 
 
-def server_candle(interval: str, open_ns: int, *ohlcv: str) -> Candle:
+def server_candle(interval: str, open_ns: int, *ohlcv: str, partial: bool = False) -> Candle:
     """A BTC-USDT candle "built by the server": open, high, low, close, volume, then trades."""
     o, h, lo, c, v, trades = ohlcv
     return Candle(
@@ -101,6 +108,7 @@ def server_candle(interval: str, open_ns: int, *ohlcv: str) -> Candle:
         Decimal(c),
         Decimal(v),
         int(trades),
+        partial,
     )
 
 
@@ -301,6 +309,144 @@ async def test_a_minute_seeded_after_a_restart_does_not_hold_the_window_back(
     expected = expected_candles(trades, "1m", start, end)
     assert result == {market: len(expected)} and len(expected) > 1
     assert await stored(sessions, market, "1m") == expected
+
+
+# -- partial candles ----------------------------------------------------------------------
+
+
+async def test_only_partial_candles_are_replaced_roll_ups_included(
+    fake: FakeExchange, sessions: async_sessionmaker[AsyncSession], shared_data: Path
+) -> None:
+    market = ("binance", "BTC-USDT")
+    trades = capture_trades(shared_data, market)
+    now, start, end = window_after(trades)
+    venue = {c.open_ns: c for c in expected_candles(trades, "1m", start, end)}
+    five = expected_candles(trades, "5m", start, end)
+    first_bucket, second_bucket = five[1].open_ns, five[2].open_ns
+    whole = server_candle("1m", first_bucket, "1", "2", "1", "2", "5", "7")
+    partial = server_candle("1m", first_bucket + MINUTE, "1", "2", "1", "2", "5", "7", partial=True)
+    whole_five = server_candle("5m", second_bucket, "3", "4", "3", "3", "9", "9")
+    partial_five = server_candle("5m", first_bucket, "3", "4", "3", "3", "9", "9", partial=True)
+    async with sessions() as session, session.begin():
+        await upsert_candles(session, [whole, partial, whole_five, partial_five])
+
+    result = await backfill_candles(
+        settings_for({"binance": ["BTC-USDT"]}, fake.rest_url), sessions, None, now
+    )
+
+    assert result == {market: len(venue) - 1}  # every minute but the whole one: one replaced
+    minutes = {c.open_ns: c for c in await stored(sessions, market, "1m")}
+    assert minutes == {**venue, whole.open_ns: whole}
+    fives = {c.open_ns: c for c in await stored(sessions, market, "5m")}
+    assert fives[second_bucket] == whole_five
+    in_first = [minutes[t] for t in sorted(minutes) if first_bucket <= t < second_bucket]
+    assert fives[first_bucket] == merged("5m", first_bucket, in_first)  # rolled up again
+    assert not fives[first_bucket].partial
+
+
+def _before(trades: list[Trade], ts_ns: int) -> list[Trade]:
+    return [t for t in trades if t.ts_event < ts_ns]
+
+
+async def _serve(
+    sessions: async_sessionmaker[AsyncSession], now_ns: int, trades: list[Trade], end: str
+) -> MarketHub:
+    """One server life on BTC-USDT from `now_ns`: seed, trades, then store as at `end`:
+    "stop" (graceful: the open candles too), "crash" (only what the periodic flush stored) or
+    "running" (the periodic flush, and the hub goes on)."""
+    hub = MarketHub()
+    await seed_candles(hub, sessions, now_ns)
+    hub.register(InstrumentInfo("binance", "BTC-USDT"))
+    for trade in trades:
+        hub.on_trade(trade)
+    await flush_candles(hub, sessions, open_too=end == "stop")
+    return hub
+
+
+def _in_window(candles: list[Candle], start: int, end: int) -> list[Candle]:
+    return [c for c in candles if c.open_ns >= start and c.open_ns + INTERVALS[c.interval] <= end]
+
+
+@pytest.mark.parametrize("end", ["stop", "crash"])
+async def test_after_a_stop_or_crash_mid_minute_the_backfill_makes_every_candle_whole(
+    end: str, fake: FakeExchange, sessions: async_sessionmaker[AsyncSession], shared_data: Path
+) -> None:
+    market = ("binance", "BTC-USDT")
+    trades = capture_trades(shared_data, market)
+    now, start, window_end = window_after(trades)
+    bucket = expected_candles(trades, "5m", start, window_end)[1].open_ns  # trades every minute
+    cut = bucket + 2 * MINUTE + 20 * 10**9  # the server ends 20 s into the bucket's third minute
+    await _serve(sessions, _before(trades, cut)[0].ts_event, _before(trades, cut), end)
+    truth = {i: expected_candles(trades, i, start, window_end) for i in INTERVALS}
+    minutes = {c.open_ns: c for c in await stored(sessions, market, "1m")}
+    if end == "stop":  # stored, but without the minute's last 40 s
+        whole = {c.open_ns: c for c in truth["1m"]}[cut - 20 * 10**9]
+        assert minutes[whole.open_ns].partial and minutes[whole.open_ns].volume < whole.volume
+    else:  # the open minute was lost, the bucket's roll-up stored as it was then
+        assert cut - 20 * 10**9 not in minutes
+        assert {c.open_ns: c for c in await stored(sessions, market, "5m")}[bucket].partial
+
+    await backfill_candles(
+        settings_for({"binance": ["BTC-USDT"]}, fake.rest_url), sessions, None, now
+    )
+
+    for interval in INTERVALS:
+        got = _in_window(await stored(sessions, market, interval), start, window_end)
+        assert got == truth[interval], interval  # values and partial=False
+    assert await partial_markets(settings_for({"binance": ["BTC-USDT"]}, fake.rest_url),
+                                 sessions, None, now) == {}  # fmt: skip
+
+
+async def test_a_minute_continued_across_a_restart_is_replaced_once_it_closed(
+    fake: FakeExchange, sessions: async_sessionmaker[AsyncSession], shared_data: Path
+) -> None:
+    market = ("binance", "BTC-USDT")
+    trades = capture_trades(shared_data, market)
+    _, start, window_end = window_after(trades)
+    bucket = expected_candles(trades, "5m", start, window_end)[1].open_ns
+    minute = bucket + 2 * MINUTE
+    stop, restart = minute + 20 * 10**9, minute + 40 * 10**9
+    first_life = _before(trades, stop)
+    second_life = [t for t in _before(trades, minute + 2 * MINUTE) if t.ts_event >= restart]
+    assert [t for t in trades if stop <= t.ts_event < restart], "no trade in the restart gap"
+    settings = settings_for({"binance": ["BTC-USDT"]}, fake.rest_url)
+    await _serve(sessions, first_life[0].ts_event, first_life, "stop")
+
+    hub = await _serve(sessions, restart, [], "running")
+    # The start's backfill: the first life's first minute (partial: trades before it started
+    # went unseen) is replaced; the minute being continued is not closed yet.
+    assert await backfill_candles(settings, sessions, hub, restart) == {market: 1}
+    for trade in second_life:  # the rest of the minute, then the next: it closes
+        hub.on_trade(trade)
+    await flush_candles(hub, sessions)
+    continued = {c.open_ns: c for c in await stored(sessions, market, "1m")}[minute]
+    truth = {c.open_ns: c for c in expected_candles(trades, "1m", start, window_end)}[minute]
+    assert continued.partial and continued.volume < truth.volume  # the gap's trades are missing
+    later = minute + MINUTE + 30 * 10**9
+
+    assert await partial_markets(settings, sessions, hub, later) == {"binance": ["BTC-USDT"]}
+    await repair_partial_candles(settings, sessions, hub, later)
+
+    assert {c.open_ns: c for c in await stored(sessions, market, "1m")}[minute] == truth
+    assert await partial_markets(settings, sessions, hub, later) == {}
+
+
+async def test_a_repair_pass_without_partial_candles_asks_no_venue(
+    sqlite_sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    # A whole minute, and a partial one older than the window: nothing the venue could fix.
+    now = 10**18
+    whole = server_candle("1m", now - now % MINUTE - 5 * MINUTE, "1", "1", "1", "1", "1", "1")
+    old = server_candle("1m", now - 2 * WINDOW_MINUTES * MINUTE, "1", "1", "1", "1", "1", "1",
+                        partial=True)  # fmt: skip
+    async with sqlite_sessions() as session, session.begin():
+        await upsert_candles(session, [whole, old])
+    settings = settings_for({"binance": ["BTC-USDT"]}, f"http://127.0.0.1:{closed_port()}")
+    status = BackfillStatus()
+
+    await run_backfill(settings, sqlite_sessions, MarketHub(), status, lambda: now, repair=True)
+
+    assert (status.state, status.errors, status.finished_ns) == ("off", {}, None)
 
 
 # -- failures -----------------------------------------------------------------------------

@@ -1,14 +1,23 @@
-"""A graceful stop stores the open candles; a restart continues them (no 1m gap, 5m keeps volume)."""
+"""A graceful stop stores the open candles; a restart continues them (no 1m gap, 5m keeps volume).
+
+What may miss trades is stored `partial` (a backfill replaces it, see test_backfill.py): the
+candles open at a stop, the minute of the first trade after a start or (re)connect.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
+from alembic import command
+from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from twapcore import Candle, InstrumentInfo, Side, Trade
-from twapserver.db.candles import fetch_candles
-from twapserver.db.engine import make_sessionmaker
+from twapcore.wire import KlinePublic
+from twapserver.db.candles import fetch_candles, upsert_candles
+from twapserver.db.engine import alembic_config, make_engine, make_sessionmaker
 from twapserver.hub import MarketHub
 from twapserver.roles import MarketRole
 from twapserver.settings import Settings
@@ -79,3 +88,84 @@ async def test_a_restart_in_a_later_bucket_starts_fresh_candles(engine: AsyncEng
 
     five = await _stored(engine, "5m")
     assert (five[0].volume, five[10 * MINUTE].volume) == (Decimal(1), Decimal(7))
+
+
+async def test_a_stop_stores_the_open_candles_partial_and_the_closed_ones_whole(
+    engine: AsyncEngine,
+) -> None:
+    trades = [_trade(T0 + 10 * S, "100", "1"), _trade(T0 + MINUTE + 5 * S, "101", "2")]
+
+    await _run_server(engine, T0, [*trades, _trade(T0 + 2 * MINUTE + S, "102", "4")])
+
+    minutes = await _stored(engine, "1m")
+    # 0: the first trade after the start (earlier ones unseen); 2: open at the stop.
+    assert [minutes[t].partial for t in sorted(minutes)] == [True, False, True]
+    assert all(c.partial for c in (await _stored(engine, "5m")).values())
+
+
+async def test_a_minute_continued_after_a_restart_stays_partial(engine: AsyncEngine) -> None:
+    # The trades between the stop and the restart are missing from it.
+    await _run_server(engine, T0, [_trade(T0 + MINUTE + 5 * S, "101", "2")])
+
+    restart = T0 + MINUTE + 30 * S
+    await _run_server(
+        engine, restart, [_trade(restart + S, "99", "3"), _trade(T0 + 3 * MINUTE, "1", "1")]
+    )
+
+    continued = (await _stored(engine, "1m"))[MINUTE]
+    assert (continued.volume, continued.partial) == (Decimal(5), True)
+
+
+def test_the_first_trade_after_a_reconnect_makes_its_candles_partial() -> None:
+    hub = MarketHub()
+    hub.register(INFO)
+    hub.on_trade(_trade(T0 + 10 * S, "100", "1"))
+    hub.on_trade(_trade(T0 + MINUTE + S, "100", "1"))
+    hub.on_trade(_trade(T0 + 2 * MINUTE + S, "100", "1"))
+
+    hub.on_connect("binance", ["BTC-USDT"])  # a reconnect: trades may have been missed
+    hub.on_trade(_trade(T0 + 2 * MINUTE + 50 * S, "100", "1"))
+    hub.on_trade(_trade(T0 + 3 * MINUTE + S, "100", "1"))
+
+    minutes = {c.open_ns - T0: c.partial for c in hub.take_closed_candles() if c.interval == "1m"}
+    assert minutes == {0: True, MINUTE: False, 2 * MINUTE: True}
+    open_minute = hub.open_candle("binance", "BTC-USDT", "1m")
+    assert open_minute is not None and not open_minute.partial
+
+
+def test_klines_say_which_candles_are_partial_and_older_servers_parse_as_whole() -> None:
+    candle = Candle("binance", "BTC-USDT", "1m", T0, *[Decimal(1)] * 5, 1, True)
+
+    kline = KlinePublic.from_candle(candle)
+    older = {k: v for k, v in kline.model_dump(mode="json").items() if k != "partial"}
+
+    assert kline.partial
+    assert KlinePublic.model_validate(older).partial is False
+
+
+async def _sync(url: str, step: Callable[[Connection], Any]) -> Any:
+    engine = make_engine(url)
+    try:
+        async with engine.begin() as connection:
+            return await connection.run_sync(step)
+    finally:
+        await engine.dispose()
+
+
+async def test_migration_0007_adds_partial_and_downgrades_keeping_the_candles(
+    engine: AsyncEngine, database_url: str
+) -> None:
+    async with make_sessionmaker(engine)() as session, session.begin():
+        partial = Candle("binance", "BTC-USDT", "1m", T0, *[Decimal(1)] * 5, 1, True)
+        await upsert_candles(session, [partial])
+    await engine.dispose()
+
+    await _sync(database_url, lambda c: command.downgrade(alembic_config(c), "0006"))
+    columns = await _sync(
+        database_url, lambda c: list(c.execute(text("SELECT * FROM candles")).keys())
+    )
+    await _sync(database_url, lambda c: command.upgrade(alembic_config(c), "head"))
+
+    assert "partial" not in columns
+    (candle,) = (await _stored(engine, "1m")).values()
+    assert (candle.volume, candle.partial) == (Decimal(1), False)  # kept; unknown is taken whole

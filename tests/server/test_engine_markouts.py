@@ -20,9 +20,16 @@ from sqlalchemy import Connection, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.core.builders import levels
+from tests.server.engine_support import (
+    T0,
+    Clock,
+    S,
+    hub_of,
+    load_stored,
+    order_spec,
+    submit_to,
+)
 from tests.server.test_auth_migration import _run as _run_sync
-from tests.server.test_engine_algorithms import T0, Clock, S, _submit
-from tests.server.test_engine_algorithms import sessions as sessions_fixture
 from tests.server.test_orders_api import Clock as ApiClock
 from tests.server.test_orders_api import order, running_api
 from twapcore import (
@@ -30,7 +37,6 @@ from twapcore import (
     Fill,
     OrderSpec,
     RecordingWriter,
-    Side,
     SliceResult,
     SliceStatus,
     simulate,
@@ -39,7 +45,7 @@ from twapcore.analytics import MARKOUT_HORIZONS_S, ExecutionReport, MidTape
 from twapserver.api.orders import order_report
 from twapserver.db.engine import alembic_config
 from twapserver.db.models import OrderRow, SliceRow
-from twapserver.hub import InstrumentInfo, MarketHub
+from twapserver.hub import MarketHub
 from twapserver.orders import repository
 from twapserver.orders.engine import Engine
 from twapserver.orders.markouts import (
@@ -50,16 +56,12 @@ from twapserver.orders.markouts import (
     MarkoutTracker,
 )
 
-sessions = sessions_fixture
 D = Decimal
 VENUES = ("binance", "kraken")
 
 
 def _hub() -> MarketHub:
-    hub = MarketHub(max_book_age_s=60)
-    for venue in VENUES:
-        hub.register(InstrumentInfo(venue, "BTC-USDT", D("0.01"), D("0.001")))
-    return hub
+    return hub_of(VENUES, max_book_age_s=60)
 
 
 @dataclass(frozen=True)
@@ -83,17 +85,8 @@ def _publish(hub: MarketHub, event: Book) -> None:
 
 
 def _spec(venues: tuple[str, ...] | None = None, slices: int = 2) -> OrderSpec:
-    return OrderSpec(
-        exchange="binance",
-        symbol="BTC-USDT",
-        side=Side.BUY,
-        quantity=D("0.2"),
-        limit_price=D(1000),
-        duration_s=D(10 * slices),
-        slices=slices,
-        lot_size=D("0.001"),
-        token_id="m",
-        venues=venues,
+    return order_spec(
+        "m", quantity=D("0.2"), duration_s=D(10 * slices), slices=slices, venues=venues
     )
 
 
@@ -108,8 +101,7 @@ async def _run(
     then step it at `until`."""
     clock, hub = Clock(), _hub()
     engine = Engine(sessions, hub, clock, engine_id="e")
-    order_id = await _submit(sessions, spec, T0)
-    engine.on_submitted(order_id)
+    order_id = await submit_to(engine, spec, T0)
     for i, event in enumerate(events):
         _publish(hub, event)
         if i + 1 < len(events) and events[i + 1].ts == event.ts:
@@ -125,11 +117,7 @@ async def _stored_report(
     sessions: async_sessionmaker[AsyncSession], hub: MarketHub, order_id: int, now: int
 ) -> ExecutionReport:
     """What GET /orders/{token_id} reports (the same `order_report`)."""
-    async with sessions() as session:
-        order = await session.get(OrderRow, order_id)
-        assert order is not None
-        slices, fills = await repository.load_history(session, order_id)
-    execution = repository.execution_from_rows(order, slices, fills)
+    order, slices, execution = await load_stored(sessions, order_id)
     return order_report(order, execution, slices, hub, now)
 
 
@@ -267,8 +255,7 @@ async def test_after_a_restart_past_horizons_stay_unmeasured_and_later_ones_are_
 ) -> None:
     clock, hub = Clock(), _hub()
     first = Engine(sessions, hub, clock, engine_id="first")
-    order_id = await _submit(sessions, _spec(), T0)
-    first.on_submitted(order_id)
+    order_id = await submit_to(first, _spec(), T0)
     _publish(hub, Book(T0, "99", "101"))  # slice 0 buys 0.1 @ 101
     await first.run_due(T0)
     _publish(hub, Book(T0 + S // 2, "103", "105"))
@@ -307,8 +294,7 @@ async def test_a_markout_is_written_only_by_the_engine_holding_the_order_and_onl
 ) -> None:
     clock, hub = Clock(), _hub()
     engine = Engine(sessions, hub, clock, engine_id="e")
-    order_id = await _submit(sessions, _spec(slices=1), T0)
-    engine.on_submitted(order_id)
+    order_id = await submit_to(engine, _spec(slices=1), T0)
     _publish(hub, Book(T0, "99", "101"))
     await engine.run_due(T0)  # the order completes at once: it stays with engine "e"
     async with sessions() as session, session.begin():

@@ -8,20 +8,24 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.core.builders import levels
-from tests.server.test_engine_algorithms import T0, Clock, S, _stored, _submit
-from tests.server.test_engine_algorithms import sessions as sessions_fixture
+from tests.server.engine_support import (
+    T0,
+    Clock,
+    S,
+    hub_of,
+    order_spec,
+    stored_execution,
+    submit_to,
+)
 from twapcore import BookSnapshot, OrderSpec, Side, Trade
 from twapserver.db.models import FillRow, OrderRow, SliceRow
 from twapserver.hub import InstrumentInfo, MarketHub
 from twapserver.orders.engine import Engine
 from twapserver.orders.updates import order_message
 
-sessions = sessions_fixture
-
 
 def _hub() -> MarketHub:
-    hub = MarketHub(max_book_age_s=5)
-    hub.register(InstrumentInfo("binance", "BTC-USDT", Decimal("0.01"), Decimal("0.001")))
+    hub = hub_of()
     hub.register(InstrumentInfo("kraken", "BTC-USDT", Decimal("0.1"), Decimal("0.0001")))
     return hub
 
@@ -34,18 +38,10 @@ def _publish(hub: MarketHub, venue: str, ask: str, qty: str, ts: int) -> None:
 
 
 def _spec() -> OrderSpec:
-    return OrderSpec(
-        exchange="binance",
-        symbol="BTC-USDT",
-        side=Side.BUY,
-        quantity=Decimal("0.3"),
-        limit_price=Decimal(105),
-        duration_s=Decimal(30),
-        slices=3,
-        lot_size=Decimal("0.001"),
-        token_id="x",
+    return order_spec(
+        "x", quantity=Decimal("0.3"), limit_price=Decimal(105), duration_s=Decimal(30), slices=3,
         venues=("binance", "kraken"),
-    )
+    )  # fmt: skip
 
 
 async def test_a_cross_venue_order_fills_on_both_venues_and_survives_a_restart(
@@ -53,8 +49,7 @@ async def test_a_cross_venue_order_fills_on_both_venues_and_survives_a_restart(
 ) -> None:
     clock, hub = Clock(), _hub()
     first = Engine(sessions, hub, clock, engine_id="first")
-    order_id = await _submit(sessions, _spec(), T0)
-    first.on_submitted(order_id)
+    order_id = await submit_to(first, _spec(), T0)
     _publish(hub, "binance", "101", "0.06", T0)
     _publish(hub, "kraken", "100", "0.05", T0)
     await first.run_due(T0)
@@ -71,7 +66,7 @@ async def test_a_cross_venue_order_fills_on_both_venues_and_survives_a_restart(
     assert [v for (v,) in venues] == ["kraken", "binance", "binance"]
     assert sorted(left_out, key=str) == [None, '[["kraken","stale_book"]]']
 
-    stored = await _stored(sessions, order_id)
+    stored = await stored_execution(sessions, order_id)
     assert [(f.venue, f.price, f.qty) for f in stored.fills] == [
         ("kraken", Decimal(100), Decimal("0.05")),
         ("binance", Decimal(101), Decimal("0.05")),
@@ -91,7 +86,7 @@ async def test_a_cross_venue_order_fills_on_both_venues_and_survives_a_restart(
     await second.start(run=False)
     await second.run_due(clock.now)
     await second.stop()
-    final = await _stored(sessions, order_id)
+    final = await stored_execution(sessions, order_id)
     assert final.status.value == "completed"
     assert [(f.venue, f.price) for f in final.fills[3:]] == [("kraken", Decimal(100))]
     assert final.results[2].venues_left_out == (("binance", "stale_book"),)

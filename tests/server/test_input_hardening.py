@@ -23,6 +23,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from tests.server.test_orders_api import SECRET
+from tests.server.test_orders_api import order as api_order
 from twapserver.api.errors import MAX_SHOWN_ERRORS, rejection
 from twapserver.app import create_app
 from twapserver.auth.users import create_user
@@ -118,19 +119,8 @@ _ids = iter(range(10**9))
 
 
 def order(**changes: Any) -> dict[str, Any]:
-    """A valid order (with a fresh token_id) with `changes` applied."""
-    body: dict[str, Any] = {
-        "token_id": f"t-{next(_ids)}",
-        "exchange": "binance",
-        "symbol": "BTC-USDT",
-        "side": "buy",
-        "quantity": "0.6",
-        "limit_price": "1000",
-        "duration_s": 60,
-        "slices": 6,
-    }
-    body.update(changes)
-    return body
+    """A valid order (with a fresh token_id) with `changes` applied; a None is sent as null."""
+    return api_order(token_id=f"t-{next(_ids)}") | changes
 
 
 def post_text(live: Live, path: str, text: str, headers: dict[str, str]) -> httpx.Response:

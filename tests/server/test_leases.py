@@ -13,31 +13,20 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import event, func, select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.core.builders import book
-from twapcore import BookSnapshot, OrderStatus, Side, TwapExecution, TwapOrderSpec
+from tests.server.engine_support import T0, Clock, S, Sessions, add_user, hub_of, order_spec
+from twapcore import BookSnapshot, OrderSpec, OrderStatus, TwapExecution
 from twapserver import metrics
 from twapserver.bus import OrderUpdate
 from twapserver.bus.memory import MemoryOrderEvents
 from twapserver.db import make_engine, make_sessionmaker
 from twapserver.db.models import FillRow, OrderRow, SliceRow, UserRow
-from twapserver.hub import InstrumentInfo, MarketHub
+from twapserver.hub import MarketHub
 from twapserver.orders import leases, repository
 from twapserver.orders.engine import Engine
 from twapserver.orders.service import OrderIntake, OrderService
-
-S = 1_000_000_000
-T0 = 1_700_000_000 * S
-Sessions = async_sessionmaker[AsyncSession]
-
-
-class Clock:
-    def __init__(self, now: int = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> int:
-        return self.now
 
 
 @pytest.fixture
@@ -45,17 +34,13 @@ async def pools(engine: AsyncEngine, database_url: str) -> AsyncIterator[tuple[S
     """Two connection pools on one migrated database (with one user)."""
     other = make_engine(database_url)
     first, second = make_sessionmaker(engine), make_sessionmaker(other)
-    async with first() as session, session.begin():
-        session.add(UserRow(username="alice", password_hash="x", created_ns=0))
+    await add_user(first)
     yield first, second
     await other.dispose()
 
 
 def _hub() -> MarketHub:
-    hub = MarketHub(max_book_age_s=5)
-    for symbol in ("BTC-USDT", "ETH-USDT"):
-        hub.register(InstrumentInfo("binance", symbol, Decimal("0.01"), Decimal("0.001")))
-    return hub
+    return hub_of(symbols=("BTC-USDT", "ETH-USDT"))
 
 
 def _publish(hub: MarketHub, ts: int, symbol: str = "BTC-USDT") -> None:
@@ -65,21 +50,11 @@ def _publish(hub: MarketHub, ts: int, symbol: str = "BTC-USDT") -> None:
     hub.on_book("binance", symbol, lambda: snapshot, ts)
 
 
-def _spec(token: str, symbol: str = "BTC-USDT") -> TwapOrderSpec:
-    return TwapOrderSpec(
-        exchange="binance",
-        symbol=symbol,
-        side=Side.BUY,
-        quantity=Decimal("0.6"),
-        limit_price=Decimal(1000),
-        duration_s=Decimal(60),
-        slices=6,
-        lot_size=Decimal("0.001"),
-        token_id=token,
-    )
+def _spec(token: str, symbol: str = "BTC-USDT") -> OrderSpec:
+    return order_spec(token, symbol=symbol)
 
 
-async def _insert(sessions: Sessions, *specs: TwapOrderSpec) -> list[int]:
+async def _insert(sessions: Sessions, *specs: OrderSpec) -> list[int]:
     async with sessions() as session, session.begin():
         user = (await session.execute(select(UserRow))).scalar_one()
         return [

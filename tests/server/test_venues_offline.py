@@ -78,6 +78,21 @@ class VirtualTime:
         return self.now
 
 
+async def run_until_waits(
+    settings: Settings, limit: int, what: str
+) -> tuple[MarketHub, VirtualTime]:
+    """Run the collectors of `settings` on virtual time until they waited `limit` times."""
+    hub = MarketHub()
+    time = VirtualTime(limit=limit)
+    collectors = Collectors(settings, hub, sleep=time.sleep, clock=time.clock)
+    await collectors.start()
+    try:
+        await wait_for(lambda: len(time.delays) >= time.limit, what)
+    finally:
+        await collectors.stop()
+    return hub, time
+
+
 def venue_lines(records: list[logging.LogRecord], exchange: str) -> list[str]:
     return [r.getMessage() for r in records if r.getMessage().startswith(f"{exchange}: ")]
 
@@ -88,16 +103,8 @@ async def test_a_venue_that_cannot_start_logs_one_line_per_retry_with_its_backof
     settings = offline_settings(
         tmp_path, {"binance": ["BTC-USDT"], "coinbase": ["BTC-USD"]}, feed_retry_s=4
     )
-    hub = MarketHub()
-    time = VirtualTime(limit=8)
-    collectors = Collectors(settings, hub, sleep=time.sleep, clock=time.clock)
-
     with caplog.at_level(logging.DEBUG):
-        await collectors.start()
-        try:
-            await wait_for(lambda: len(time.delays) >= time.limit, "8 retries")
-        finally:
-            await collectors.stop()
+        hub, time = await run_until_waits(settings, 8, "8 retries")
 
     loud = [r for r in caplog.records if r.levelno >= logging.WARNING]
     # Every failed attempt: one line, then one wait; the 8th wait never ends.
@@ -122,16 +129,8 @@ async def test_a_lost_websocket_logs_one_line_per_retry_with_its_backoff(
     # Symbols known from an earlier start: the feed starts, its WebSocket cannot connect.
     Symbols.set("BINANCE", {"BTC-USDT": "BTCUSDT"}, {})
     settings = offline_settings(tmp_path, {"binance": ["BTC-USDT"]}, feed_reconnect_max_s=2)
-    hub = MarketHub()
-    time = VirtualTime(limit=5)
-    collectors = Collectors(settings, hub, sleep=time.sleep, clock=time.clock)
-
     with caplog.at_level(logging.INFO):
-        await collectors.start()
-        try:
-            await wait_for(lambda: len(time.delays) >= time.limit, "5 reconnect attempts")
-        finally:
-            await collectors.stop()
+        hub, _ = await run_until_waits(settings, 5, "5 reconnect attempts")
 
     loud = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert [r.getMessage() for r in loud] == [

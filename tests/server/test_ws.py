@@ -257,24 +257,36 @@ async def test_the_fan_out_loop_ticks_on_its_own(tmp_path: Path) -> None:
     assert message == book_to_record(deep_book(1))
 
 
+@contextlib.asynccontextmanager
+async def stalled_reader(
+    server: Server, token: str, close_timeout: float = 1
+) -> AsyncIterator[ClientConnection]:
+    """A client whose reads the test stops, with a tiny receive window (4 KB) and queue."""
+    host, port = server.base.removeprefix("http://").split(":")
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, (host, int(port)))
+    options: dict[str, Any] = {
+        "sock": sock,
+        "max_queue": 1,
+        "compression": None,
+        "close_timeout": close_timeout,
+    }
+    async with server.client(token, **options) as ws:
+        yield ws
+
+
 async def test_a_client_that_does_not_read_does_not_delay_others(tmp_path: Path) -> None:
     # ~200 KB books, uncompressed, into a 4 KB receive window and a client that stopped
     # reading: the slow socket's buffers are full after a few MB, i.e. within ~20 rounds.
     fat_qty = "1." + "0" * 9_999 + "1"
     async with running(tmp_path, ws_send_queue=2) as server:
         token = await server.token("alice")
-        host, port = server.base.removeprefix("http://").split(":")
-        sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        sock.setblocking(False)
-        await asyncio.get_running_loop().sock_connect(sock, (host, int(port)))
-        slow_options: dict[str, Any] = {
-            "sock": sock,
-            "max_queue": 1,
-            "compression": None,
-            "close_timeout": 0.1,
-        }
-        async with server.client(token, **slow_options) as slow, server.client(token) as fast:
+        async with (
+            stalled_reader(server, token, close_timeout=0.1) as slow,
+            server.client(token) as fast,
+        ):
             for ws in (slow, fast):
                 await request(ws, op="subscribe", **BOOK)
             for seq in range(200):

@@ -5,17 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import orjson
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from tests.server.fake_venues import WAIT_S
-from tests.server.test_ws import BOOK, Server, closed, deep_book, receive, request, running
+from tests.server.test_ws import (
+    BOOK,
+    closed,
+    deep_book,
+    receive,
+    request,
+    running,
+    stalled_reader,
+)
 
 BIG = "x" * (1 << 20)  # a 1 MiB message
 
@@ -101,24 +106,6 @@ async def test_pipelined_pings_are_all_answered_and_the_socket_stays_open(
 
     assert pongs == [server.pong] * 40
     assert still_open == server.pong
-
-
-@contextlib.asynccontextmanager
-async def stalled_reader(server: Server, token: str) -> AsyncIterator[ClientConnection]:
-    """A client that stops reading after a message, with a tiny receive window."""
-    host, port = server.base.removeprefix("http://").split(":")
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.setblocking(False)
-    await asyncio.get_running_loop().sock_connect(sock, (host, int(port)))
-    options: dict[str, Any] = {
-        "sock": sock,
-        "max_queue": 1,
-        "compression": None,
-        "close_timeout": 1,
-    }
-    async with server.client(token, **options) as ws:
-        yield ws
 
 
 async def drained_until_closed(ws: ClientConnection) -> tuple[int | None, str | None]:

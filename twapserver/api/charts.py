@@ -19,7 +19,7 @@ from fastapi.responses import Response
 
 from twapcore import ExecutionReport
 from twapserver.api.deps import UNAUTHORIZED_RESPONSES, CurrentUser, HubDep, SessionDep
-from twapserver.api.orders import _NOT_FOUND, _load, _service, order_report
+from twapserver.api.order_answers import NOT_FOUND, load_order, order_report, order_service
 from twapserver.api.strict import TokenId
 
 _RENDERS_AT_ONCE = 2  # charts rendered at once per app (CPU work in the engine's process)
@@ -55,7 +55,7 @@ _CHART_RESPONSES: dict[int | str, dict[str, Any]] = {
         },
     },
     **UNAUTHORIZED_RESPONSES,
-    **_NOT_FOUND,
+    **NOT_FOUND,
     501: {
         "description": "matplotlib is not installed on the server",
         "content": {"application/json": {"example": {"detail": NO_MATPLOTLIB}}},
@@ -83,8 +83,8 @@ async def order_chart(
     """
     if not matplotlib_available():
         raise HTTPException(501, NO_MATPLOTLIB)
-    order, execution, slices = await _load(session, user.id, token_id)
-    report = order_report(order, execution, slices, hub, _service(request).clock())
+    order, execution, slices = await load_order(session, user.id, token_id)
+    report = order_report(order, execution, slices, hub, order_service(request).clock())
     await session.close()  # the pooled connection is not held while the chart renders
     renders = getattr(request.app.state, "chart_renders", None)
     if renders is None:

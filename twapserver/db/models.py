@@ -94,7 +94,11 @@ class Base(DeclarativeBase):
 
 
 class CandleRow(Base):
-    """One OHLCV candle, keyed by (exchange, symbol, interval, open_ns): amending is an upsert."""
+    """One OHLCV candle, keyed by (exchange, symbol, interval, open_ns): amending is an upsert.
+
+    `partial`: trades of the candle may be missing (stored at a stop while open, built after
+    a feed gap inside it, or rolled up from such minutes); a backfill replaces it.
+    """
 
     __tablename__ = "candles"
 
@@ -108,6 +112,7 @@ class CandleRow(Base):
     close: Mapped[Decimal] = mapped_column(DecimalText)
     volume: Mapped[Decimal] = mapped_column(DecimalText)
     trades: Mapped[int] = mapped_column(Integer)
+    partial: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class UserRow(Base):

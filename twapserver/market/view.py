@@ -68,6 +68,7 @@ def _candle_record(candle: Candle) -> Record:
         "close": _text(candle.close),
         "volume": _text(candle.volume),
         "trades": candle.trades,
+        "partial": candle.partial,
     }
 
 
@@ -83,6 +84,7 @@ def _candle(exchange: str, symbol: str, record: Record) -> Candle:
         Decimal(record["close"]),
         Decimal(record["volume"]),
         int(record["trades"]),
+        bool(record.get("partial", False)),  # absent from older collectors
     )
 
 
