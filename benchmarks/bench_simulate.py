@@ -4,12 +4,15 @@
 
 Without RECORDING it converts the 10-minute Binance BTC-USDT capture from the
 shared data folder first (needs twapcore[feeds]). It prints messages/s for a
-bare `orjson.loads` of every line, and for `twapcore.simulate` running one
-order and then 20 concurrent orders (buys and sells, 60 slices each) over the
-same file, for every algorithm (twap, twap_random, vwap with the `trades`
-profile — which reads the file twice —, pov), with their ratios to the bare
-parse (target >= 0.5 for twap, 1 and 20 orders). Each figure is the median of
-N interleaved runs (5 by default).
+bare `orjson.loads` of every line (the baseline of issue 12's target), for a
+bare msgspec parse of the same lines (the typed decoding `simulate` itself uses,
+`twapcore._typed_lines.read_lines`, which is faster than orjson), and for
+`twapcore.simulate` running one order and then 20 concurrent orders (buys and
+sells, 60 slices each) over the same file, for every algorithm (twap,
+twap_random, vwap with the `trades` profile — which reads the file twice —,
+pov), with their ratios to both bare parses side by side (target >= 0.5 of the
+orjson parse, 1 and 20 orders). Each figure is the median of N interleaved runs
+(5 by default).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from pathlib import Path
 import orjson
 
 from twapcore import OrderSpec, Side, TwapOrderSpec, simulate
+from twapcore._typed_lines import read_lines
 from twapcore.recording import open_binary
 
 REPO = Path(__file__).resolve().parent.parent
@@ -40,6 +44,10 @@ def bare_parse(path: Path) -> int:
             loads(line)
             count += 1
     return count
+
+
+def bare_msgspec_parse(path: Path) -> int:
+    return sum(map(len, read_lines(path)))
 
 
 def _orders(count: int, slices: int) -> list[TwapOrderSpec]:
@@ -100,7 +108,10 @@ def main() -> None:
         captures = [CAPTURE / "btcusdt_20240808.gz", CAPTURE / "btcusdt_20240809.gz"]
         stats = convert_captures(captures, recording, depth=20)
         print(f"converted {stats.messages_read} capture lines -> {recording}")
-    runs: dict[str, Callable[[Path], int]] = {"bare orjson parse": bare_parse}
+    runs: dict[str, Callable[[Path], int]] = {
+        "bare orjson parse": bare_parse,
+        "bare msgspec parse": bare_msgspec_parse,
+    }
     for name in _PARAMS:
         runs[f"simulate, 1 {name} x 60"] = _runner(BY_ALGORITHM[name])
         runs[f"simulate, 20 {name} x 60"] = _runner(TWENTY_BY_ALGORITHM[name])
@@ -109,10 +120,12 @@ def main() -> None:
         for name, fn in runs.items():
             median_rate(fn, recording, rates[name])
     parse = statistics.median(rates["bare orjson parse"])
+    typed = statistics.median(rates["bare msgspec parse"])
+    print(f"{'':<30}  {'':>12}         vs orjson  vs msgspec")
     for name in runs:
         rate = statistics.median(rates[name])
-        print(f"{name:<30}: {rate:12,.0f} msgs/s  ratio {rate / parse:.2f}")
-    print("target ratio >= 0.5 (twap, 1 order and 20 orders)")
+        print(f"{name:<30}: {rate:12,.0f} msgs/s  {rate / parse:9.2f}  {rate / typed:10.2f}")
+    print("target: >= 0.5 of the bare orjson parse (issue 12), 1 order and 20 orders")
 
 
 if __name__ == "__main__":

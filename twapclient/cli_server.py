@@ -248,11 +248,13 @@ def klines_command(
             *map(sizes.price, (k.open, k.high, k.low, k.close)),
             sizes.qty(k.volume),
             k.trades,
+            "yes" if k.partial else "",
         )
         for k in klines
     )
     title = f"{exchange} {symbol} {interval}"
-    _out.print(_table(title, "open (UTC),open>,high>,low>,close>,volume>,trades>", rows))
+    columns = "open (UTC),open>,high>,low>,close>,volume>,trades>,partial"
+    _out.print(_table(title, columns, rows))
 
 
 @app.command("health")

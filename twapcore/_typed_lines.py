@@ -4,6 +4,9 @@
 handful of fields of three message types, so it decodes each line straight
 into a Struct with just those fields (prices and quantities stay the wire's
 strings; they become `Decimal` exactly as from a dict), a chunk of lines at a time.
+A book's levels are kept as raw JSON (`msgspec.Raw`): most books are only seen
+for their mid, read by `top_price` from the first level's text; `levels_of`
+decodes them when a step walks the book.
 A chunk the typed decoder does not take as it is — a malformed line, another
 message type, a number where a string is expected, a blank line — is read line
 by line the way `iter_records` reads it, with the same errors naming FILE:LINE.
@@ -31,7 +34,9 @@ __all__ = [
     "Line",
     "OtherLine",
     "TradeLine",
+    "levels_of",
     "read_lines",
+    "tops",
 ]
 
 # Read and split 64 KiB at a time: measured faster than larger chunks (whose objects
@@ -41,21 +46,27 @@ _CHUNK = 1 << 16
 
 class BookLine(msgspec.Struct, tag_field="type", tag="book", gc=False):
     kind: ClassVar[str] = "book"
+    # read as the dicts of `iter_records` are where both meet: record["bids"]
+    __getitem__ = object.__getattribute__
     exchange: str
     symbol: str
     ts_event: int
     ts_recv: int
-    bids: list[tuple[str, str]]
-    asks: list[tuple[str, str]]
+    # Raw JSON when decoded (a line read by orjson holds its parsed list): see `levels_of`.
+    bids: msgspec.Raw
+    asks: msgspec.Raw
     seq: int | None = None
 
-    def to_book(self, depth: int | None = None, version: int = 0) -> BookSnapshot:
-        """`recording.book_from_record` of this line (optionally only `depth` levels)."""
+    def to_book(
+        self, bids: Any, asks: Any, depth: int | None = None, version: int = 0
+    ) -> BookSnapshot:
+        """`recording.book_from_record` of this line, given its `levels_of` bids and asks
+        (optionally only `depth` levels)."""
         return BookSnapshot(
             exchange=self.exchange,
             symbol=self.symbol,
-            bids=_levels(self.bids, depth),
-            asks=_levels(self.asks, depth),
+            bids=_levels(bids, depth),
+            asks=_levels(asks, depth),
             ts_event=int(self.ts_event),
             ts_recv=int(self.ts_recv),
             seq=self.seq,
@@ -65,6 +76,8 @@ class BookLine(msgspec.Struct, tag_field="type", tag="book", gc=False):
 
 class TradeLine(msgspec.Struct, tag_field="type", tag="trade", gc=False):
     kind: ClassVar[str] = "trade"
+    # read as the dicts of `iter_records` are where both meet: record["qty"]
+    __getitem__ = object.__getattribute__
     exchange: str
     symbol: str
     ts_recv: int
@@ -101,6 +114,51 @@ _REQUIRED: dict[str, tuple[type[Any], tuple[str, ...]]] = {
     "trade": (TradeLine, ("exchange", "symbol", "ts_recv", "price", "qty")),
     "instrument": (InstrumentLine, ("exchange", "symbol")),
 }
+_LEVELS = msgspec.json.Decoder(list[tuple[str, str]])
+_FIRST_PRICE = b'[["'
+
+
+def levels_of(levels: Any) -> Any:
+    """A side's levels as `iter_records` would give them: decoded from raw JSON (rows of
+    two strings as tuples, anything else as orjson parses it), else as they are."""
+    return _parsed(bytes(levels)) if type(levels) is msgspec.Raw else levels
+
+
+def _parsed(data: bytes) -> Any:
+    try:
+        return _LEVELS.decode(data)
+    except msgspec.ValidationError:
+        return orjson.loads(data)
+
+
+def tops(bids: Any, asks: Any) -> tuple[Any, Any] | None:
+    """(`bids[0][0]`, `asks[0][0]`) — the best prices — or None when a side is empty, as
+    `simulate` reads them from parsed levels; raw levels are mostly not decoded for it."""
+    bids, asks = _opened(bids), _opened(asks)
+    if not bids or not asks:
+        return None
+    return _first_price(bids), _first_price(asks)
+
+
+def _opened(levels: Any) -> Any:
+    """Raw levels that hold a level (`[[`...) as their bytes; any others parsed."""
+    if type(levels) is not msgspec.Raw:
+        return levels
+    data = bytes(levels)
+    return data if data.startswith(b"[[") else _parsed(data)
+
+
+def _first_price(levels: Any) -> Any:
+    """`levels[0][0]`. Of raw levels written as JSON writers write them (`[["<price>",...`)
+    it is read without decoding them: the price's text ends at the next quote when it
+    holds no escape. (Parsed JSON holds no bytes: bytes are raw levels.)"""
+    if type(levels) is bytes:
+        if levels.startswith(_FIRST_PRICE):
+            text = levels[3 : levels.find(b'"', 3)]
+            if b"\\" not in text:
+                return text.decode()
+        levels = _parsed(levels)
+    return levels[0][0]
 
 
 def _from_json(line: bytes, path: str | Path, line_no: int) -> Line:
@@ -128,17 +186,24 @@ def _from_json(line: bytes, path: str | Path, line_no: int) -> Line:
 
 
 def _one_by_one(
-    lines: list[bytes], decoder: msgspec.json.Decoder[Any], path: str | Path, first_line: int
+    lines: list[bytes],
+    decoder: msgspec.json.Decoder[Any],
+    path: str | Path,
+    first_line: int,
+    ends_in_newline: bool,
 ) -> list[Line]:
     out: list[Line] = []
     decode = decoder.decode
-    for line_no, line in enumerate(lines, start=first_line):
+    last = len(lines) - 1
+    for offset, line in enumerate(lines):
         if not line.strip():
             continue
         try:
             out.append(decode(line))
         except msgspec.MsgspecError:
-            out.append(_from_json(line, path, line_no))
+            # With its newline, as iter_records parses it (orjson's errors count it).
+            whole = line + b"\n" if offset < last or ends_in_newline else line
+            out.append(_from_json(whole, path, first_line + offset))
     return out
 
 
@@ -170,13 +235,14 @@ def read_lines(
         first_line = 1
         for chunk in _chunks(path):
             lines = chunk.split(b"\n")
-            if not lines[-1]:  # the newline ending the chunk (the last line may have none)
+            ends_in_newline = not lines[-1]  # (only the file's last line may lack one)
+            if ends_in_newline:
                 lines.pop()
             try:
                 # One call per line, as a blank line or two values on one line must be
                 # told apart as iter_records does (decode_lines would merge them).
                 batch: list[Line] = list(map(decode, lines))
             except msgspec.MsgspecError:
-                batch = _one_by_one(lines, decoder, path, first_line)
+                batch = _one_by_one(lines, decoder, path, first_line, ends_in_newline)
             first_line += len(lines)
             yield batch

@@ -497,6 +497,7 @@ def build_report(
     fills: list[FillRow] = []
     for r in execution.results:
         slice_avg = None if r.filled_qty == _ZERO else r.notional / r.filled_qty
+        slippage = _signed_bps(sign, slice_avg, r.book_mid)
         rows.append(
             SliceRow(
                 index=r.index,
@@ -508,22 +509,25 @@ def build_report(
                 status=r.status.value,
                 reason=r.reason,
                 book_mid=r.book_mid,
-                slippage_bps=_signed_bps(sign, slice_avg, r.book_mid),
+                slippage_bps=slippage,
                 market_volume=r.market_volume,
             )
         )
-        fills.extend(
-            FillRow(
-                f.slice_index,
-                f.ts,
-                f.price,
-                f.qty,
-                r.book_mid,
-                _signed_bps(sign, f.price, r.book_mid),
-                venue=getattr(f, "venue", None) or spec.exchange,
+        for f in r.fills:
+            # Most slices fill at one price: their average is that price, and `_signed_bps`
+            # depends on a price's value only (its result is quantized), so it is reused.
+            same = len(r.fills) == 1 and slice_avg == f.price
+            fills.append(
+                FillRow(
+                    f.slice_index,
+                    f.ts,
+                    f.price,
+                    f.qty,
+                    r.book_mid,
+                    slippage if same else _signed_bps(sign, f.price, r.book_mid),
+                    f.venue or spec.exchange,
+                )
             )
-            for f in r.fills
-        )
     shortfall = _shortfall(
         execution, sign, arrival_mid, final_mid, [(f.price, f.qty, f.mid) for f in fills]
     )
@@ -587,13 +591,19 @@ def with_markouts(report: ExecutionReport, tape: MidTape, known_until_ns: int) -
     A fill whose horizon lies after `known_until_ns` (the recording ended) or
     on a one-sided book has no markout for it; see `apply_markouts`.
     """
+    offsets = [horizon_s * _NS_PER_S for horizon_s in MARKOUT_HORIZONS_S]
+    times, mids = tape._times, tape._mids  # `tape.mid_at`, inlined: it runs for every fill
 
-    def mid_after(fill: FillRow, horizon_s: int) -> Decimal | str:
-        at = fill.ts_ns + horizon_s * _NS_PER_S
-        mid = None if at > known_until_ns else tape.mid_at(at)
-        return _PAST_THE_RECORDING if mid is None else mid
+    def mids_after(fill: FillRow) -> list[Decimal | str]:
+        found: list[Decimal | str] = []
+        for offset in offsets:
+            at = fill.ts_ns + offset
+            i = 0 if at > known_until_ns else bisect_right(times, at)
+            mid = None if i == 0 else mids[i - 1]
+            found.append(_PAST_THE_RECORDING if mid is None else mid)
+        return found
 
-    return apply_markouts(report, mid_after)
+    return _marked(report, mids_after)
 
 
 def apply_markouts(report: ExecutionReport, mid_after: MarkoutMid) -> ExecutionReport:
@@ -603,29 +613,36 @@ def apply_markouts(report: ExecutionReport, mid_after: MarkoutMid) -> ExecutionR
     there is none (counted in `markouts_note`). The averages cover the fills
     that have a markout, weighted by quantity.
     """
-    sign = Decimal(1) if report.side == Side.BUY.value else Decimal(-1)
     horizons = MARKOUT_HORIZONS_S
+    return _marked(report, lambda fill: [mid_after(fill, h) for h in horizons])
+
+
+def _marked(
+    report: ExecutionReport, mids_after: Callable[[FillRow], list[Decimal | str]]
+) -> ExecutionReport:
+    """`apply_markouts` given each fill's mids at every horizon at once."""
+    sign = Decimal(1) if report.side == Side.BUY.value else Decimal(-1)
     missing: Counter[str] = Counter()
     fills = []
-    sums = [[_ZERO, _ZERO] for _ in horizons]  # per horizon: sum of qty * markout, of qty
+    sums = [[_ZERO, _ZERO] for _ in MARKOUT_HORIZONS_S]  # per horizon: Σ qty × markout, Σ qty
     for f in report.fills:
         marks: list[Decimal | None] = []
-        for horizon_s, total in zip(horizons, sums, strict=True):
-            mid = mid_after(f, horizon_s)
+        price, qty = f.price, f.qty
+        for mid, total in zip(mids_after(f), sums, strict=True):
             if isinstance(mid, str):
                 missing[mid] += 1
                 marks.append(None)
-                continue
-            mark = _signed_bps(sign, f.price, mid)
-            if mark is None:
+            elif mid == _ZERO:
                 missing[_ZERO_MID] += 1
+                marks.append(None)
             else:
-                total[0] += f.qty * mark
-                total[1] += f.qty
-            marks.append(mark)
+                mark = (sign * (price - mid) / mid * _BPS).quantize(_RATIO_PLACES)  # _signed_bps
+                total[0] += qty * mark
+                total[1] += qty
+                marks.append(mark)
         # Built once, positionally: this runs for every fill of every report.
         fills.append(
-            FillRow(f.slice_index, f.ts_ns, f.price, f.qty, f.mid, f.slippage_bps, f.venue, *marks)
+            FillRow(f.slice_index, f.ts_ns, price, qty, f.mid, f.slippage_bps, f.venue, *marks)
         )
     averages = [
         None if weight == _ZERO else (value / weight).quantize(_RATIO_PLACES)
@@ -634,7 +651,7 @@ def apply_markouts(report: ExecutionReport, mid_after: MarkoutMid) -> ExecutionR
     return replace(
         report,
         fills=tuple(fills),
-        markouts_note=_missing_note(missing, len(horizons) * len(fills)),
+        markouts_note=_missing_note(missing, len(MARKOUT_HORIZONS_S) * len(fills)),
         markout_1s_bps=averages[0],
         markout_10s_bps=averages[1],
         markout_60s_bps=averages[2],

@@ -23,10 +23,10 @@ venue, the consolidated mid). Its lot is the venues' common lot
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from operator import attrgetter, mul
+from operator import itemgetter, mul
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -56,7 +56,7 @@ __all__ = ["SimulationResult", "simulate"]
 
 _Key = tuple[str, str]
 _MARKOUT_TAIL_NS = max(MARKOUT_HORIZONS_S) * 1_000_000_000
-_PRICE, _QTY = attrgetter("price"), attrgetter("qty")
+_PRICE, _QTY = itemgetter("price"), itemgetter("qty")
 _ZERO = Decimal(0)
 # Trades kept for counting at most: counted in batches, in memory bounded whatever the interval.
 _UNCOUNTED_MAX = 4096
@@ -88,6 +88,15 @@ def _depth_holding(levels: Sequence[Sequence[object]], need: Decimal) -> int | N
     return None
 
 
+def _tops(bids: Any, asks: Any) -> tuple[Any, Any] | None:
+    """The best bid and ask prices of parsed levels, or None when a side is empty."""
+    return (bids[0][0], asks[0][0]) if bids and asks else None
+
+
+def _as_parsed(levels: Any) -> Any:
+    return levels
+
+
 @dataclass(slots=True)
 class _SymbolState:
     latest: BookLine | None = None
@@ -105,11 +114,22 @@ class _SymbolState:
     groups: list[_VenueGroup] = field(default_factory=list)  # cross-venue markets it is part of
     top: tuple[Any, Any] | None = None  # best bid and ask prices of the last mid computed...
     top_mid: Decimal | None = None  # ...and that mid: consecutive books often share their top
+    # How levels are read: a simulation reads raw ones (`_typed_lines.tops`, `.levels_of`).
+    tops: Callable[[Any, Any], tuple[Any, Any] | None] = _tops
+    levels_of: Callable[[Any], Any] = _as_parsed
+    sides: tuple[Any, Any] | None = None  # `latest`'s bids and asks, parsed when first read
+
+    def parsed(self, latest: BookLine) -> tuple[Any, Any]:
+        """The bids and asks of `latest` (the latest book message), parsed."""
+        if self.sides is None:
+            self.sides = self.levels_of(latest.bids), self.levels_of(latest.asks)
+        return self.sides
 
     def current_book(self) -> BookSnapshot | None:
         """The latest book with all its levels."""
         if self.latest is not None and (self.book is None or self.book_depth is not None):
-            self.book, self.book_depth = self.latest.to_book(version=self.version), None
+            sides = self.parsed(self.latest)
+            self.book, self.book_depth = self.latest.to_book(*sides, version=self.version), None
         return self.book
 
     def book_for(self, side: Side, remaining: Decimal) -> BookSnapshot | None:
@@ -131,12 +151,12 @@ class _SymbolState:
             return self.book
         else:
             built = self.book_depth
-        levels = latest.asks if side is Side.BUY else latest.bids
-        depth = _depth_holding(levels, remaining + self.taken.get(side, _ZERO))
+        sides = self.parsed(latest)
+        depth = _depth_holding(sides[side is Side.BUY], remaining + self.taken.get(side, _ZERO))
         if depth is None:
             return self.current_book()
         if depth > built:
-            self.book = latest.to_book(depth, version=self.version)
+            self.book = latest.to_book(*sides, depth, version=self.version)
             self.book_depth = depth
         return self.book
 
@@ -152,10 +172,9 @@ class _SymbolState:
     def mid(self, record: BookLine) -> Decimal | None:
         """The mid of the book message `record` (None when a side is empty); converted
         once per distinct best bid and ask, as most books leave them unchanged."""
-        bids, asks = record.bids, record.asks
-        if not bids or not asks:
+        top = self.tops(record["bids"], record["asks"])
+        if top is None:
             return None
-        top = (bids[0][0], asks[0][0])
         if top != self.top:
             self.top, self.top_mid = top, (Decimal(top[0]) + Decimal(top[1])) / 2
         return self.top_mid
@@ -186,10 +205,11 @@ class _VenueGroup:
         bids, asks = [], []
         for state in self.states:
             if state.latest is not None:
-                if state.latest.bids:
-                    bids.append(Decimal(state.latest.bids[0][0]))
-                if state.latest.asks:
-                    asks.append(Decimal(state.latest.asks[0][0]))
+                state_bids, state_asks = state.parsed(state.latest)
+                if state_bids:
+                    bids.append(Decimal(state_bids[0][0]))
+                if state_asks:
+                    asks.append(Decimal(state_asks[0][0]))
         return (max(bids) + min(asks)) / 2 if bids and asks else None
 
     def latest_ts(self) -> int | None:
@@ -263,8 +283,14 @@ class _Simulation:
         self.runs = [_Run(spec, start) for spec, start in zip(specs, start_ns, strict=True)]
         self.independent = independent
         self.histories = histories or {}
+        from twapcore import _typed_lines  # msgspec: only when simulating
+
         self.states: dict[_Key, _SymbolState] = {
-            (venue, spec.symbol): _SymbolState() for spec in specs for venue in spec.venue_names
+            (venue, spec.symbol): _SymbolState(
+                tops=_typed_lines.tops, levels_of=_typed_lines.levels_of
+            )
+            for spec in specs
+            for venue in spec.venue_names
         }
         groups: dict[tuple[tuple[str, ...], str], _VenueGroup] = {}
         for run in self.runs:
@@ -469,7 +495,7 @@ class _Simulation:
     def _on_book(self, state: _SymbolState, record: BookLine, ts: int) -> None:
         state.latest = record
         state.version += 1
-        state.book = None
+        state.book = state.sides = None
         if state.live:
             mid = state.mid(record)
             state.counters.on_mid(ts, mid)

@@ -5,16 +5,15 @@ from __future__ import annotations
 import itertools
 import json
 import subprocess
-import sys
 from decimal import Decimal
 from typing import Any
 
 import typer
 from typer.core import TyperGroup, TyperOption
 
+from tests.client.cli_process import TWAP
 from twapclient.cli import app
 
-TWAP = [sys.executable, "-c", "from twapclient.cli import main; main()"]
 SHARED = (
     "exchange", "venues", "symbol", "side", "quantity", "limit_price", "duration", "slices",
     "interval", "fill_model", "catch_up_cap", "algorithm", "participation", "min_slice_qty",

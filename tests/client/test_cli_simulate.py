@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from tests.core.builders import S, book
-from twapcore import RecordingWriter
-
-TWAP = [sys.executable, "-c", "from twapclient.cli import main; main()"]
+from tests.client.cli_process import TWAP
+from tests.core.builders import write_rising_asks
 
 
 def _twap(*args: str) -> subprocess.CompletedProcess[str]:
@@ -22,11 +19,7 @@ def _twap(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("rec") / "market.jsonl.gz"
-    with RecordingWriter(path) as writer:
-        for i in range(90):
-            writer.write(book(asks=((str(101 + i / 100), "0.5"),), ts=i * S, version=i))
-    return path
+    return write_rising_asks(tmp_path_factory.mktemp("rec") / "market.jsonl.gz")
 
 
 def test_json_report_is_byte_identical_across_runs(recording: Path) -> None:

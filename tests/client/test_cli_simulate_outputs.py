@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.core.builders import S, book
+from tests.core.builders import write_rising_asks
 from twapclient.cli import CliError, app
-from twapcore import RecordingWriter
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -21,11 +20,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 @pytest.fixture(scope="module")
 def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """90 s of books, the ask rising 0.01 a second (0.5 displayed)."""
-    path = tmp_path_factory.mktemp("rec") / "market.jsonl"
-    with RecordingWriter(path) as writer:
-        for i in range(90):
-            writer.write(book(asks=((str(101 + i / 100), "0.5"),), ts=i * S, version=i))
-    return path
+    return write_rising_asks(tmp_path_factory.mktemp("rec") / "market.jsonl")
 
 
 def _run(*args: str) -> tuple[str, str]:

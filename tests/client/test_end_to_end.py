@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-TWAP = [sys.executable, "-c", "from twapclient.cli import main; main()"]
+from tests.client.cli_process import TWAP
 
 
 def _twap(*args: str) -> subprocess.CompletedProcess[str]:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
-from twapcore import BookSnapshot, Level, Side, TwapOrderSpec
+from twapcore import BookSnapshot, Level, RecordingWriter, Side, TwapOrderSpec
 
 S = 1_000_000_000
 
@@ -21,6 +22,15 @@ def book(
     symbol: str = "BTC-USDT",
 ) -> BookSnapshot:
     return BookSnapshot("binance", symbol, levels(*bids), levels(*asks), ts, ts, None, version)
+
+
+def write_rising_asks(path: Path) -> Path:
+    """A recording at `path` (.gz: compressed) of 90 s of books, one a second, the ask
+    rising 0.01 a second (0.5 displayed)."""
+    with RecordingWriter(path) as writer:
+        for i in range(90):
+            writer.write(book(asks=((str(101 + i / 100), "0.5"),), ts=i * S, version=i))
+    return path
 
 
 def spec(

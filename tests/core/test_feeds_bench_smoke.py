@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    path = REPO_ROOT / "benchmarks" / "bench_convert.py"
-    spec = importlib.util.spec_from_file_location("bench_convert", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("bench_convert", module)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("bench_convert")
 
 
 def test_both_paths_run_over_every_websocket_payload(bench: ModuleType, shared_data: Path) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -11,18 +9,12 @@ from typing import Any
 import pytest
 from cryptofeed.defines import L2_BOOK, TRADES
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    path = REPO_ROOT / "benchmarks" / "bench_ingest.py"
-    spec = importlib.util.spec_from_file_location("bench_ingest", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("bench_ingest", module)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("bench_ingest")
 
 
 def _assert_same(result: Any) -> None:

@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from types import ModuleType
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import load_benchmark
 
 
 def _bench() -> ModuleType:
-    path = REPO_ROOT / "benchmarks" / "bench_markouts.py"
-    spec = importlib.util.spec_from_file_location("bench_markouts", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("bench_markouts", module)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("bench_markouts")
 
 
 def test_every_figure_is_measured() -> None:

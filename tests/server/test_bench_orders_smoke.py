@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from types import ModuleType
 
 import pytest
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    path = REPO_ROOT / "benchmarks" / "bench_orders.py"
-    spec = importlib.util.spec_from_file_location("bench_orders", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("bench_orders", module)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("bench_orders")
 
 
 def test_every_server_accepts_every_request_with_both_clients(

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from types import ModuleType
@@ -19,7 +17,7 @@ from types import ModuleType
 import httpx
 import pytest
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import load_benchmark
 from tests.server.fake_venues import (
     MARKETS,
     CaptureTruth,
@@ -46,13 +44,7 @@ FAULT_SPEED = 5.0
 
 @pytest.fixture(scope="module")
 def chaos() -> ModuleType:
-    path = REPO_ROOT / "benchmarks" / "feed_chaos.py"
-    spec = importlib.util.spec_from_file_location("feed_chaos", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("feed_chaos", module)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("feed_chaos")
 
 
 @pytest.fixture

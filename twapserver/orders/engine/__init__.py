@@ -38,9 +38,11 @@ Markouts (`twapserver.orders.markouts`): the engine keeps a short mid history of
 the markets it steps on, and stores the mid 1 s, 10 s and 60 s after each
 committed fill — also after the order ended, while it holds the order.
 
-Where each part lives: `_core` (the state, the due heap, the market counters),
-`_claims`, `_stepping`, `_commits`, `_engine` (`Engine`: those three and the loops
-that run them), `_tuning` (the timings and retry limits).
+Where each part lives, each class building on the one before: `_core` (the state,
+the due heap, the market counters), `_commits` (queueing writes, cancels, committing,
+reloads, markouts), `_claims` (heartbeat, claims, missed slices), `_stepping`, and
+`_engine` (`Engine`: the loops that run it all); `_tuning` holds the timings and
+retry limits.
 """
 
 from twapserver.orders.engine._core import MarketView, default_engine_id

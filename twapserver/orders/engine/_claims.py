@@ -5,14 +5,15 @@ from __future__ import annotations
 from twapcore import SkipReason
 from twapserver import metrics
 from twapserver.orders import leases, repository
-from twapserver.orders.engine._core import EngineCore, log
+from twapserver.orders.engine._commits import Commits
+from twapserver.orders.engine._core import log
 from twapserver.orders.engine._tuning import CLAIM_GRACE_NS
 from twapserver.orders.live import LiveOrder
 
 __all__ = ["Claims"]
 
 
-class Claims(EngineCore):
+class Claims(Commits):
     """The engine's lease keeping (`twapserver.orders.leases` holds the statements)."""
 
     async def maintain(self, now_ns: int | None = None) -> int:

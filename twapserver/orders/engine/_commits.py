@@ -1,7 +1,8 @@
-"""Committing: the queued writes, fenced per order, then announced on the bus."""
+"""Committing: writes queued (slices, cancels), committed fenced per order, then announced."""
 
 from __future__ import annotations
 
+from twapcore import SliceResult
 from twapserver.orders import repository
 from twapserver.orders.engine._core import EngineCore, log
 from twapserver.orders.engine._tuning import RETRY_NS
@@ -112,3 +113,34 @@ class Commits(EngineCore):
             log.exception("engine %s: writing %d markouts failed", self.engine_id, len(rows))
             self._unwritten_markouts = writes
             return 0
+
+    def on_cancel(self, order_id: int) -> None:
+        """A cancel was requested: apply it if this engine holds the order."""
+        live = self._live.get(order_id)
+        if live is None:
+            return
+        if live.stale:
+            self._spawn(self._reload(live))  # the reload applies the request
+        elif self._cancel(live, self.clock()):
+            self._spawn(self.flush())
+
+    def _cancel(self, live: LiveOrder, now: int) -> bool:
+        """Cancel in memory and queue the write; False if the order already ended."""
+        if live.execution.status.is_final:
+            return False
+        live.execution.cancel(now)
+        live.scheduled_ns = None
+        self._enqueue(live, [], now)
+        return True
+
+    def _enqueue(self, live: LiveOrder, results: list[SliceResult], at: int) -> None:
+        """Queue a write of the order's progress as of now, and its bus updates."""
+        totals = self._counters_for(live.execution.spec).totals(at)
+        if live.last_totals is not None:
+            live.window = live.window + (totals - live.last_totals)
+        live.last_totals = totals
+        execution = live.execution
+        values = repository.progress_values(execution)
+        values["updated_ns"] = at
+        values["market_window"] = repository.totals_to_json(live.window)
+        self._commits.put(PendingWrite.of(live, results, values, at))

@@ -1,7 +1,7 @@
 """The engine's state and the small helpers every part of it uses.
 
-`Engine` (`twapserver.orders.engine`) is this state plus its claims, stepping and
-commits (one module each) and the loops that drive them.
+`Engine` (`twapserver.orders.engine`) builds on it: commits, claims, stepping (one
+module each, each class on the one before), then the loops that drive them.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import os
 import secrets
 import socket
 import time
+from abc import abstractmethod
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
@@ -87,9 +88,18 @@ class EngineCore:
         self._unwritten_markouts: list[MarkoutWrite] = []
         market.trade_listeners.append(self._on_trade)
         market.book_listeners.append(self.markouts.on_book)
-        # The bus handlers are `Engine`'s (`on_submitted`, `on_cancel`).
         self.order_events.on_submitted(self.on_submitted)
         self.order_events.on_cancel(self.on_cancel)
+
+    # --- bus events ---------------------------------------------------------------------------
+    def on_submitted(self, order_id: int) -> None:
+        """A new order was committed: claim it soon (the periodic scan is the fallback)."""
+        self._to_claim.add(order_id)
+        self._claim_wakeup.set()
+
+    @abstractmethod
+    def on_cancel(self, order_id: int) -> None:
+        """A cancel was requested: apply it if this engine holds the order (`_commits`)."""
 
     # --- helpers ------------------------------------------------------------------------------
     def _lease_until(self) -> int:

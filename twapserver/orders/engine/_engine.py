@@ -11,8 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from twapserver.bus import OrderEvents
 from twapserver.orders import leases
-from twapserver.orders.engine._claims import Claims
-from twapserver.orders.engine._commits import Commits
 from twapserver.orders.engine._core import MarketView, log
 from twapserver.orders.engine._stepping import Stepping
 from twapserver.orders.engine._tuning import (
@@ -45,7 +43,7 @@ def engine_for(
     )
 
 
-class Engine(Claims, Stepping, Commits):
+class Engine(Stepping):
     """Executes the due slices of every order this engine leases."""
 
     # --- lifecycle -----------------------------------------------------------------------
@@ -75,22 +73,6 @@ class Engine(Claims, Stepping, Commits):
                 await leases.release(session, self.engine_id)
         except Exception:  # the leases then simply expire
             log.exception("engine %s: releasing leases failed", self.engine_id)
-
-    # --- bus events ---------------------------------------------------------------------------
-    def on_submitted(self, order_id: int) -> None:
-        """A new order was committed: claim it soon (the periodic scan is the fallback)."""
-        self._to_claim.add(order_id)
-        self._claim_wakeup.set()
-
-    def on_cancel(self, order_id: int) -> None:
-        """A cancel was requested: apply it if this engine holds the order."""
-        live = self._live.get(order_id)
-        if live is None:
-            return
-        if live.stale:
-            self._spawn(self._reload(live))  # the reload applies the request
-        elif self._cancel(live, self.clock()):
-            self._spawn(self.flush())
 
     # --- loops ----------------------------------------------------------------------------------
     async def _step_forever(self) -> None:

@@ -8,8 +8,8 @@ import heapq
 from twapcore import BookSnapshot, MarketActivity, SkipReason, SliceResult
 from twapcore.book import consolidated_mid
 from twapserver import metrics
-from twapserver.orders import repository
-from twapserver.orders.engine._core import EngineCore, log
+from twapserver.orders.engine._claims import Claims
+from twapserver.orders.engine._core import log
 from twapserver.orders.engine._tuning import (
     NS,
     RETRY_NS,
@@ -17,12 +17,12 @@ from twapserver.orders.engine._tuning import (
     STEP_CHUNK,
     STEP_RETRY_NS,
 )
-from twapserver.orders.live import LiveOrder, PendingWrite
+from twapserver.orders.live import LiveOrder
 
 __all__ = ["Stepping"]
 
 
-class Stepping(EngineCore):
+class Stepping(Claims):
     """Steps due slices (`TwapExecution.step`) and queues their writes for the committer."""
 
     async def run_due(self, now_ns: int) -> int:
@@ -143,24 +143,3 @@ class Stepping(EngineCore):
         for seen_book in book_list:
             metrics.BOOK_SKEW.observe(abs(result.due_ns - seen_book.ts_recv) / NS)
         return result
-
-    def _cancel(self, live: LiveOrder, now: int) -> bool:
-        """Cancel in memory and queue the write; False if the order already ended."""
-        if live.execution.status.is_final:
-            return False
-        live.execution.cancel(now)
-        live.scheduled_ns = None
-        self._enqueue(live, [], now)
-        return True
-
-    def _enqueue(self, live: LiveOrder, results: list[SliceResult], at: int) -> None:
-        """Queue a write of the order's progress as of now, and its bus updates."""
-        totals = self._counters_for(live.execution.spec).totals(at)
-        if live.last_totals is not None:
-            live.window = live.window + (totals - live.last_totals)
-        live.last_totals = totals
-        execution = live.execution
-        values = repository.progress_values(execution)
-        values["updated_ns"] = at
-        values["market_window"] = repository.totals_to_json(live.window)
-        self._commits.put(PendingWrite.of(live, results, values, at))
