@@ -339,6 +339,7 @@ class OrderMessage(WireModel):
     exchange: str | None = None  # exchange, symbol, side: None from older servers
     symbol: str | None = None
     side: Side | None = None
+    venues: list[str] | None = None  # cross-venue orders only (exchange first)
     algorithm: str = "twap"
     status: OrderStatus
     filled_qty: Amount

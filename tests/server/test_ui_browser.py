@@ -462,8 +462,13 @@ def test_a_cross_venue_order_is_accepted_and_shows_its_venues(
     page = _logged_in(browser, two_venue_demo, DESKTOP, _session_of(two_venue_demo))
     errors = _errors(page)
     _book_seq(page, "binance")
-    page.check("#field-venues-binance")
     page.check("#field-venues-kraken")
+    posts: list[str] = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+    first_token = _submit(page, quantity="0.002", duration="2", slices="2")  # one venue ticked
+    assert "two or more venues" in page.inner_text("#field-venues-error")
+    assert page.input_value("#field-token_id") == first_token and posts == []  # nothing sent
+    page.check("#field-venues-binance")
 
     with page.expect_response(lambda r: r.url.endswith("/orders")) as answer:
         token = _submit(page, quantity="0.002", duration="2", slices="2")

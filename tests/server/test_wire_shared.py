@@ -184,6 +184,10 @@ async def test_ws_order_updates_and_snapshots_are_exactly_order_messages(api: Ap
         assert message.model_dump_json(exclude_unset=True) == text
     slices = [orjson.loads(text)["slice"] for text in payloads]
     assert {"kraken": "stale_book"} in [s.get("venues_left_out") for s in slices if s]
+    venues = {orjson.loads(text)["venues"] is None for text in payloads + snapshot}
+    assert venues == {True, False}  # the cross-venue order's updates name its venues
+    crossed = [orjson.loads(t)["venues"] for t in payloads + snapshot if orjson.loads(t)["venues"]]
+    assert all(v[0] == "binance" and "kraken" in v for v in crossed)
 
 
 def test_ws_book_payloads_are_exactly_book_messages() -> None:

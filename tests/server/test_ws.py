@@ -327,6 +327,7 @@ async def test_order_updates_reach_their_owner_only(server: Server) -> None:
         "exchange": "binance",
         "symbol": "BTC-USDT",
         "side": "buy",
+        "venues": None,
         "algorithm": "twap",
         "status": "working",
         "filled_qty": "0.1",

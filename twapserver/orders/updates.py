@@ -39,6 +39,7 @@ def _message(
     slices_total: int,
     next_slice_ns: int | None,
     result: SliceResult | None,
+    venues: list[str] | None,
 ) -> dict[str, Any]:
     """The one field list of `{"type":"order",…}`, whether read from memory or a row."""
     return {
@@ -47,6 +48,7 @@ def _message(
         "exchange": order.exchange,
         "symbol": order.symbol,
         "side": order.side,
+        "venues": venues,  # cross-venue orders: the venues traded (exchange first); else null
         "algorithm": algorithm,
         "status": status,
         "filled_qty": _decimal(filled),
@@ -87,6 +89,7 @@ def order_message(
         slices_total=len(execution.plan),
         next_slice_ns=execution.next_due_ns,
         result=result,
+        venues=None if execution.spec.venues is None else list(execution.spec.venues),
     )
 
 
@@ -104,6 +107,7 @@ def order_row_message(order: OrderRow) -> dict[str, Any]:
         slices_total=summary.slices_total,
         next_slice_ns=order.next_due_ns,
         result=None,
+        venues=summary.venues,
     )
 
 

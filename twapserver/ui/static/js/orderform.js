@@ -217,7 +217,7 @@ export class OrderForm {
     const input = this.form.querySelector(`#field-${CSS.escape(name)}`);
     if (!input) return false;
     input.setAttribute("aria-invalid", "true");
-    this.form.querySelector(`#field-${name}-error`).textContent = message;
+    this.form.querySelector(`#field-${CSS.escape(name)}-error`).textContent = message;
     return true;
   }
 
@@ -231,8 +231,14 @@ export class OrderForm {
       body[name] = value(property, input.value.trim());
     }
     const venues = this.chosenVenues();
+    if (venues.length === 1) {
+      this.showError("venues", `tick two or more venues, or none to trade ${body.exchange} alone`);
+      return;
+    }
     if (venues.length) {
-      body.venues = venues; // the order's exchange is then its first venue
+      // The order's exchange is its first venue: the picked one when it is ticked.
+      const first = venues.includes(body.exchange) ? [body.exchange] : [];
+      body.venues = [...first, ...venues.filter((venue) => venue !== body.exchange)];
       delete body.exchange;
     }
     try {
