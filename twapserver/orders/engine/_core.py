@@ -13,7 +13,7 @@ import os
 import secrets
 import socket
 import time
-from abc import abstractmethod
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
@@ -46,7 +46,7 @@ def default_engine_id() -> str:
     return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
-class EngineCore:
+class EngineCore(ABC):
     """What an engine holds: its leased orders, their schedule, the market counters."""
 
     def __init__(
