@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TypeVar
 
@@ -290,6 +290,19 @@ class CandleSeries:
                 buckets.setdefault(bucket, {})[minute.open_ns] = minute
             for old in sorted(buckets)[:-2]:
                 del buckets[old]
+
+    def unfinished(self) -> list[Candle]:
+        """The open candle of every interval, marked partial: what a stop stores (the rest
+        of their trades go unseen). None while the open minute is the seeded one no trade
+        changed: stored as it is, and a backfill may have replaced it meanwhile."""
+        minute = self._minute.current()
+        if minute is None or minute == self._seeded:
+            return []
+        return [
+            replace(candle, partial=True)
+            for interval in ("1m", *self._higher)
+            if (candle := self.current(interval)) is not None
+        ]
 
     def current(self, interval: str) -> Candle | None:
         """The open candle of `interval` (None before the first trade)."""

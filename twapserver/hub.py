@@ -14,11 +14,10 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
 
 from twapcore import (
-    INTERVALS,
     NS_PER_SECOND,
     BookSnapshot,
     Candle,
@@ -168,10 +167,9 @@ class MarketHub:
         """Every market's candles still open, of every interval, marked partial (to store at
         shutdown: the rest of their trades will not be seen by this process)."""
         return [
-            replace(candle, partial=True)
-            for (exchange, symbol), market in sorted(self._markets.items())
-            for interval in INTERVALS
-            if (candle := market.candles.current(interval)) is not None
+            candle
+            for _, market in sorted(self._markets.items())
+            for candle in market.candles.unfinished()
         ]
 
     def exchanges(self) -> list[str]:
@@ -218,6 +216,11 @@ class MarketHub:
             health = market.health
             if health.connected or health.messages:
                 health.reconnects += 1
+                # The minute open when the feed dropped (and every bucket holding it) lost
+                # the trades of the outage; this run's trades built it, so it is not a seed.
+                open_minute = market.candles.current("1m")
+                if health.trades and open_minute is not None:
+                    market.candles.gap(open_minute.open_ns)
             health.connected = True
             health.last_error = None
             # The hub has no clock: the first trade after the (re)connect marks the gap.

@@ -8,7 +8,7 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from twapcore import Candle, CandleSeries, Side, Trade
+from twapcore import INTERVALS, Candle, CandleSeries, Side, Trade
 
 S = 1_000_000_000
 M = 60 * S
@@ -89,3 +89,16 @@ def test_a_minute_is_partial_exactly_when_it_holds_the_gap(gap_s: int, seconds: 
 
     gap_minute = T0 + gap_s * S - (gap_s * S) % M
     assert {t for t, c in minutes.items() if c.partial} == {gap_minute} & set(minutes)
+
+
+def test_a_stop_stores_the_open_candles_partial_but_not_an_untouched_seed() -> None:
+    whole = Candle("binance", "BTC-USDT", "1m", T0, *[Decimal(100)] * 4, Decimal(1), 1)
+    seeded = CandleSeries("binance", "BTC-USDT")
+    seeded.seed([whole])
+    traded = CandleSeries("binance", "BTC-USDT")
+    traded.add(_trade(T0 + 10 * S))
+
+    assert seeded.unfinished() == []  # stored as it was; a backfill may have replaced it
+    unfinished = _by_key(traded.unfinished())
+    assert set(unfinished) == {(interval, 0) for interval in INTERVALS}
+    assert all(c.partial and c.volume == 1 for c in unfinished.values())

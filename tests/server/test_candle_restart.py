@@ -133,6 +133,22 @@ def test_the_first_trade_after_a_reconnect_makes_its_candles_partial() -> None:
     assert open_minute is not None and not open_minute.partial
 
 
+def test_a_drop_makes_the_minute_it_cut_short_and_its_buckets_partial() -> None:
+    hub = MarketHub()
+    hub.register(INFO)
+    for minute in (1, 2, 3):
+        hub.on_trade(_trade(T0 + minute * MINUTE + S, "100", "1"))
+
+    hub.on_connect("binance", ["BTC-USDT"])  # back after minutes 4..16 went unseen
+    hub.on_trade(_trade(T0 + 17 * MINUTE + S, "100", "1"))
+    hub.on_trade(_trade(T0 + 31 * MINUTE + S, "100", "1"))
+
+    closed = {(c.interval, (c.open_ns - T0) // MINUTE): c.partial for c in hub.take_closed_candles()}
+    assert closed[("1m", 2)] is False and closed[("1m", 3)] is True  # the drop cut minute 3
+    assert closed[("15m", 0)] is True  # it lacks minutes 4..14
+    assert closed[("1m", 17)] is True and closed[("15m", 15)] is True  # trades before 17:01
+
+
 def test_klines_say_which_candles_are_partial_and_older_servers_parse_as_whole() -> None:
     candle = Candle("binance", "BTC-USDT", "1m", T0, *[Decimal(1)] * 5, 1, True)
 
