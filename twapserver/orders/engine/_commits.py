@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from twapcore import SliceResult
 from twapserver.orders import repository
 from twapserver.orders.engine._core import EngineCore, log
@@ -109,6 +111,9 @@ class Commits(EngineCore):
         try:
             async with self._commits.lock, self.sessions() as session, session.begin():
                 return await repository.record_markouts(session, self.engine_id, rows)
+        except asyncio.CancelledError:  # a stop: its own final write takes them
+            self._unwritten_markouts = writes
+            raise
         except Exception:
             log.exception("engine %s: writing %d markouts failed", self.engine_id, len(rows))
             self._unwritten_markouts = writes
