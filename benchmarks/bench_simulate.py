@@ -6,7 +6,8 @@ Without RECORDING it converts the 10-minute Binance BTC-USDT capture from the
 shared data folder first (needs twapcore[feeds]). It prints messages/s for a
 bare `orjson.loads` of every line (the baseline of issue 12's target), for a
 bare msgspec parse of the same lines (the typed decoding `simulate` itself uses,
-`twapcore._typed_lines.read_lines`, which is faster than orjson), and for
+`twapcore._typed_lines.read_lines`: only the fields it reads, book levels left
+as raw JSON until a step walks them — so it is faster than the orjson parse), and for
 `twapcore.simulate` running one order and then 20 concurrent orders (buys and
 sells, 60 slices each) over the same file, for every algorithm (twap,
 twap_random, vwap with the `trades` profile — which reads the file twice —,

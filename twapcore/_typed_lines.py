@@ -5,14 +5,15 @@ handful of fields of three message types, so it decodes each line straight
 into a Struct with just those fields (prices and quantities stay the wire's
 strings; they become `Decimal` exactly as from a dict), a chunk of lines at a time.
 A book's levels are kept as raw JSON (`msgspec.Raw`): most books are only seen
-for their mid, read by `top_price` from the first level's text; `levels_of`
-decodes them when a step walks the book.
+for their mid, whose prices `TopsReader` reads from the first level's text;
+`levels_head` decodes the first levels when a step walks the book, `levels_of`
+all of them when it walks deeper.
 A chunk the typed decoder does not take as it is — a malformed line, another
 message type, a number where a string is expected, a blank line — is read line
 by line the way `iter_records` reads it, with the same errors naming FILE:LINE.
 
-msgspec is imported only here, and this module only by `simulate`, so that
-`import twapcore` stays light.
+msgspec is imported only here, and this module only when `simulate` runs, so
+that `import twapcore` stays light.
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ __all__ = [
     "InstrumentLine",
     "Line",
     "OtherLine",
+    "TopsReader",
     "TradeLine",
+    "levels_head",
     "levels_of",
     "read_lines",
     "tops",
@@ -62,15 +65,15 @@ class BookLine(msgspec.Struct, tag_field="type", tag="book", gc=False):
     ) -> BookSnapshot:
         """`recording.book_from_record` of this line, given its `levels_of` bids and asks
         (optionally only `depth` levels)."""
-        return BookSnapshot(
-            exchange=self.exchange,
-            symbol=self.symbol,
-            bids=_levels(bids, depth),
-            asks=_levels(asks, depth),
-            ts_event=int(self.ts_event),
-            ts_recv=int(self.ts_recv),
-            seq=self.seq,
-            version=version,
+        return BookSnapshot(  # positionally: keywords double the cost of building it
+            self.exchange,
+            self.symbol,
+            _levels(bids, depth),
+            _levels(asks, depth),
+            int(self.ts_event),
+            int(self.ts_recv),
+            self.seq,
+            version,
         )
 
 
@@ -124,6 +127,33 @@ def levels_of(levels: Any) -> Any:
     return _parsed(bytes(levels)) if type(levels) is msgspec.Raw else levels
 
 
+def levels_head(levels: Any, count: int) -> tuple[Any, bool]:
+    """The first `count` levels of a side as `levels_of` gives them, and False — or all
+    of them, and True. A step mostly walks one or two levels of twenty.
+
+    Raw levels are cut after the `count`-th `]` and closed: parsed as the whole is up to
+    the cut, the prefix holds the first `count` rows exactly when it decodes to `count`
+    rows of two strings (a `]` in a string makes fewer, a cut in a string no JSON).
+    """
+    if type(levels) is not msgspec.Raw:
+        return levels, True
+    data = bytes(levels)
+    end = 0
+    for _ in range(count):
+        end = data.find(b"]", end) + 1
+        if not end:
+            break
+    else:
+        try:
+            head = _LEVELS.decode(data[:end] + b"]")
+        except msgspec.MsgspecError:  # cut in a string, at the side's end, or not rows
+            pass
+        else:
+            if len(head) == count:
+                return head, False
+    return _parsed(data), True
+
+
 def _parsed(data: bytes) -> Any:
     try:
         return _LEVELS.decode(data)
@@ -133,11 +163,41 @@ def _parsed(data: bytes) -> Any:
 
 def tops(bids: Any, asks: Any) -> tuple[Any, Any] | None:
     """(`bids[0][0]`, `asks[0][0]`) — the best prices — or None when a side is empty, as
-    `simulate` reads them from parsed levels; raw levels are mostly not decoded for it."""
+    `simulate` reads them from parsed levels; raw levels are mostly not decoded for it
+    (`_first_price`). `TopsReader` reads a market's books faster."""
     bids, asks = _opened(bids), _opened(asks)
     if not bids or not asks:
         return None
     return _first_price(bids), _first_price(asks)
+
+
+class TopsReader:
+    """`tops` for one market's successive books (it runs for every book): most leave their
+    best prices unchanged, so raw levels that begin as the last ones read (`[["<price>"`)
+    are not read again; others written so are read as `_first_price` reads them."""
+
+    __slots__ = ("_ask_head", "_bid_head", "_last")
+
+    def __init__(self) -> None:
+        self._bid_head = self._ask_head = b"\0"  # no JSON begins so: nothing read yet
+        self._last: tuple[str, str] | None = None
+
+    def __call__(self, bids: Any, asks: Any) -> tuple[Any, Any] | None:
+        if type(bids) is msgspec.Raw and type(asks) is msgspec.Raw:
+            bid_data, ask_data = bytes(bids), bytes(asks)
+            if bid_data.startswith(self._bid_head) and ask_data.startswith(self._ask_head):
+                return self._last
+            if bid_data.startswith(_FIRST_PRICE) and ask_data.startswith(_FIRST_PRICE):
+                bid_end, ask_end = bid_data.find(b'"', 3), ask_data.find(b'"', 3)
+                bid, ask = bid_data[3:bid_end], ask_data[3:ask_end]
+                if b"\\" not in bid and b"\\" not in ask:
+                    self._bid_head, self._ask_head = (
+                        bid_data[: bid_end + 1],
+                        ask_data[: ask_end + 1],
+                    )
+                    self._last = bid.decode(), ask.decode()
+                    return self._last
+        return tops(bids, asks)
 
 
 def _opened(levels: Any) -> Any:

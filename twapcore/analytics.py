@@ -76,6 +76,8 @@ _ZERO_MID = "the mid was zero"
 
 #: The mid `horizon_s` seconds after a fill, or why it is missing (a short phrase).
 MarkoutMid = Callable[["FillRow", int], "Decimal | str"]
+#: A fill's mids at every `MARKOUT_HORIZONS_S` after its time (ns), or why there is none.
+MarkoutMids = Callable[[int], "list[Decimal | str]"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -478,12 +480,14 @@ def build_report(
     arrival_mid: Decimal | None,
     final_mid: Decimal | None,
     market: MarketTotals,
+    markouts: MarkoutMids | None = None,
 ) -> ExecutionReport:
     """Build the report of `execution` from the market window it lived through.
 
     `arrival_mid` is the mid when the order started, `final_mid` the mid when it
     ended (or now), `market` the trades and mids seen during its life. Markouts
-    are left null (see `with_markouts`).
+    are left null unless `markouts` gives each fill's mids (`tape_markouts`): the
+    report is then `with_markouts` of the one without, built in one go.
     """
     spec = execution.spec
     sign = Decimal(1) if spec.side is Side.BUY else Decimal(-1)
@@ -495,22 +499,23 @@ def build_report(
         vwap, source = market.time_weighted_mid, "mid"
     rows: list[SliceRow] = []
     fills: list[FillRow] = []
+    marks = None if markouts is None else _Marks(sign)
     for r in execution.results:
         slice_avg = None if r.filled_qty == _ZERO else r.notional / r.filled_qty
         slippage = _signed_bps(sign, slice_avg, r.book_mid)
-        rows.append(
+        rows.append(  # positionally, as FillRow below: keywords cost twice the time here
             SliceRow(
-                index=r.index,
-                due_ns=r.due_ns,
-                executed_ns=r.executed_ns,
-                target_qty=r.target_qty,
-                filled_qty=r.filled_qty,
-                average_price=slice_avg,
-                status=r.status.value,
-                reason=r.reason,
-                book_mid=r.book_mid,
-                slippage_bps=slippage,
-                market_volume=r.market_volume,
+                r.index,
+                r.due_ns,
+                r.executed_ns,
+                r.target_qty,
+                r.filled_qty,
+                slice_avg,
+                r.status.value,
+                r.reason,
+                r.book_mid,
+                slippage,
+                r.market_volume,
             )
         )
         for f in r.fills:
@@ -526,6 +531,11 @@ def build_report(
                     r.book_mid,
                     slippage if same else _signed_bps(sign, f.price, r.book_mid),
                     f.venue or spec.exchange,
+                    *(
+                        ()
+                        if marks is None or markouts is None
+                        else marks.of(f.price, f.qty, markouts(f.ts))
+                    ),
                 )
             )
     shortfall = _shortfall(
@@ -582,7 +592,26 @@ def build_report(
         ),
         venues=_venue_rows(fills, sign),
         schedule=tuple(execution.plan),
+        **({} if marks is None else marks.summary(len(fills))),
     )
+
+
+def tape_markouts(tape: MidTape, known_until_ns: int) -> MarkoutMids:
+    """A fill's mids from `tape` at every horizon after its time (known up to
+    `known_until_ns`), or why there is none: for `build_report` and `with_markouts`."""
+    offsets = [horizon_s * _NS_PER_S for horizon_s in MARKOUT_HORIZONS_S]
+    times, mids = tape._times, tape._mids  # `tape.mid_at`, inlined: it runs for every fill
+
+    def mids_after(ts_ns: int) -> list[Decimal | str]:
+        found: list[Decimal | str] = []
+        for offset in offsets:
+            at = ts_ns + offset
+            i = 0 if at > known_until_ns else bisect_right(times, at)
+            mid = None if i == 0 else mids[i - 1]
+            found.append(_PAST_THE_RECORDING if mid is None else mid)
+        return found
+
+    return mids_after
 
 
 def with_markouts(report: ExecutionReport, tape: MidTape, known_until_ns: int) -> ExecutionReport:
@@ -591,19 +620,8 @@ def with_markouts(report: ExecutionReport, tape: MidTape, known_until_ns: int) -
     A fill whose horizon lies after `known_until_ns` (the recording ended) or
     on a one-sided book has no markout for it; see `apply_markouts`.
     """
-    offsets = [horizon_s * _NS_PER_S for horizon_s in MARKOUT_HORIZONS_S]
-    times, mids = tape._times, tape._mids  # `tape.mid_at`, inlined: it runs for every fill
-
-    def mids_after(fill: FillRow) -> list[Decimal | str]:
-        found: list[Decimal | str] = []
-        for offset in offsets:
-            at = fill.ts_ns + offset
-            i = 0 if at > known_until_ns else bisect_right(times, at)
-            mid = None if i == 0 else mids[i - 1]
-            found.append(_PAST_THE_RECORDING if mid is None else mid)
-        return found
-
-    return _marked(report, mids_after)
+    mids_after = tape_markouts(tape, known_until_ns)
+    return _marked(report, lambda fill: mids_after(fill.ts_ns))
 
 
 def apply_markouts(report: ExecutionReport, mid_after: MarkoutMid) -> ExecutionReport:
@@ -617,45 +635,67 @@ def apply_markouts(report: ExecutionReport, mid_after: MarkoutMid) -> ExecutionR
     return _marked(report, lambda fill: [mid_after(fill, h) for h in horizons])
 
 
+class _Marks:
+    """Markouts of one order's fills, fill by fill, and their quantity-weighted averages."""
+
+    __slots__ = ("missing", "sign", "sums")
+
+    def __init__(self, sign: Decimal) -> None:
+        self.sign = sign
+        self.missing: Counter[str] = Counter()
+        self.sums = [[_ZERO, _ZERO] for _ in MARKOUT_HORIZONS_S]  # Σ qty × markout, Σ qty
+
+    def of(self, price: Decimal, qty: Decimal, mids: list[Decimal | str]) -> list[Decimal | None]:
+        """A fill's markout at each horizon, given its mids there (or why there is none)."""
+        marks: list[Decimal | None] = []
+        for mid, total in zip(mids, self.sums, strict=True):
+            if isinstance(mid, str):
+                self.missing[mid] += 1
+                marks.append(None)
+            elif mid == _ZERO:
+                self.missing[_ZERO_MID] += 1
+                marks.append(None)
+            else:
+                mark = (self.sign * (price - mid) / mid * _BPS).quantize(_RATIO_PLACES)
+                total[0] += qty * mark  # (the line above is `_signed_bps`, inlined)
+                total[1] += qty
+                marks.append(mark)
+        return marks
+
+    def summary(self, fills: int) -> dict[str, Any]:
+        """The report's markout fields for its `fills` fills."""
+        averages = [
+            None if weight == _ZERO else (value / weight).quantize(_RATIO_PLACES)
+            for value, weight in self.sums
+        ]
+        return {
+            "markouts_note": _missing_note(self.missing, len(MARKOUT_HORIZONS_S) * fills),
+            "markout_1s_bps": averages[0],
+            "markout_10s_bps": averages[1],
+            "markout_60s_bps": averages[2],
+        }
+
+
 def _marked(
     report: ExecutionReport, mids_after: Callable[[FillRow], list[Decimal | str]]
 ) -> ExecutionReport:
     """`apply_markouts` given each fill's mids at every horizon at once."""
-    sign = Decimal(1) if report.side == Side.BUY.value else Decimal(-1)
-    missing: Counter[str] = Counter()
-    fills = []
-    sums = [[_ZERO, _ZERO] for _ in MARKOUT_HORIZONS_S]  # per horizon: Σ qty × markout, Σ qty
-    for f in report.fills:
-        marks: list[Decimal | None] = []
-        price, qty = f.price, f.qty
-        for mid, total in zip(mids_after(f), sums, strict=True):
-            if isinstance(mid, str):
-                missing[mid] += 1
-                marks.append(None)
-            elif mid == _ZERO:
-                missing[_ZERO_MID] += 1
-                marks.append(None)
-            else:
-                mark = (sign * (price - mid) / mid * _BPS).quantize(_RATIO_PLACES)  # _signed_bps
-                total[0] += qty * mark
-                total[1] += qty
-                marks.append(mark)
+    marks = _Marks(Decimal(1) if report.side == Side.BUY.value else Decimal(-1))
+    fills = tuple(
         # Built once, positionally: this runs for every fill of every report.
-        fills.append(
-            FillRow(f.slice_index, f.ts_ns, price, qty, f.mid, f.slippage_bps, f.venue, *marks)
+        FillRow(
+            f.slice_index,
+            f.ts_ns,
+            f.price,
+            f.qty,
+            f.mid,
+            f.slippage_bps,
+            f.venue,
+            *marks.of(f.price, f.qty, mids_after(f)),
         )
-    averages = [
-        None if weight == _ZERO else (value / weight).quantize(_RATIO_PLACES)
-        for value, weight in sums
-    ]
-    return replace(
-        report,
-        fills=tuple(fills),
-        markouts_note=_missing_note(missing, len(MARKOUT_HORIZONS_S) * len(fills)),
-        markout_1s_bps=averages[0],
-        markout_10s_bps=averages[1],
-        markout_60s_bps=averages[2],
+        for f in report.fills
     )
+    return replace(report, fills=fills, **marks.summary(len(fills)))
 
 
 def _missing_note(missing: Counter[str], total: int) -> str | None:

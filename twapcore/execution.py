@@ -206,7 +206,7 @@ class OrderExecution:
         filled = sum((f.qty for f in fills), _ZERO)
         if filled < target:
             reason = self._shortfall_reason(book, ledger or self._ledger)
-        return self._record(planned, now_ns, target, fills, reason, book, volume)
+        return self._record(planned, now_ns, target, fills, reason, book, volume, filled=filled)
 
     def _venue_books(
         self, book: BookSnapshot | Mapping[str, BookSnapshot | None] | None
@@ -346,28 +346,31 @@ class OrderExecution:
         market_volume: Decimal | None = None,
         mid: Decimal | None = None,
         venues_left_out: tuple[tuple[str, str], ...] = (),
+        filled: Decimal | None = None,
     ) -> SliceResult:
-        """Apply the slice's outcome; `mid` is used when there is no one `book` (cross-venue)."""
-        filled = sum((f.qty for f in fills), _ZERO)
+        """Apply the slice's outcome; `mid` is used when there is no one `book` (cross-venue);
+        `filled` is the sum of the fills' quantities when the caller has it already."""
+        if filled is None:
+            filled = sum((f.qty for f in fills), _ZERO)
         if filled == _ZERO:
             status = SliceStatus.SKIPPED
         elif filled < target:
             status = SliceStatus.PARTIAL
         else:
             status = SliceStatus.FILLED
-        result = SliceResult(
-            index=planned.index,
-            due_ns=planned.due_ns,
-            executed_ns=now_ns,
-            target_qty=target,
-            filled_qty=filled,
-            status=status,
-            fills=fills,
-            reason=reason,
-            book_mid=mid if book is None else book.mid,
-            book_version=None if book is None else book.version,
-            market_volume=market_volume,
-            venues_left_out=venues_left_out,
+        result = SliceResult(  # positionally: keywords double the cost of building it
+            planned.index,
+            planned.due_ns,
+            now_ns,
+            target,
+            filled,
+            status,
+            fills,
+            reason,
+            mid if book is None else book.mid,
+            None if book is None else book.version,
+            market_volume,
+            venues_left_out,
         )
         self._apply(result)
         return result

@@ -35,6 +35,7 @@ __all__ = [
 ]
 
 _ZERO = Decimal(0)
+_new_level = tuple.__new__  # builds a Level without its Python-level __new__
 
 
 class VenueLevel(NamedTuple):
@@ -69,7 +70,7 @@ class LiquidityLedger:
         for level in book.asks if side is Side.BUY else book.bids:
             left = level.qty - taken.get((side, level.price), _ZERO)
             if left > _ZERO:
-                yield Level(level.price, left)
+                yield _new_level(Level, (level.price, left))  # Level(...) minus its __new__
 
     def available_across(self, books: Sequence[BookSnapshot], side: Side) -> Iterator[VenueLevel]:
         """The consolidated levels of `books` (one per venue), best price first.
@@ -145,7 +146,7 @@ class _LevelWalker:
             if not within_limit(side, level.price, limit_price):
                 break
             take = min(remaining, level.qty)
-            executions.append(Level(level.price, take))
+            executions.append(_new_level(Level, (level.price, take)))
             remaining -= take
         for execution in executions:
             ledger.take(book, side, execution.price, execution.qty)

@@ -28,8 +28,6 @@ import gzip
 import io
 from collections.abc import Iterable, Iterator
 from decimal import Decimal, InvalidOperation
-from itertools import repeat
-from operator import itemgetter
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -125,17 +123,16 @@ def _dec(value: Any, what: str) -> Decimal:
         raise RecordingError(f"{what} {value!r} is not a decimal number") from exc
 
 
-_PRICE_OF, _QTY_OF = itemgetter(0), itemgetter(1)
+_new_tuple = tuple.__new__
 
 
 def _levels(raw: list[Any], depth: int | None) -> tuple[Level, ...]:
     rows = raw if depth is None else raw[:depth]
     try:
-        # Level(Decimal(row[0]), Decimal(row[1])) for each row, looping in C: books are
-        # built by the thousand (a simulation builds one for most of its steps).
-        prices = map(Decimal, map(_PRICE_OF, rows))
-        pairs = zip(prices, map(Decimal, map(_QTY_OF, rows)), strict=True)
-        return tuple(map(tuple.__new__, repeat(Level), pairs))
+        # Level(Decimal(row[0]), Decimal(row[1])) for each row without Level's Python-level
+        # __new__: books are built by the thousand (a simulation builds one for most of its
+        # steps, of one to a few levels, where a comprehension beats chained maps).
+        return tuple([_new_tuple(Level, (Decimal(row[0]), Decimal(row[1]))) for row in rows])
     except (InvalidOperation, TypeError, ValueError, IndexError) as exc:
         bad = next((row for row in rows if not _is_level(row)), rows)
         raise RecordingError(f"book level {bad!r} is not a [price, quantity] pair") from exc

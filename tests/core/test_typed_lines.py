@@ -21,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from twapcore import RecordingError
-from twapcore._typed_lines import OtherLine, TradeLine, levels_of, read_lines, tops
+from twapcore._typed_lines import OtherLine, TradeLine, levels_of, read_lines
 from twapcore.recording import iter_records
 
 TEXT_NUMBER = st.decimals("0", "100000", places=5).map(lambda d: format(d, "f"))
