@@ -143,7 +143,9 @@ def test_a_drop_makes_the_minute_it_cut_short_and_its_buckets_partial() -> None:
     hub.on_trade(_trade(T0 + 17 * MINUTE + S, "100", "1"))
     hub.on_trade(_trade(T0 + 31 * MINUTE + S, "100", "1"))
 
-    closed = {(c.interval, (c.open_ns - T0) // MINUTE): c.partial for c in hub.take_closed_candles()}
+    closed = {
+        (c.interval, (c.open_ns - T0) // MINUTE): c.partial for c in hub.take_closed_candles()
+    }
     assert closed[("1m", 2)] is False and closed[("1m", 3)] is True  # the drop cut minute 3
     assert closed[("15m", 0)] is True  # it lacks minutes 4..14
     assert closed[("1m", 17)] is True and closed[("15m", 15)] is True  # trades before 17:01
