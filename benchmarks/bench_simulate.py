@@ -10,8 +10,9 @@ bare msgspec parse of the same lines (the typed decoding `simulate` itself uses,
 as raw JSON until a step walks them — so it is faster than the orjson parse), and for
 `twapcore.simulate` running one order and then 20 concurrent orders (buys and
 sells, 60 slices each) over the same file, for every algorithm (twap,
-twap_random, vwap with the `trades` profile — which reads the file twice —,
-pov), with their ratios to both bare parses side by side (target >= 0.5 of the
+twap_random, vwap with the `trades` profile — which reads this file once, keeping
+its lines, as it reads any recording of up to 100,000 lines, and a longer one
+twice —, pov), with their ratios to both bare parses side by side (target >= 0.5 of the
 orjson parse, 1 and 20 orders). Each figure is the median of N interleaved runs
 (5 by default).
 """

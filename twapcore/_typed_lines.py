@@ -26,6 +26,7 @@ import msgspec
 import orjson
 
 from twapcore.errors import RecordingError
+from twapcore.execution import positional_builder
 from twapcore.models import BookSnapshot
 from twapcore.recording import _levels, open_binary
 
@@ -65,7 +66,7 @@ class BookLine(msgspec.Struct, tag_field="type", tag="book", gc=False):
     ) -> BookSnapshot:
         """`recording.book_from_record` of this line, given its `levels_of` bids and asks
         (optionally only `depth` levels)."""
-        return BookSnapshot(  # positionally: keywords double the cost of building it
+        return _new_book(  # `BookSnapshot(...)`, positionally (`positional_builder`)
             self.exchange,
             self.symbol,
             _levels(bids, depth),
@@ -117,6 +118,7 @@ _REQUIRED: dict[str, tuple[type[Any], tuple[str, ...]]] = {
     "trade": (TradeLine, ("exchange", "symbol", "ts_recv", "price", "qty")),
     "instrument": (InstrumentLine, ("exchange", "symbol")),
 }
+_new_book = positional_builder(BookSnapshot)
 _LEVELS = msgspec.json.Decoder(list[tuple[str, str]])
 _FIRST_PRICE = b'[["'
 

@@ -138,6 +138,41 @@ class _LevelWalker:
         book: BookSnapshot,
         ledger: LiquidityLedger,
     ) -> list[Level]:
+        # `plain_fill`, its walk of `ledger.available(book, side)` and `ledger.take` inlined
+        # (it runs for every step): the same levels net of what was taken, the same Decimals.
+        executions: list[Level] = []
+        remaining = qty
+        max_levels = self.max_levels
+        buy = side is Side.BUY
+        taken = ledger._book_taken(book)
+        depth = 0
+        for level in book.asks if buy else book.bids:
+            price = level.price
+            left = level.qty - taken.get((side, price), _ZERO)
+            if not left > _ZERO:  # nothing left at this level: `available` skips it
+                continue
+            if remaining <= _ZERO or (max_levels is not None and depth >= max_levels):
+                break
+            if not (price <= limit_price if buy else price >= limit_price):  # within_limit
+                break
+            take = left if left < remaining else remaining  # min(remaining, left)
+            executions.append(_new_level(Level, (price, take)))
+            remaining -= take
+            depth += 1
+        for execution in executions:  # `ledger.take`, once the walk is done
+            key = (side, execution.price)
+            taken[key] = taken.get(key, _ZERO) + execution.qty
+        return executions
+
+    def plain_fill(
+        self,
+        side: Side,
+        qty: Decimal,
+        limit_price: Decimal,
+        book: BookSnapshot,
+        ledger: LiquidityLedger,
+    ) -> list[Level]:
+        """`fill` as it reads written plainly (what its tests compare it with)."""
         executions: list[Level] = []
         remaining = qty
         for depth, level in enumerate(ledger.available(book, side)):
@@ -146,7 +181,7 @@ class _LevelWalker:
             if not within_limit(side, level.price, limit_price):
                 break
             take = min(remaining, level.qty)
-            executions.append(_new_level(Level, (level.price, take)))
+            executions.append(Level(level.price, take))
             remaining -= take
         for execution in executions:
             ledger.take(book, side, execution.price, execution.qty)

@@ -13,7 +13,9 @@ their markouts.
 A slice due at time T sees every message with `ts_recv <= T`; each step is told
 the volume traded since that order's previous step. A vwap order with profile
 `trades` and no weights first gets its profile from the recording's trades in
-its window (a second read of the file, only then). An open-ended pov order (no
+its window: read with the lines it feeds, which are kept until the file ends (a
+recording of at most `_READ_ONCE_MAX_LINES` lines; a longer one is read a second
+time, trades first). An open-ended pov order (no
 `duration_s`) steps until filled or until the recording ends: then it expires at
 the recording's last message, without a row for each step it did not reach.
 
@@ -46,7 +48,7 @@ from twapcore.analytics import (
     tape_markouts,
 )
 from twapcore.errors import TwapError, UnknownSymbol
-from twapcore.execution import OrderExecution
+from twapcore.execution import OrderExecution, positional_builder
 from twapcore.fills import LiquidityLedger
 from twapcore.models import BookSnapshot, Side, SkipReason
 from twapcore.schedule import seconds_to_ns_exact
@@ -68,8 +70,14 @@ _GETTERS: dict[bool, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
 _ZERO = Decimal(0)
 # Trades kept for counting at most: counted in batches, in memory bounded whatever the interval.
 _UNCOUNTED_MAX = 4096
+_new_activity = positional_builder(MarketActivity)
 _NEVER = 2**63  # after every due time
 _HEAD = 4  # levels per side parsed first for a step (`_SymbolState.book_for`)
+# A vwap `trades` profile needs the trades of its order's whole window before the order
+# starts: a recording of at most this many lines is read once and its lines kept (about
+# 1 KB each for books of 20 levels: ~100 MB at most), a longer one is read twice
+# (`_read_with_histories`).
+_READ_ONCE_MAX_LINES = 100_000
 
 
 def _count_trades(counters: MarketCounters, trades: list[TradeLine] | list[dict[str, Any]]) -> None:
@@ -289,20 +297,52 @@ def _needs_trade_profile(spec: OrderSpec) -> bool:
 def _trade_histories(
     recording: str | Path | Sequence[str | Path], keys: set[_Key]
 ) -> dict[_Key, _TradeHistory]:
-    rows: dict[_Key, list[tuple[int, Decimal]]] = {key: [] for key in keys}
-    from twapcore._typed_lines import TradeLine, read_lines
+    from twapcore._typed_lines import read_lines
 
+    rows: dict[_Key, list[tuple[int, Decimal]]] = {key: [] for key in keys}
     for batch in read_lines(recording, trades_only=True):
-        for record in batch:
-            if isinstance(record, TradeLine):
-                found = rows.get((record.exchange, record.symbol))
-                if found is not None:
-                    found.append((record.ts_recv, Decimal(record.qty)))
+        _add_trades(rows, batch)
+    return _histories_of(rows)
+
+
+def _add_trades(rows: dict[_Key, list[tuple[int, Decimal]]], batch: list[Line]) -> None:
+    """Append the (time, size) of each trade of `batch` to its market's row, if it has one."""
+    from twapcore._typed_lines import TradeLine
+
+    for record in batch:
+        if isinstance(record, TradeLine):
+            found = rows.get((record.exchange, record.symbol))
+            if found is not None:
+                found.append((record.ts_recv, Decimal(record.qty)))
+
+
+def _histories_of(rows: dict[_Key, list[tuple[int, Decimal]]]) -> dict[_Key, _TradeHistory]:
     out = {}
     for key, trades in rows.items():
         trades.sort(key=lambda row: row[0])
         out[key] = _TradeHistory([t for t, _ in trades], [q for _, q in trades])
     return out
+
+
+def _read_with_histories(
+    recording: str | Path | Sequence[str | Path], keys: set[_Key]
+) -> tuple[Iterable[list[Line]], dict[_Key, _TradeHistory]]:
+    """The recording's lines and the trade histories of `keys`, reading it once when it
+    has at most `_READ_ONCE_MAX_LINES` lines (they are kept), else twice: its trades,
+    then its lines as they are fed (`_trade_histories`)."""
+    from twapcore._typed_lines import read_lines
+
+    rows: dict[_Key, list[tuple[int, Decimal]]] = {key: [] for key in keys}
+    kept: list[list[Line]] = []
+    count = 0
+    lines = read_lines(recording)
+    for batch in lines:
+        _add_trades(rows, batch)
+        kept.append(batch)
+        count += len(batch)
+        if count > _READ_ONCE_MAX_LINES:  # (`lines` closes the file once dropped)
+            return read_lines(recording), _trade_histories(recording, keys)
+    return kept, _histories_of(rows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -406,7 +446,7 @@ class _Simulation:
         return _TradeHistory([t for t, _ in rows], [q for _, q in rows])
 
     def _market_since_last_step(self, run: _Run, counters: MarketCounters) -> MarketActivity:
-        activity = MarketActivity(
+        activity = _new_activity(  # `MarketActivity(...)` (`positional_builder`)
             counters.volume - run.seen_volume, counters.trades - run.seen_trades
         )
         run.seen_volume, run.seen_trades = counters.volume, counters.trades
@@ -440,7 +480,8 @@ class _Simulation:
                 if group is not None:
                     execution.step(due, group.books(), ledger, market)
                 else:
-                    self._step_single(execution, due, ledger, market)
+                    assert isinstance(state, _SymbolState)
+                    self._step_single(execution, due, ledger, market, state)
             next_due = execution.next_due_ns
             if next_due is not None:
                 heapq.heappush(self.heap, (next_due, idx))
@@ -459,10 +500,11 @@ class _Simulation:
         due: int,
         ledger: LiquidityLedger | None,
         market: MarketActivity,
+        state: _SymbolState,
     ) -> None:
-        """Step a one-venue order on the levels of its book that it can reach."""
+        """Step a one-venue order on the levels of its book (its market: `state`) that it
+        can reach."""
         spec = execution.spec
-        state = self.states[(spec.exchange, spec.symbol)]
         remaining = execution.remaining_qty
         result = execution.step(due, state.book_for(spec.side, remaining), ledger, market)
         if result.target_qty > remaining:  # `book_for` relies on this
@@ -606,9 +648,14 @@ def simulate(
     """
     starts = list(start_ns) if start_ns is not None else [None] * len(specs)
     profiled = {(v, s.symbol) for s in specs if _needs_trade_profile(s) for v in s.venue_names}
-    histories = _trade_histories(recording, profiled) if profiled else None
     from twapcore._typed_lines import read_lines  # msgspec: only when simulating
 
+    lines: Iterable[list[Line]]
+    histories: dict[_Key, _TradeHistory] | None = None
+    if profiled:  # vwap `trades` profiles: the trades of each order's window, first
+        lines, histories = _read_with_histories(recording, profiled)
+    else:
+        lines = read_lines(recording)
     sim = _Simulation(specs, starts, independent=independent, histories=histories)
-    sim.feed(read_lines(recording))
+    sim.feed(lines)
     return sim.finish()
