@@ -92,6 +92,10 @@ def test_watch_json_prints_one_line_per_update_until_the_order_ends(config: Path
     assert len(set(states)) == len(states)  # each line a new state
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_on_watch_says_the_order_keeps_working_and_exits_130(config: Path) -> None:
     token_id = f"watch-int-{time.time_ns()}"
     run_submit(config, token_id, "--quantity", "0.001", "--duration", "120", "--slices", "4")
@@ -104,6 +108,9 @@ def test_ctrl_c_on_watch_says_the_order_keeps_working_and_exits_130(config: Path
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # As a terminal starts it: a suite launched in the background (`make test &`)
+        # ignores SIGINT, and children inherit an ignored signal.
+        preexec_fn=_default_sigint,
     )
     assert watch.stdout is not None
     try:
