@@ -138,8 +138,9 @@ class _LevelWalker:
         book: BookSnapshot,
         ledger: LiquidityLedger,
     ) -> list[Level]:
-        # `plain_fill`, its walk of `ledger.available(book, side)` and `ledger.take` inlined
-        # (it runs for every step): the same levels net of what was taken, the same Decimals.
+        # The plain walk of `ledger.available(book, side)` then `ledger.take`, inlined (it runs
+        # for every step): the same levels net of what was taken, the same Decimals
+        # (tests/core/test_simulate_speedups.py compares it with the plain walk).
         executions: list[Level] = []
         remaining = qty
         max_levels = self.max_levels
@@ -162,29 +163,6 @@ class _LevelWalker:
         for execution in executions:  # `ledger.take`, once the walk is done
             key = (side, execution.price)
             taken[key] = taken.get(key, _ZERO) + execution.qty
-        return executions
-
-    def plain_fill(
-        self,
-        side: Side,
-        qty: Decimal,
-        limit_price: Decimal,
-        book: BookSnapshot,
-        ledger: LiquidityLedger,
-    ) -> list[Level]:
-        """`fill` as it reads written plainly (what its tests compare it with)."""
-        executions: list[Level] = []
-        remaining = qty
-        for depth, level in enumerate(ledger.available(book, side)):
-            if remaining <= _ZERO or (self.max_levels is not None and depth >= self.max_levels):
-                break
-            if not within_limit(side, level.price, limit_price):
-                break
-            take = min(remaining, level.qty)
-            executions.append(Level(level.price, take))
-            remaining -= take
-        for execution in executions:
-            ledger.take(book, side, execution.price, execution.qty)
         return executions
 
     def fill_across(
