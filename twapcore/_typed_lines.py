@@ -25,8 +25,8 @@ from typing import Any, ClassVar
 import msgspec
 import orjson
 
+from twapcore._construct import positional_builder
 from twapcore.errors import RecordingError
-from twapcore.execution import positional_builder
 from twapcore.models import BookSnapshot
 from twapcore.recording import _levels, open_binary
 

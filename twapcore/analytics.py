@@ -37,7 +37,8 @@ from decimal import Decimal
 from operator import mul
 from typing import Any
 
-from twapcore.execution import OrderExecution, positional_builder
+from twapcore._construct import positional_builder
+from twapcore.execution import OrderExecution
 from twapcore.formatting import format_average, format_decimal
 from twapcore.models import Side
 from twapcore.schedule import PlannedSlice

@@ -9,11 +9,11 @@ much each should trade; everything else happens here.
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any
 
+from twapcore._construct import positional_builder
 from twapcore.algorithms import ExecutionAlgorithm, MarketActivity, SliceTarget, algorithm_named
 from twapcore.algorithms.base import lot_of
 from twapcore.book import consolidated_mid
@@ -34,40 +34,6 @@ __all__ = ["STATE_VERSION", "OrderExecution", "OrderSpec", "TwapExecution", "Twa
 
 STATE_VERSION = 1
 _ZERO = Decimal(0)
-_T = TypeVar("_T")
-
-
-def positional_builder(cls: type[_T]) -> Callable[..., _T]:
-    """`cls(*values)` for a frozen, slotted dataclass without `__post_init__`, twice as fast.
-
-    A frozen dataclass's `__init__` sets each field with `object.__setattr__(self, name,
-    value)`; this sets them with their slots' descriptors, the fields given positionally
-    (omitted ones take their defaults), and gives an equal object. For the objects built
-    once per step or fill (`SliceResult`, `Fill`, report rows).
-    """
-    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
-    params = getattr(cls, "__dataclass_params__", None)
-    if params is None or not params.frozen or "__slots__" not in vars(cls):
-        raise TypeError(f"{cls.__name__} is not a frozen, slotted dataclass")
-    if hasattr(cls, "__post_init__") or any(
-        f.default_factory is not dataclasses.MISSING or not f.init for f in fields
-    ):
-        raise TypeError(f"{cls.__name__} builds its fields in code: call it")
-    namespace: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
-    params_text, body = [], []
-    for n, f in enumerate(fields):
-        namespace[f"_set{n}"] = getattr(cls, f.name).__set__
-        if f.default is dataclasses.MISSING:
-            params_text.append(f"v{n}")
-        else:
-            namespace[f"_default{n}"] = f.default
-            params_text.append(f"v{n}=_default{n}")
-        body.append(f" _set{n}(o, v{n})")
-    source = f"def build({', '.join(params_text)}):\n o = _new(_cls)\n"
-    source += "\n".join(body) + "\n return o\n"
-    exec(source, namespace)  # as `dataclasses` writes `__init__`
-    build: Callable[..., _T] = namespace["build"]
-    return build
 
 
 _new_fill = positional_builder(Fill)

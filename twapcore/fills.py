@@ -19,6 +19,7 @@ from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from typing import NamedTuple, Protocol
 
+from twapcore._construct import new_named_tuple
 from twapcore.algorithms.base import floor_to_lot
 from twapcore.errors import InvalidOrder
 from twapcore.models import BookSnapshot, Level, Side
@@ -35,7 +36,6 @@ __all__ = [
 ]
 
 _ZERO = Decimal(0)
-_new_level = tuple.__new__  # builds a Level without its Python-level __new__
 
 
 class VenueLevel(NamedTuple):
@@ -70,7 +70,7 @@ class LiquidityLedger:
         for level in book.asks if side is Side.BUY else book.bids:
             left = level.qty - taken.get((side, level.price), _ZERO)
             if left > _ZERO:
-                yield _new_level(Level, (level.price, left))  # Level(...) minus its __new__
+                yield new_named_tuple(Level, (level.price, left))
 
     def available_across(self, books: Sequence[BookSnapshot], side: Side) -> Iterator[VenueLevel]:
         """The consolidated levels of `books` (one per venue), best price first.
@@ -157,7 +157,7 @@ class _LevelWalker:
             if not (price <= limit_price if buy else price >= limit_price):  # within_limit
                 break
             take = left if left < remaining else remaining  # min(remaining, left)
-            executions.append(_new_level(Level, (price, take)))
+            executions.append(new_named_tuple(Level, (price, take)))
             remaining -= take
             depth += 1
         for execution in executions:  # `ledger.take`, once the walk is done

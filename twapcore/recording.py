@@ -34,6 +34,7 @@ from typing import IO, Any
 
 import orjson
 
+from twapcore._construct import new_named_tuple
 from twapcore.errors import RecordingError
 from twapcore.models import BookSnapshot, InstrumentInfo, Level, Side, Trade
 
@@ -123,16 +124,13 @@ def _dec(value: Any, what: str) -> Decimal:
         raise RecordingError(f"{what} {value!r} is not a decimal number") from exc
 
 
-_new_tuple = tuple.__new__
-
-
 def _levels(raw: list[Any], depth: int | None) -> tuple[Level, ...]:
     rows = raw if depth is None else raw[:depth]
     try:
         # Level(Decimal(row[0]), Decimal(row[1])) for each row without Level's Python-level
         # __new__: books are built by the thousand (a simulation builds one for most of its
         # steps, of one to a few levels, where a comprehension beats chained maps).
-        return tuple([_new_tuple(Level, (Decimal(row[0]), Decimal(row[1]))) for row in rows])
+        return tuple([new_named_tuple(Level, (Decimal(row[0]), Decimal(row[1]))) for row in rows])
     except (InvalidOperation, TypeError, ValueError, IndexError) as exc:
         bad = next((row for row in rows if not _is_level(row)), rows)
         raise RecordingError(f"book level {bad!r} is not a [price, quantity] pair") from exc

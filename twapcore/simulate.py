@@ -36,6 +36,7 @@ from operator import attrgetter, itemgetter, mul
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from twapcore._construct import positional_builder
 from twapcore.algorithms import PROFILE_TRADES, MarketActivity, profile_from_trades
 from twapcore.algorithms.base import twap_plan
 from twapcore.analytics import (
@@ -48,7 +49,7 @@ from twapcore.analytics import (
     tape_markouts,
 )
 from twapcore.errors import TwapError, UnknownSymbol
-from twapcore.execution import OrderExecution, positional_builder
+from twapcore.execution import OrderExecution
 from twapcore.fills import LiquidityLedger
 from twapcore.models import BookSnapshot, Side, SkipReason
 from twapcore.schedule import seconds_to_ns_exact

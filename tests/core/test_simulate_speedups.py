@@ -27,8 +27,9 @@ from hypothesis import strategies as st
 from tests.core.builders import spec
 from tests.core.test_simulate_fast_paths import Market, _write, markets, orders
 from twapcore import OrderStatus, Side, SliceStatus, simulate
+from twapcore._construct import positional_builder
 from twapcore.analytics import FillRow, SliceRow, _Marks
-from twapcore.execution import _FINAL, positional_builder
+from twapcore.execution import _FINAL
 from twapcore.models import Fill, SliceResult
 from twapcore.spec import OrderSpec
 
